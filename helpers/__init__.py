@@ -1,0 +1,27 @@
+"""helpers — the tested logic behind the image-captioning course.
+
+One module per stage of the pipeline, in the order the notebooks teach them:
+
+=====================  ==============================================
+module                 taught in
+=====================  ==============================================
+``helpers.paths``      (plumbing) where the data and the runs live
+``helpers.datasets``   notebooks/02_lookup_table.ipynb
+``helpers.download``   notebooks/02_lookup_table.ipynb (real Flickr8k)
+``helpers.text``       notebooks/01_text_cleaning.ipynb
+``helpers.vocabulary`` notebooks/02_lookup_table.ipynb
+``helpers.features``   notebooks/03_feature_extraction.ipynb
+``helpers.embeddings`` notebooks/04_word_embeddings.ipynb
+``helpers.model``      notebooks/05_merge_lstm_model.ipynb
+``helpers.training``   notebooks/06_training.ipynb
+``helpers.decoding``   notebooks/07_caption_generation.ipynb
+``helpers.evaluation`` notebooks/08_evaluation_and_visualization.ipynb
+``helpers.visualization`` notebooks/08_evaluation_and_visualization.ipynb
+``helpers.course``     ``python -m helpers run`` (runs every notebook)
+=====================  ==============================================
+
+Importing ``helpers`` has no side effects: no seeding, no downloads and no
+TensorFlow import (modules that need TensorFlow import it themselves).
+"""
+
+__version__ = "0.1.0"

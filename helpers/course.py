@@ -1,0 +1,130 @@
+"""Run the whole course, notebook after notebook, with papermill.
+
+``python -m helpers run [-p NAME VALUE ...] [--run-dir DIR]`` executes
+notebooks 01-08 in order with the same parameters, writes the executed notebooks
+into ``<run dir>/notebooks/`` next to every artifact of the run, and prints where
+the results are and the headline scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+import time
+from pathlib import Path
+
+from helpers import paths
+
+NOTEBOOKS = [
+    "01_text_cleaning.ipynb",
+    "02_lookup_table.ipynb",
+    "03_feature_extraction.ipynb",
+    "04_word_embeddings.ipynb",
+    "05_merge_lstm_model.ipynb",
+    "06_training.ipynb",
+    "07_caption_generation.ipynb",
+    "08_evaluation_and_visualization.ipynb",
+]
+
+# Defaults of the parameters that name the run folder; the notebooks' parameter
+# cells hold the same values (a test checks it).
+DEFAULTS = {"DATASET": "sample", "ENCODER": "mobilenet_v2", "WEIGHTS": "auto"}
+
+
+def parse_value(text: str):
+    """A ``-p`` value the way papermill reads it: int, float, bool or None if it
+    looks like one, otherwise the string itself."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+    return value if isinstance(value, (int, float, bool, type(None))) else text
+
+
+def run_course(parameters: dict | None = None, run_dir: str | Path | None = None, *,
+               notebooks: list[str] | None = None, timeout: int = 3600, quiet: bool = False) -> Path:
+    """Execute the notebooks in order; returns the run folder. Raises on the first failure."""
+    import papermill
+
+    parameters = dict(parameters or {})
+    settings = {**DEFAULTS, **{k: v for k, v in parameters.items() if k in DEFAULTS}}
+    if run_dir is not None:
+        run_dir = Path(run_dir).expanduser().resolve()
+    run_dir = paths.resolve_run_dir(run_dir or parameters.get("RUN_DIR") or "", str(settings["DATASET"]),
+                                    str(settings["ENCODER"]), str(settings["WEIGHTS"]))
+    parameters["RUN_DIR"] = str(run_dir)
+    executed_dir = run_dir / "notebooks"
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    say(f"Running the course into {run_dir}")
+    say("Parameters: " + ", ".join(f"{k}={v!r}" for k, v in parameters.items()))
+    chosen = notebooks or NOTEBOOKS
+    for number, name in enumerate(chosen, start=1):
+        started = time.perf_counter()
+        say(f"[{number}/{len(chosen)}] {name} ...")
+        output = executed_dir / name
+        try:
+            papermill.execute_notebook(
+                str(paths.NOTEBOOKS_DIR / name), str(output), parameters=parameters, kernel_name="python3",
+                cwd=str(paths.NOTEBOOKS_DIR), progress_bar=False, execution_timeout=timeout,
+                report_mode=False,
+            )
+        except papermill.PapermillExecutionError as error:
+            raise RuntimeError(
+                f"{name} failed: {error.ename}: {error.evalue}\nThe executed notebook, with the error, is {output}"
+            ) from None
+        say(f"      done in {time.perf_counter() - started:.1f} s")
+    return run_dir
+
+
+def summary(run_dir: Path) -> str:
+    """Where the results are and the headline scores."""
+    lines = [f"Results are in {run_dir}", f"  executed notebooks: {run_dir / 'notebooks'}"]
+    for name in (paths.MODEL_FILE, paths.VOCABULARY_FILE, paths.FEATURES_FILE, paths.SCORES_FILE,
+                 paths.CAPTION_GRID_FILE):
+        if (run_dir / name).exists():
+            lines.append(f"  {name}: {run_dir / name}")
+    scores_path = run_dir / paths.SCORES_FILE
+    if scores_path.exists():
+        scores = paths.read_json(scores_path)
+        model = scores["model"]
+        lines.append("Scores on the test split (BLEU, corpus level, x100):")
+        lines.append("  model:          " + "  ".join(f"{k.upper()} {100 * v:5.1f}" for k, v in model.items()))
+        baseline = scores.get("best_constant_caption")
+        if baseline:
+            lines.append(f"  best constant caption \"{baseline['caption']}\": BLEU4 {100 * baseline['bleu4']:5.1f}")
+        lines.append(f"  image features: {scores.get('weights', '?')}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers", description="The image-captioning course.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run notebooks 01-08 in order on one set of parameters")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
+                     help="a notebook parameter, e.g. -p EPOCHS 5 (passed to every notebook)")
+    run.add_argument("--run-dir", default=None, help="folder for everything the run writes "
+                     "(default runs/<dataset>-<encoder>-<weights>)")
+    run.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks, e.g. --only 07 08")
+    run.add_argument("--timeout", type=int, default=3600, help="seconds one cell may take")
+    args = parser.parse_args(argv)
+
+    parameters = {name: parse_value(value) for name, value in args.parameter}
+    notebooks = NOTEBOOKS
+    if args.only:
+        notebooks = [n for n in NOTEBOOKS if any(n.startswith(prefix.zfill(2)) for prefix in args.only)]
+        if not notebooks:
+            parser.error(f"--only {' '.join(args.only)} matches no notebook")
+    started = time.perf_counter()
+    try:
+        run_dir = run_course(parameters, args.run_dir, notebooks=notebooks, timeout=args.timeout)
+    except (RuntimeError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"\nThe course ran in {time.perf_counter() - started:.0f} s.")
+    print(summary(run_dir))
+    return 0

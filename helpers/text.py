@@ -1,0 +1,62 @@
+"""Caption cleaning and the start/stop tokens.
+
+Taught in notebooks/01_text_cleaning.ipynb (cleaning) and used in
+notebooks/02_lookup_table.ipynb (tokens).
+
+The cleaning rule is the classic one of the course:
+
+1. strip every character in :data:`string.punctuation` with a translation
+   table made by :meth:`str.maketrans` (so ``"dog's"`` becomes ``"dogs"``),
+2. lower-case,
+3. drop tokens that are not purely alphabetic (``"2"``, ``"3rd"``, ``"€"``),
+4. drop one-letter words (``"a"``, stray ``"s"``).
+
+It is idempotent: cleaning a clean caption gives it back unchanged.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable
+
+START_TOKEN = "startseq"
+STOP_TOKEN = "endseq"
+PAD_TOKEN = "<pad>"
+UNKNOWN_TOKEN = "<unk>"
+
+PUNCTUATION_TABLE = str.maketrans("", "", string.punctuation)
+
+
+def clean_caption(caption: str) -> str:
+    """Return ``caption`` cleaned: no punctuation, lower case, only words of 2+ letters.
+
+    >>> clean_caption("A dog's ball, 2 times!")
+    'dogs ball times'
+    """
+    words = caption.translate(PUNCTUATION_TABLE).lower().split()
+    return " ".join(word for word in words if word.isalpha() and len(word) > 1)
+
+
+def strip_tokens(caption: str) -> str:
+    """Remove every start, stop and padding token from a caption."""
+    special = {START_TOKEN, STOP_TOKEN, PAD_TOKEN}
+    return " ".join(word for word in caption.split() if word not in special)
+
+
+def add_start_stop(caption: str) -> str:
+    """Wrap a caption in exactly one start and one stop token.
+
+    Safe to call again on its own output (re-running a notebook cell never
+    gives ``startseq startseq ...``)."""
+    body = strip_tokens(caption)
+    return f"{START_TOKEN} {body} {STOP_TOKEN}" if body else f"{START_TOKEN} {STOP_TOKEN}"
+
+
+def clean_captions(captions_by_image: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Clean every caption of a ``{image_id: [caption, ...]}`` table (new dict)."""
+    return {image_id: [clean_caption(c) for c in captions] for image_id, captions in captions_by_image.items()}
+
+
+def words(captions: Iterable[str]) -> list[str]:
+    """All words of some captions, in order (tokens included if present)."""
+    return [word for caption in captions for word in caption.split()]
