@@ -15,6 +15,7 @@ does not beat it has not learned to look at the images.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 
 from helpers.text import clean_caption, strip_tokens
@@ -52,13 +53,15 @@ def best_constant_caption(candidates: Iterable[str], references: dict[str, list[
 
     list_of_references = [[_tokens(r) for r in refs] for refs in references.values()]
     best, best_score = "", -1.0
-    for candidate in sorted({" ".join(_tokens(c)) for c in candidates}):
-        if not candidate:
-            continue
-        tokens = candidate.split()
-        score = corpus_bleu(list_of_references, [tokens] * len(list_of_references))
-        if score > best_score:
-            best, best_score = candidate, float(score)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NLTK warns for every candidate with no 4-gram match
+        for candidate in sorted({" ".join(_tokens(c)) for c in candidates}):
+            if not candidate:
+                continue
+            tokens = candidate.split()
+            score = corpus_bleu(list_of_references, [tokens] * len(list_of_references))
+            if score > best_score:
+                best, best_score = candidate, float(score)
     return best, best_score
 
 

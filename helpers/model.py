@@ -36,16 +36,13 @@ def build_merge_model(vocab_size: int, max_length: int, feature_dim: int, *, emb
         if embedding_matrix.shape[0] != vocab_size:
             raise ValueError(f"embedding matrix has {embedding_matrix.shape[0]} rows, vocabulary {vocab_size} words")
         embedding_dim = embedding_matrix.shape[1]
-        initializer = keras.initializers.Constant(embedding_matrix)
-    else:
-        initializer = "uniform"
 
     image_features = keras.Input(shape=(feature_dim,), name="image_features")
     image_branch = layers.Dropout(dropout, name="image_dropout")(image_features)
     image_branch = layers.Dense(units, activation="relu", name="image_dense")(image_branch)
 
     caption_prefix = keras.Input(shape=(max_length,), dtype="int32", name="caption_prefix")
-    word_branch = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, embeddings_initializer=initializer,
+    word_branch = layers.Embedding(vocab_size, embedding_dim, mask_zero=True,
                                    trainable=train_embeddings, name="word_embedding")(caption_prefix)
     word_branch = layers.Dropout(dropout, name="word_dropout")(word_branch)
     word_branch = layers.LSTM(units, name="lstm")(word_branch)
@@ -55,6 +52,9 @@ def build_merge_model(vocab_size: int, max_length: int, feature_dim: int, *, emb
     next_word = layers.Dense(vocab_size, activation="softmax", name="next_word")(merged)
 
     model = keras.Model([image_features, caption_prefix], next_word, name="merge_captioner")
+    if embedding_matrix is not None:
+        # set_weights, not a Constant initializer: that would copy the whole matrix into the saved config
+        model.get_layer("word_embedding").set_weights([np.asarray(embedding_matrix, dtype="float32")])
     model.compile(loss=keras.losses.SparseCategoricalCrossentropy(),
                   optimizer=keras.optimizers.Adam(learning_rate=learning_rate))
     return model

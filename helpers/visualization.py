@@ -39,17 +39,18 @@ def caption_grid(image_paths: list[str | Path], generated: list[str], references
 
     count = len(image_paths)
     rows = max(1, -(-count // columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4.6 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 5.0 * rows), squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
+    wrap = lambda text: "\n".join(textwrap.wrap(text, 40))  # noqa: E731
     for axis, image_path, caption, refs in zip(axes.flat, image_paths, generated, references):
         with Image.open(image_path) as image:
             axis.imshow(image.convert("RGB"))
-        wrap = lambda text: "\n".join(textwrap.wrap(text, 38))  # noqa: E731
-        axis.set_title(wrap("model: " + caption), fontsize=10, fontweight="bold", loc="left")
-        shown = "\n".join(wrap("human: " + r) for r in refs[:max_references])
-        axis.text(0, -0.02, shown, transform=axis.transAxes, va="top", fontsize=8.5, color="#333")
-    figure.tight_layout()
+        axis.set_title(wrap("model: " + caption), fontsize=9.5, fontweight="bold", loc="left", color="#0b4f9c")
+        distinct = list(dict.fromkeys(refs))[:max_references]
+        shown = "\n".join(wrap("human: " + r) for r in distinct)
+        axis.text(0, -0.03, shown, transform=axis.transAxes, va="top", fontsize=8.5, color="#333")
+    figure.subplots_adjust(left=0.02, right=0.98, top=0.95, bottom=0.08, wspace=0.08, hspace=0.55)
     if path is not None:
         figure.savefig(path, dpi=80)
     return figure

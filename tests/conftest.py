@@ -1,0 +1,65 @@
+"""Shared test fixtures.
+
+Tests that use the real data in ``../shared`` (beside the checkout) skip with a
+reason when it is absent — a user's fresh clone does not have it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED = REPO_ROOT.parent / "shared"
+SHARED_TEXT = SHARED / "data" / "flickr8k_text"
+SHARED_PHOTOS = SHARED / "data" / "flickr8k_photos"
+SHARED_KERAS = SHARED / "keras"
+MOBILENET_V2_WEIGHTS = SHARED_KERAS / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} is absent: this test needs the real data in ../shared (not in a fresh clone)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_text() -> Path:
+    return need(SHARED_TEXT)
+
+
+@pytest.fixture(scope="session")
+def shared_weights() -> Path:
+    return need(MOBILENET_V2_WEIGHTS)
+
+
+@pytest.fixture(scope="session")
+def keras_home(tmp_path_factory) -> Path:
+    """A private, writable KERAS_HOME holding the MobileNetV2 ImageNet weights
+    from ../shared when present (empty otherwise), so tests never depend on
+    or write to the user's ~/.keras."""
+    home = tmp_path_factory.mktemp("keras_home")
+    (home / "models").mkdir()
+    if MOBILENET_V2_WEIGHTS.exists():
+        shutil.copy(MOBILENET_V2_WEIGHTS, home / "models" / MOBILENET_V2_WEIGHTS.name)
+    return home
+
+
+@pytest.fixture(scope="session")
+def course_run(tmp_path_factory, keras_home):
+    """Run the whole course (``python -m helpers run``) once, with default parameters."""
+    run_dir = tmp_path_factory.mktemp("course") / "run"
+    env = {**os.environ, "KERAS_HOME": str(keras_home), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-m", "helpers", "run", "--run-dir", str(run_dir)],
+                            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    if result.returncode != 0:
+        pytest.fail(f"python -m helpers run failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return run_dir, result

@@ -1,0 +1,103 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import features
+from tests.conftest import SHARED_KERAS
+
+
+@pytest.fixture
+def empty_keras_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    (tmp_path / "keras" / "models").mkdir(parents=True)
+    monkeypatch.setattr(features, "_can_download", lambda url, timeout=5.0: (False, "offline (test)"))
+    return tmp_path / "keras"
+
+
+def test_auto_without_cached_weights_offline_falls_back_to_untrained_and_says_why(empty_keras_home):
+    choice = features.resolve_weights("mobilenet_v2", "auto")
+    assert choice.kind == "none" and not choice.pretrained
+    assert "UNTRAINED" in choice.reason and "offline (test)" in choice.reason
+    assert "UNTRAINED" in features.weights_banner(choice).data
+
+
+def test_imagenet_unavailable_names_the_exact_cache_file(empty_keras_home):
+    with pytest.raises(FileNotFoundError) as error:
+        features.resolve_weights("inception_v3", "imagenet")
+    expected = empty_keras_home / "models" / "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert str(expected) in str(error.value)
+
+
+def test_cached_weights_are_used(empty_keras_home):
+    (empty_keras_home / "models" / features.ENCODERS["mobilenet_v2"].weights_file).write_bytes(b"x")
+    choice = features.resolve_weights("mobilenet_v2", "auto")
+    assert choice.kind == "imagenet" and choice.pretrained
+
+
+def test_none_and_paths_and_unknown_values(tmp_path):
+    assert features.resolve_weights("mobilenet_v2", "none").kind == "none"
+    weights_file = tmp_path / "w.h5"
+    weights_file.write_bytes(b"x")
+    assert features.resolve_weights("mobilenet_v2", str(weights_file)).kind == "file"
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        features.resolve_weights("mobilenet_v2", str(tmp_path / "missing.h5"))
+    with pytest.raises(ValueError, match="ENCODER='vgg'"):
+        features.resolve_weights("vgg", "none")
+
+
+def test_load_image_converts_grayscale_and_rgba_to_rgb(tmp_path):
+    gray, rgba = tmp_path / "gray.png", tmp_path / "rgba.png"
+    Image.new("L", (40, 30), 128).save(gray)
+    Image.new("RGBA", (40, 30), (255, 0, 0, 128)).save(rgba)
+    for path in (gray, rgba):
+        image = features.load_image(path, 64).numpy()
+        assert image.shape == (64, 64, 3) and image.dtype == np.float32
+    assert np.allclose(features.load_image(rgba, 64).numpy()[..., 0], 255)
+
+
+def test_extract_save_load_features_with_untrained_encoder(tmp_path):
+    paths = []
+    for i, colour in enumerate(["red", "green", "blue"]):
+        paths.append(tmp_path / f"{i}.jpg")
+        Image.new("RGB", (50, 40), colour).save(paths[-1])
+    encoder = features.build_encoder("mobilenet_v2", "none")
+    matrix = features.extract_features(encoder, paths, "mobilenet_v2", batch_size=2, progress=False)
+    assert matrix.shape == (3, 1280) and np.isfinite(matrix).all()
+    one = features.extract_features(encoder, paths[1:2], "mobilenet_v2", progress=False)
+    assert np.allclose(one[0], matrix[1], atol=1e-4), "batching does not change an image's features"
+
+    saved = features.save_features(tmp_path / "features.npz", ["a", "b", "c"], matrix, encoder="mobilenet_v2",
+                                   weights="none", image_size=224)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], "no temporary file left"
+    table = features.load_features(saved)
+    assert table.image_ids == ["a", "b", "c"] and table.encoder == "mobilenet_v2" and table.dim == 1280
+    assert np.array_equal(table.matrix(["c", "a"]), matrix[[2, 0]])
+    with pytest.raises(FileNotFoundError, match="03_feature_extraction"):
+        features.load_features(tmp_path / "missing.npz")
+
+
+def test_missing_image_is_a_clear_error(tmp_path):
+    encoder = features.build_encoder("mobilenet_v2", "none")
+    with pytest.raises(FileNotFoundError, match="missing.jpg"):
+        features.extract_features(encoder, [tmp_path / "missing.jpg"], "mobilenet_v2", progress=False)
+
+
+def test_preprocessing_is_right_imagenet_classifies_cat_and_espresso(shared_weights, tmp_path):
+    """With the ImageNet MobileNetV2 backbone and classifier head from ../shared, photos fed
+    through the project's own loading and preprocessing must be recognised. Wrong channel
+    order or scaling still runs but classifies nonsense."""
+    skimage_data = pytest.importorskip("skimage.data")
+    head = np.load(SHARED_KERAS / "mobilenet_v2_1.0_224_imagenet_head.npz")
+    labels = (SHARED_KERAS / "imagenet_labels_1001.txt").read_text().splitlines()
+    encoder = features.build_encoder("mobilenet_v2", str(shared_weights))
+    top = {}
+    for name in ("chelsea", "coffee"):
+        path = tmp_path / f"{name}.jpg"
+        Image.fromarray(getattr(skimage_data, name)()).save(path, quality=95)
+        vector = features.extract_features(encoder, [path], "mobilenet_v2", progress=False)[0]
+        logits = vector @ head["kernel"] + head["bias"]
+        top[name] = [labels[i] for i in np.argsort(-logits)[:3]]
+    assert any("cat" in label for label in top["chelsea"][:1]), top
+    assert top["coffee"][0] == "espresso", top
