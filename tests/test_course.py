@@ -1,0 +1,118 @@
+"""The course as a student runs it: notebooks in order, on the sample, through `python -m helpers run`."""
+
+import json
+
+import nbformat
+import numpy as np
+import pytest
+
+from helpers import course, decoding, features, paths, training
+
+NOTEBOOK_PATHS = sorted(paths.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+CORE_PARAMETERS = ["DATASET", "ENCODER", "WEIGHTS", "EPOCHS", "BATCH_SIZE", "SEED", "RUN_DIR"]
+
+
+def code_cells(path):
+    return [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+
+
+def test_the_eight_notebooks_are_there_in_order():
+    assert [p.name for p in NOTEBOOK_PATHS] == course.NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=lambda p: p.name)
+def test_committed_notebooks_carry_no_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    assert notebook.metadata.kernelspec.name == "python3"
+    for cell in code_cells(path):
+        assert cell.outputs == [] and cell.execution_count is None, f"{path.name} has outputs: clear them before committing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=lambda p: p.name)
+def test_one_parameters_cell_with_the_shared_parameters(path):
+    tagged = [c for c in code_cells(path) if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
+    values: dict = {}
+    exec(tagged[0].source, {}, values)
+    assert all(name in values for name in CORE_PARAMETERS), path.name
+    for name, default in course.DEFAULTS.items():
+        assert values[name] == default, f"{path.name}: {name} default differs from helpers.course.DEFAULTS"
+    reference: dict = {}
+    exec([c for c in code_cells(NOTEBOOK_PATHS[0]) if "parameters" in c.metadata.get("tags", [])][0].source, {}, reference)
+    assert {n: values[n] for n in CORE_PARAMETERS} == {n: reference[n] for n in CORE_PARAMETERS}
+    for line in tagged[0].source.splitlines():
+        assert line.startswith("#") or ":" in line.split("=")[0], f"{path.name}: parameters are annotated literals: {line}"
+
+
+def run_cells(path, namespace, run_dir, rerun_tag=None):
+    for cell in code_cells(path):
+        exec(cell.source, namespace)
+        if "parameters" in cell.metadata.get("tags", []):
+            namespace["RUN_DIR"] = str(run_dir)
+        if rerun_tag and rerun_tag in cell.metadata.get("tags", []):
+            exec(cell.source, namespace)  # a student runs the cell a second time
+
+
+def test_running_the_token_cell_twice_leaves_one_start_and_one_stop_token(tmp_path):
+    run_cells(paths.NOTEBOOKS_DIR / "01_text_cleaning.ipynb", {}, tmp_path)
+    namespace: dict = {}
+    run_cells(paths.NOTEBOOKS_DIR / "02_lookup_table.ipynb", namespace, tmp_path, rerun_tag="tokens")
+    saved = json.loads((tmp_path / paths.LOOKUP_TABLE_FILE).read_text())
+    for table in (namespace["lookup_table"], saved):
+        for split_table in table.values():
+            for captions in split_table.values():
+                for caption in captions:
+                    words = caption.split()
+                    assert words.count("startseq") == 1 and words.count("endseq") == 1, caption
+                    assert words[0] == "startseq" and words[-1] == "endseq"
+
+
+def test_parameter_values_are_read_like_papermill():
+    assert course.parse_value("5") == 5 and course.parse_value("0.5") == 0.5
+    assert course.parse_value("True") is True and course.parse_value("sample") == "sample"
+    assert course.parse_value("/data/my set") == "/data/my set"
+
+
+def test_only_that_matches_nothing_is_an_error():
+    with pytest.raises(SystemExit):
+        course.main(["run", "--only", "42"])
+
+
+@pytest.mark.course
+def test_the_course_runs_end_to_end_and_writes_every_artifact(course_run):
+    run_dir, result = course_run
+    executed = sorted(p.name for p in (run_dir / "notebooks").glob("*.ipynb"))
+    assert executed == course.NOTEBOOKS
+    for name in (paths.MODEL_FILE, paths.VOCABULARY_FILE, paths.FEATURES_FILE, paths.SCORES_FILE,
+                 paths.CAPTION_GRID_FILE, paths.LOOKUP_TABLE_FILE, paths.EMBEDDING_MATRIX_FILE,
+                 paths.GENERATED_CAPTIONS_FILE, paths.LOSS_CURVE_FILE, paths.CONFIG_FILE):
+        assert (run_dir / name).stat().st_size > 0, name
+    assert f"Results are in {run_dir}" in result.stdout and "BLEU4" in result.stdout
+    history = json.loads((run_dir / paths.HISTORY_FILE).read_text())
+    config = paths.read_config(run_dir)
+    assert min(history["val_loss"]) < history["val_loss"][0]
+    assert config["training"]["best_val_loss"] < config["training"]["baseline_val_loss"]
+
+
+@pytest.mark.course
+def test_with_imagenet_features_the_model_scores_bleu4_of_at_least_0_4(course_run):
+    run_dir, _ = course_run
+    scores = json.loads((run_dir / paths.SCORES_FILE).read_text())
+    if not scores["pretrained_features"]:
+        pytest.skip("the MobileNetV2 ImageNet weights are not available (../shared absent): features were untrained")
+    assert scores["weights"] == "imagenet"
+    assert scores["model"]["bleu4"] >= 0.4, scores
+    assert scores["model"]["bleu4"] > scores["best_constant_caption"]["bleu4"]
+    assert scores["best_constant_caption"]["bleu4"] <= 0.2
+
+
+@pytest.mark.course
+def test_the_saved_model_reloads_and_gives_the_same_captions(course_run):
+    run_dir, _ = course_run
+    model, vocabulary, config = training.load_trained_model(run_dir)
+    generated = json.loads((run_dir / paths.GENERATED_CAPTIONS_FILE).read_text())
+    table = features.load_features(run_dir / paths.FEATURES_FILE)
+    again = decoding.greedy_captions(model, table.matrix(list(generated)), vocabulary, config["text"]["max_length"])
+    assert again == list(generated.values())
+    assert np.isfinite(table.features).all()
