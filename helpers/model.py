@@ -55,6 +55,14 @@ def build_merge_model(vocab_size: int, max_length: int, feature_dim: int, *, emb
     if embedding_matrix is not None:
         # set_weights, not a Constant initializer: that would copy the whole matrix into the saved config
         model.get_layer("word_embedding").set_weights([np.asarray(embedding_matrix, dtype="float32")])
+    return compile_model(model, learning_rate)
+
+
+def compile_model(model, learning_rate: float = 1e-3):
+    """Categorical cross-entropy over word ids (sparse) and Adam — used again by
+    notebook 06 after loading the untrained model, with a fresh optimizer."""
+    import keras
+
     model.compile(loss=keras.losses.SparseCategoricalCrossentropy(),
                   optimizer=keras.optimizers.Adam(learning_rate=learning_rate))
     return model

@@ -88,11 +88,7 @@ def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
 
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file, with an error that names the file and says which notebook makes it."""
-    path = Path(path)
-    if not path.exists():
-        maker = _MADE_BY.get(path.name)
-        hint = f" It is written by {maker}: run that notebook first (same parameters)." if maker else ""
-        raise FileNotFoundError(f"{path} does not exist.{hint}")
+    path = require(path)
     with path.open(encoding="utf-8") as handle:
         try:
             return json.load(handle)

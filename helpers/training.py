@@ -117,7 +117,7 @@ def train(model, train_dataset, dev_dataset, *, epochs: int, run_dir: str | Path
     checkpoint = keras.callbacks.ModelCheckpoint(run_dir / paths.MODEL_FILE, monitor="val_loss",
                                                  save_best_only=True)
     result = model.fit(train_dataset, validation_data=dev_dataset, epochs=epochs, callbacks=[checkpoint],
-                       verbose=verbose)
+                       shuffle=False, verbose=verbose)  # tf.data shuffles already
     history = {key: [float(v) for v in values] for key, values in result.history.items()}
     best_epoch = int(np.argmin(history["val_loss"])) + 1 if history.get("val_loss") else epochs
     history["best_epoch"] = best_epoch
