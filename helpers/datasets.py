@@ -1,31 +1,72 @@
-"""Reading a captioning dataset in the Flickr8k layout.
+"""Reading a captioning dataset: Flickr8k/Flickr30k, Kaggle, Karpathy and COCO caption files.
 
 Taught in notebooks/02_lookup_table.ipynb (notebook 01 uses it to read the raw captions).
 
-The bundled sample (``data/sample``) and the real Flickr8k share one layout, so
-one loader reads both::
-
-    <root>/Flicker8k_Dataset/<image_id>.jpg      (the real archive's typo, kept)
-    <root>/Flickr8k.token.txt                     <image_id>#<n><TAB><caption>
-    <root>/Flickr_8k.trainImages.txt              one image id per line
-    <root>/Flickr_8k.devImages.txt
-    <root>/Flickr_8k.testImages.txt
-
 ``DATASET`` is ``"sample"``, ``"flickr8k"`` (downloaded once into
-``data/flickr8k``, see :mod:`helpers.download`), or a path to a folder in this layout.
+``data/flickr8k``, see :mod:`helpers.download`), or a path to a folder or to a
+caption file. For a path the format is detected from the file names found
+(first match wins, in this order), logged, and kept in :attr:`CaptionDataset.format`:
 
-Bad lines never stop a load: a line without a tab, an empty caption, an id that
+``"flickr8k"`` — a token file, ``<image_id>#<n><TAB><caption>`` per line. The
+    bundled sample (``data/sample``) and the real Flickr8k share this layout::
+
+        <root>/Flicker8k_Dataset/<image_id>.jpg      (the real archive's typo, kept)
+        <root>/Flickr8k.token.txt                     <image_id>#<n><TAB><caption>
+        <root>/Flickr_8k.trainImages.txt              one image id per line
+        <root>/Flickr_8k.devImages.txt
+        <root>/Flickr_8k.testImages.txt
+
+    Flickr30k uses the same line format in ``results_20130124.token`` (any
+    ``*.token`` / ``*.token.txt`` file is read), with its images in
+    ``flickr30k_images/`` (or ``flickr30k-images/``, ``Images/``, ``images/``).
+``"kaggle"`` — ``captions.txt`` (or a ``*.csv`` file): CSV with the header
+    ``image,caption`` (captions may be quoted and contain commas), images in ``Images/``.
+``"karpathy"`` — ``dataset_flickr8k.json``, ``dataset_flickr30k.json``,
+    ``dataset_coco.json`` (Karpathy's splits): ``{"images": [{"filename",
+    "filepath" (coco only), "split", "sentences": [{"raw", "tokens"}]}]}``. Split
+    ``val`` becomes ``dev`` and ``restval`` (the extra COCO val images Karpathy
+    trains on) becomes ``train``. With ``filepath`` the image id is
+    ``<filepath>/<filename>`` (e.g. ``val2014/COCO_val2014_...jpg``), relative
+    to the folder holding ``train2014/`` and ``val2014/``.
+``"coco"`` — ``captions_train2014.json``, ``captions_val2017.json``, ... (also
+    in an ``annotations/`` subfolder): ``{"images": [{"id", "file_name"}],
+    "annotations": [{"image_id", "caption"}]}``; images in ``train2014/`` etc.
+    beside the file or beside its ``annotations/`` folder, or wherever the
+    ``images_dir`` argument says.
+
+Splits: the Flickr8k split files when present (all three, or none), Karpathy's
+``split`` field. A dataset without a split (COCO, Kaggle, a token file without
+split files) gets a deterministic one (:func:`seeded_split`): the sorted image
+ids shuffled with ``random.Random(seed)`` and cut 6:1:1 into train/dev/test,
+the proportions of Flickr8k's 6,000/1,000/1,000. The log says so.
+
+Image ids are file names relative to the images folder (``images_dir`` argument,
+else found beside the caption file).
+
+Bad data never stops a load: a line without a tab, an empty caption, an id that
 is not an image file name (the real token file has ``2258277193_586949ec62.jpg.1``),
-an id with ``..`` or an absolute path, a split entry without captions or without
-an image file — each is skipped, counted and reported in :attr:`CaptionDataset.skipped`
-and in the log.
+an id with ``..`` or an absolute path, a duplicate entry, non-UTF-8 bytes (kept,
+replaced by U+FFFD), a COCO caption for an image not listed in ``images``, a
+split entry without captions or without an image file — each is skipped (or
+repaired), counted and reported in :attr:`CaptionDataset.skipped` and in the log.
+A duplicate is the same (image, caption) pair twice; in a token file the same
+``<image_id>#<n>`` line twice, because the real Flickr8k has 10 captions that
+two annotators wrote word for word under different numbers — those are kept.
+A file that cannot be parsed at all (invalid JSON, a CSV without the header, a
+token file without one usable line) raises :class:`ValueError` naming the file.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import logging
+import random
+import re
 from collections import Counter
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 
 from helpers import paths
@@ -38,13 +79,35 @@ SPLIT_FILES = {
     "dev": "Flickr_8k.devImages.txt",
     "test": "Flickr_8k.testImages.txt",
 }
-IMAGE_DIR_NAMES = ("Flicker8k_Dataset", "Flickr8k_Dataset", "Images", "images")
+IMAGE_DIR_NAMES = ("Flicker8k_Dataset", "Flickr8k_Dataset", "flickr30k_images", "flickr30k-images", "Images", "images")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+KAGGLE_FILE = "captions.txt"
+KARPATHY_SPLITS = {"train": "train", "val": "dev", "test": "test", "restval": "train"}
+DEFAULT_SEED = 42
+SPLIT_PROPORTIONS = {"train": 6, "dev": 1, "test": 1}  # Flickr8k's 6,000 / 1,000 / 1,000
+
+#: Format name -> what it reads.
+FORMATS = {
+    "flickr8k": f"{TOKEN_FILE} or another *.token / *.token.txt file (Flickr30k's results_20130124.token)",
+    "kaggle": f"{KAGGLE_FILE} or *.csv with the header 'image,caption' (Kaggle)",
+    "karpathy": "dataset_*.json (Karpathy's splits)",
+    "coco": "captions_*.json, also in annotations/ (COCO)",
+}
+
+# What a folder is searched for, in order: (format, glob patterns relative to the folder).
+_FOLDER_PATTERNS = (
+    ("flickr8k", (TOKEN_FILE,)),
+    ("kaggle", (KAGGLE_FILE,)),
+    ("karpathy", ("dataset_*.json",)),
+    ("coco", ("captions_*.json", "annotations/captions_*.json")),
+    ("flickr8k", ("*.token", "*.token.txt")),
+)
+_LOOKED_FOR = "; ".join(FORMATS.values())
 
 
 @dataclass
 class CaptionDataset:
-    """Raw captions and the official splits of one dataset."""
+    """Raw captions and the splits of one dataset; ``format`` names the reader used (see :data:`FORMATS`)."""
 
     name: str
     root: Path
@@ -52,6 +115,7 @@ class CaptionDataset:
     captions_by_image: dict[str, list[str]]
     splits: dict[str, list[str]]
     skipped: Counter = field(default_factory=Counter)
+    format: str = "flickr8k"
 
     def image_path(self, image_id: str) -> Path:
         if self.images_dir is None:
@@ -67,8 +131,10 @@ class CaptionDataset:
         return "; ".join(parts)
 
 
-def resolve_dataset_dir(dataset: str, *, download: bool = True) -> Path:
-    """Folder of ``DATASET``: ``"sample"``, ``"flickr8k"`` (downloaded if needed) or a path."""
+# --- finding the dataset -----------------------------------------------------------------------
+
+def resolve_dataset_path(dataset: str, *, download: bool = True) -> Path:
+    """Folder or caption file of ``DATASET``: ``"sample"``, ``"flickr8k"`` (downloaded if needed) or a path."""
     if dataset == "sample":
         return paths.SAMPLE_DIR
     if dataset == "flickr8k":
@@ -81,65 +147,58 @@ def resolve_dataset_dir(dataset: str, *, download: bool = True) -> Path:
     path = Path(dataset).expanduser()
     if not path.is_absolute() and not path.exists():
         path = paths.REPO_ROOT / path
-    if not path.is_dir():
+    if not path.exists():
         raise FileNotFoundError(
-            f"DATASET={dataset!r}: not 'sample', not 'flickr8k' and not an existing folder ({path})."
+            f"DATASET={dataset!r}: not 'sample', not 'flickr8k' and not an existing folder or caption file ({path})."
         )
     return path
 
 
-def _is_safe_image_id(image_id: str) -> bool:
-    pure = PurePosixPath(image_id.replace("\\", "/"))
-    return bool(image_id) and not pure.is_absolute() and ".." not in pure.parts and len(pure.parts) == 1
+def resolve_dataset_dir(dataset: str, *, download: bool = True) -> Path:
+    """Folder of ``DATASET`` (see :func:`resolve_dataset_path`); a caption file gives its folder."""
+    path = resolve_dataset_path(dataset, download=download)
+    return path if path.is_dir() else path.parent
 
 
-def read_token_file(path: str | Path, skipped: Counter | None = None) -> dict[str, list[str]]:
-    """Read ``<image_id>#<n>\\t<caption>`` lines into ``{image_id: [caption, ...]}``.
+def format_of_file(path: str | Path) -> str | None:
+    """The format a caption file's name says (see :data:`FORMATS`), or ``None``."""
+    name = Path(path).name
+    if name == TOKEN_FILE or name.endswith((".token", ".token.txt")):
+        return "flickr8k"
+    if name == KAGGLE_FILE or name.lower().endswith(".csv"):
+        return "kaggle"
+    if fnmatch(name, "dataset_*.json"):
+        return "karpathy"
+    if fnmatch(name, "captions_*.json"):
+        return "coco"
+    return None
 
-    Lines that cannot be used are skipped and counted in ``skipped`` (see module doc).
-    Bytes that are not UTF-8 are replaced, and the line is counted.
+
+def detect_format(path: str | Path) -> tuple[str, Path]:
+    """``(format, caption file)`` for a caption file or a folder holding one.
+
+    A folder is searched in the order of the module doc; several candidates of
+    one kind (``captions_train2014.json`` and ``captions_val2014.json``) are an
+    error asking for the file itself.
     """
     path = Path(path)
-    skipped = Counter() if skipped is None else skipped
-    captions_by_image: dict[str, list[str]] = {}
-    raw = path.read_bytes()
-    for line_number, raw_line in enumerate(raw.splitlines(), start=1):
-        try:
-            line = raw_line.decode("utf-8")
-        except UnicodeDecodeError:
-            line = raw_line.decode("utf-8", errors="replace")
-            skipped["lines with non-UTF-8 bytes (kept, bytes replaced)"] += 1
-        line = line.strip("\r\n\ufeff")
-        if not line.strip():
-            continue
-        if "\t" not in line:
-            skipped["lines without a tab"] += 1
-            logger.warning("%s:%d: no tab between id and caption, skipped", path, line_number)
-            continue
-        key, caption = line.split("\t", 1)
-        image_id = key.rsplit("#", 1)[0].strip()
-        caption = caption.strip()
-        if not caption:
-            skipped["empty captions"] += 1
-            continue
-        if not _is_safe_image_id(image_id):
-            skipped["ids with a path in them"] += 1
-            logger.warning("%s:%d: unsafe image id %r, skipped", path, line_number, image_id)
-            continue
-        if not image_id.lower().endswith(IMAGE_SUFFIXES):
-            skipped["ids that are not image file names"] += 1
-            logger.info("%s:%d: id %r is not an image file name, skipped", path, line_number, image_id)
-            continue
-        captions_by_image.setdefault(image_id, []).append(caption)
-    if not captions_by_image:
-        raise ValueError(f"{path}: no usable '<image>#<n><TAB><caption>' line found.")
-    return captions_by_image
-
-
-def read_split_file(path: str | Path) -> list[str]:
-    """Image ids listed one per line (blank lines ignored, duplicates dropped, order kept)."""
-    ids = [line.strip() for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines()]
-    return list(dict.fromkeys(i for i in ids if i))
+    if path.is_file():
+        fmt = format_of_file(path)
+        if fmt is None:
+            raise ValueError(f"{path}: not a caption file this loader knows (looked for {_LOOKED_FOR}).")
+        return fmt, path
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such folder or file.")
+    for fmt, patterns in _FOLDER_PATTERNS:
+        found = sorted(p for pattern in patterns for p in path.glob(pattern) if p.is_file())
+        if fmt == "flickr8k" and len(found) > 1:
+            found = [p for p in found if "lemma" not in p.name.lower()] or found  # Flickr8k.lemma.token.txt
+        if len(found) > 1:
+            names = ", ".join(str(p.relative_to(path)) for p in found)
+            raise ValueError(f"{path}: several {fmt} caption files ({names}); give the one to read as DATASET.")
+        if found:
+            return fmt, found[0]
+    raise FileNotFoundError(f"{path}: no caption file found (looked for {_LOOKED_FOR}).")
 
 
 def find_images_dir(root: Path) -> Path | None:
@@ -149,30 +208,323 @@ def find_images_dir(root: Path) -> Path | None:
     return None
 
 
-def load_dataset(dataset: str = "sample", *, require_images: bool = True, download: bool = True) -> CaptionDataset:
-    """Load the captions and splits of ``DATASET`` (see :func:`resolve_dataset_dir`).
+# --- checks shared by the readers --------------------------------------------------------------
 
-    With ``require_images`` split entries whose image file is missing are dropped
-    (counted); set it to ``False`` to work with the text files alone.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _read_text(path: Path) -> str:
+    """The file as text; bytes that are not UTF-8 become lone surrogates for :func:`_repair` to find."""
+    return path.read_bytes().decode("utf-8", errors="surrogateescape").lstrip("\ufeff")
+
+
+def _repair(text: str) -> tuple[str, bool]:
+    """``(text with non-UTF-8 bytes replaced by U+FFFD, whether any were)``."""
+    if not _SURROGATES.search(text):
+        return text, False
+    try:
+        return text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace"), True
+    except UnicodeEncodeError:  # a lone surrogate written as a JSON \\u escape
+        return _SURROGATES.sub("\ufffd", text), True
+
+
+def _is_safe_image_id(image_id: str, max_parts: int = 1) -> bool:
+    """A relative path without ``..`` of at most ``max_parts`` parts (1: a plain file name)."""
+    pure = PurePosixPath(image_id.replace("\\", "/"))
+    return (bool(image_id) and not pure.is_absolute() and ".." not in pure.parts
+            and 1 <= len(pure.parts) <= max_parts)
+
+
+def _check_image_id(image_id, skipped: Counter, where: str, max_parts: int = 1) -> bool:
+    """Whether ``image_id`` is a safe image file name; counts and logs it when not."""
+    if not isinstance(image_id, str) or not image_id.strip():
+        skipped["entries without an image file name"] += 1
+        logger.warning("%s: no image file name, skipped", where)
+        return False
+    if not _is_safe_image_id(image_id, max_parts):
+        skipped["ids with a path in them"] += 1
+        logger.warning("%s: unsafe image id %r, skipped", where, image_id)
+        return False
+    if not image_id.lower().endswith(IMAGE_SUFFIXES):
+        skipped["ids that are not image file names"] += 1
+        logger.info("%s: id %r is not an image file name, skipped", where, image_id)
+        return False
+    return True
+
+
+class _Captions:
+    """``{image_id: [caption, ...]}`` being filled: empty captions and duplicates are skipped and counted."""
+
+    def __init__(self, skipped: Counter):
+        self.by_image: dict[str, list[str]] = {}
+        self.skipped = skipped
+        self._seen: set = set()
+
+    def add(self, image_id: str, caption, where: str, key=None) -> None:
+        """Add one caption; ``key`` (default: the caption) tells duplicates of one image apart."""
+        caption = caption.strip() if isinstance(caption, str) else ""
+        if not caption:
+            self.skipped["empty captions"] += 1
+            return
+        seen_key = (image_id, caption if key is None else key)
+        if seen_key in self._seen:
+            self.skipped["duplicate captions"] += 1
+            logger.info("%s: duplicate caption for %s, skipped", where, image_id)
+            return
+        self._seen.add(seen_key)
+        self.by_image.setdefault(image_id, []).append(caption)
+
+
+# --- the readers -------------------------------------------------------------------------------
+
+def read_token_file(path: str | Path, skipped: Counter | None = None) -> dict[str, list[str]]:
+    """Read ``<image_id>#<n>\\t<caption>`` lines into ``{image_id: [caption, ...]}``.
+
+    Lines that cannot be used are skipped and counted in ``skipped`` (see module doc).
+    Bytes that are not UTF-8 are replaced, and the line is counted.
     """
-    root = resolve_dataset_dir(dataset, download=download)
-    token_path = root / TOKEN_FILE
-    if not token_path.exists():
-        raise FileNotFoundError(f"{token_path} not found: {root} is not in the Flickr8k layout (see helpers/datasets.py).")
-    skipped: Counter = Counter()
-    captions_by_image = read_token_file(token_path, skipped)
-    images_dir = find_images_dir(root)
-    if require_images and images_dir is None:
-        raise FileNotFoundError(f"{root}: no images folder (looked for {', '.join(IMAGE_DIR_NAMES)}).")
+    path = Path(path)
+    skipped = Counter() if skipped is None else skipped
+    captions = _Captions(skipped)
+    for line_number, raw_line in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            line = raw_line.decode("utf-8")
+        except UnicodeDecodeError:
+            line = raw_line.decode("utf-8", errors="replace")
+            skipped["lines with non-UTF-8 bytes (kept, bytes replaced)"] += 1
+        line = line.strip("\r\n\ufeff")
+        if not line.strip():
+            continue
+        where = f"{path}:{line_number}"
+        if "\t" not in line:
+            skipped["lines without a tab"] += 1
+            logger.warning("%s: no tab between id and caption, skipped", where)
+            continue
+        key, caption = line.split("\t", 1)
+        image_id = key.rsplit("#", 1)[0].strip()
+        if not caption.strip():
+            skipped["empty captions"] += 1
+            continue
+        if _check_image_id(image_id, skipped, where):
+            captions.add(image_id, caption, where, key=(key.strip(), caption.strip()))
+    if not captions.by_image:
+        raise ValueError(f"{path}: no usable '<image>#<n><TAB><caption>' line found.")
+    return captions.by_image
 
-    splits: dict[str, list[str]] = {}
+
+def read_split_file(path: str | Path) -> list[str]:
+    """Image ids listed one per line (blank lines ignored, duplicates dropped, order kept)."""
+    ids = [line.strip() for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines()]
+    return list(dict.fromkeys(i for i in ids if i))
+
+
+def read_kaggle_captions(path: str | Path, skipped: Counter | None = None) -> dict[str, list[str]]:
+    """Read a Kaggle ``captions.txt`` (CSV, header ``image,caption``) into ``{image_id: [caption, ...]}``.
+
+    A row whose caption has unquoted commas (more columns than the header, the
+    caption last) is kept with its columns joined back, and counted.
+    """
+    path = Path(path)
+    skipped = Counter() if skipped is None else skipped
+    captions = _Captions(skipped)
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""))
+    try:
+        header = next(reader, None)
+        columns = [c.strip().lower() for c in header or []]
+        if "image" not in columns or "caption" not in columns:
+            raise ValueError(f"{path}:1: expected the CSV header 'image,caption', found {','.join(header or [])!r}.")
+        image_col, caption_col = columns.index("image"), columns.index("caption")
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) <= max(image_col, caption_col):
+                skipped["rows without an image and a caption"] += 1
+                logger.warning("%s: row %r has no image and caption, skipped", where, row)
+                continue
+            caption = row[caption_col]
+            if len(row) > len(columns) and caption_col == len(columns) - 1:
+                caption = ",".join(row[caption_col:])
+                skipped["rows with unquoted commas (kept, columns joined)"] += 1
+            image_id, bad_image = _repair(row[image_col].strip())
+            caption, bad_caption = _repair(caption)
+            if bad_image or bad_caption:
+                skipped["rows with non-UTF-8 bytes (kept, bytes replaced)"] += 1
+            if not caption.strip():
+                skipped["empty captions"] += 1
+                continue
+            if _check_image_id(image_id, skipped, where):
+                captions.add(image_id, caption, where)
+    except csv.Error as error:
+        raise ValueError(f"{path}:{reader.line_num}: not valid CSV ({error}).") from error
+    return captions.by_image
+
+
+def _read_json(path: Path, *keys: str) -> dict:
+    """The JSON object in ``path``, which must have a list under each of ``keys``."""
+    try:
+        data = json.loads(_read_text(path))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}:{error.lineno}: not valid JSON ({error.msg}, column {error.colno}).") from error
+    for key in keys:
+        if not isinstance(data, dict) or not isinstance(data.get(key), list):
+            raise ValueError(f"{path}: expected a JSON object with a list {key!r}.")
+    return data
+
+
+def _text_field(entry: dict, key: str, skipped: Counter, reason: str):
+    """``entry[key]`` with non-UTF-8 bytes replaced (counted under ``reason``); non-strings as they are."""
+    value = entry.get(key)
+    if isinstance(value, str):
+        value, repaired = _repair(value)
+        if repaired:
+            skipped[reason] += 1
+    return value
+
+
+_JSON_NON_UTF8 = "entries with non-UTF-8 bytes (kept, bytes replaced)"
+
+
+def read_karpathy_json(path: str | Path,
+                       skipped: Counter | None = None) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Read a Karpathy ``dataset_*.json`` into ``(captions_by_image, splits)``.
+
+    Splits ``val`` -> ``dev``, ``restval`` -> ``train``. The caption is
+    ``raw`` (``tokens`` joined when there is no ``raw``). With a ``filepath``
+    (COCO) the image id is ``<filepath>/<filename>``.
+    """
+    path = Path(path)
+    skipped = Counter() if skipped is None else skipped
+    captions = _Captions(skipped)
+    splits: dict[str, list[str]] = {"train": [], "dev": [], "test": []}
+    for index, entry in enumerate(_read_json(path, "images")["images"]):
+        where = f"{path}: images[{index}]"
+        if not isinstance(entry, dict):
+            skipped["image entries that are not objects"] += 1
+            continue
+        filename = _text_field(entry, "filename", skipped, _JSON_NON_UTF8)
+        filepath = entry.get("filepath") or ""
+        image_id = f"{filepath}/{filename}" if filepath and isinstance(filename, str) else filename
+        if not _check_image_id(image_id, skipped, where, max_parts=2 if filepath else 1):
+            continue
+        split = entry.get("split")
+        split = KARPATHY_SPLITS.get(split) if isinstance(split, str) else None
+        if split is None:
+            skipped["images with an unknown split"] += 1
+            logger.warning("%s: unknown split %r, skipped", where, entry.get("split"))
+            continue
+        sentences = entry.get("sentences")
+        for sentence in sentences if isinstance(sentences, list) else []:
+            sentence = sentence if isinstance(sentence, dict) else {}
+            caption = _text_field(sentence, "raw", skipped, _JSON_NON_UTF8)
+            if caption is None and isinstance(sentence.get("tokens"), list):
+                caption = " ".join(str(token) for token in sentence["tokens"])
+            captions.add(image_id, caption, where)
+        splits[split].append(image_id)
+    return captions.by_image, splits
+
+
+def read_coco_json(path: str | Path, skipped: Counter | None = None) -> tuple[dict[str, list[str]], list[str]]:
+    """Read a COCO ``captions_*.json`` into ``(captions_by_image, image ids listed in 'images')``."""
+    path = Path(path)
+    skipped = Counter() if skipped is None else skipped
+    data = _read_json(path, "images", "annotations")
+    file_by_id: dict = {}
+    rejected: set = set()
+    for index, entry in enumerate(data["images"]):
+        where = f"{path}: images[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), (int, str)):
+            skipped["image entries without an id"] += 1
+            continue
+        file_name = _text_field(entry, "file_name", skipped, _JSON_NON_UTF8)
+        if not _check_image_id(file_name, skipped, where):
+            rejected.add(entry["id"])
+        elif entry["id"] in file_by_id:
+            skipped["image entries listed twice"] += 1
+        else:
+            file_by_id[entry["id"]] = file_name
+    captions = _Captions(skipped)
+    for index, annotation in enumerate(data["annotations"]):
+        where = f"{path}: annotations[{index}]"
+        image_key = annotation.get("image_id") if isinstance(annotation, dict) else None
+        image_key = image_key if isinstance(image_key, (int, str)) else None
+        if image_key in rejected:
+            skipped["captions of skipped images"] += 1
+        elif image_key not in file_by_id:
+            skipped["annotations for an image not in 'images'"] += 1
+            logger.warning("%s: image_id %r is not in 'images', skipped", where, image_key)
+        else:
+            captions.add(file_by_id[image_key], _text_field(annotation, "caption", skipped, _JSON_NON_UTF8), where)
+    return captions.by_image, list(dict.fromkeys(file_by_id.values()))
+
+
+# --- images folders and splits -----------------------------------------------------------------
+
+def _first_dir(candidates) -> Path | None:
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+def _default_images_dir(fmt: str, source: Path, image_ids) -> Path | None:
+    """The images folder beside the caption file ``source`` (see the module doc)."""
+    here = source.parent
+    if fmt == "coco":
+        # captions_train2014.json -> train2014/, beside the file or beside its annotations/ folder
+        subset = source.stem.split("_", 1)[-1]
+        bases = (here, here.parent)
+        return _first_dir([b / subset for b in bases] + [b / "images" / subset for b in bases]
+                          + [b / name for b in bases for name in IMAGE_DIR_NAMES])
+    subfolders = {PurePosixPath(i).parts[0] for i in image_ids if len(PurePosixPath(i).parts) == 2}
+    if subfolders:  # Karpathy COCO: ids "val2014/..." relative to the folder holding val2014/
+        candidates = [here, here / "images", here / "Images", here / "coco", here.parent]
+        return next((c for c in candidates if any((c / s).is_dir() for s in subfolders)), None)
+    return find_images_dir(here)
+
+
+def _resolve_images_dir(images_dir: str | Path, root: Path) -> Path:
+    path = Path(images_dir).expanduser()
+    if not path.is_absolute() and not path.exists():
+        path = root / path
+    if not path.is_dir():
+        raise FileNotFoundError(f"images_dir={str(images_dir)!r}: not a folder ({path}).")
+    return path
+
+
+def seeded_split(image_ids, seed: int = DEFAULT_SEED) -> dict[str, list[str]]:
+    """A deterministic train/dev/test split of ``image_ids`` in Flickr8k's proportions 6:1:1.
+
+    The sorted ids are shuffled with ``random.Random(seed)``; dev and test get
+    an eighth each (rounded to nearest), train the rest. Each split is sorted.
+    """
+    ids = sorted(set(image_ids))
+    random.Random(seed).shuffle(ids)
+    total = sum(SPLIT_PROPORTIONS.values())
+    n_dev = (len(ids) * SPLIT_PROPORTIONS["dev"] * 2 + total) // (2 * total)
+    n_test = (len(ids) * SPLIT_PROPORTIONS["test"] * 2 + total) // (2 * total)
+    n_train = len(ids) - n_dev - n_test
+    return {"train": sorted(ids[:n_train]), "dev": sorted(ids[n_train:n_train + n_dev]),
+            "test": sorted(ids[n_train + n_dev:])}
+
+
+def _read_split_files(folder: Path) -> dict[str, list[str]] | None:
+    """The Flickr8k split files in ``folder``: all three, or ``None`` when there is none."""
+    present = {split: folder / name for split, name in SPLIT_FILES.items() if (folder / name).exists()}
+    if not present:
+        return None
+    for split, name in SPLIT_FILES.items():
+        if split not in present:
+            raise FileNotFoundError(
+                f"{folder / name} not found: every dataset needs train, dev and test split files "
+                f"(or none, for a split made from the seed).")
+    return {split: read_split_file(p) for split, p in present.items()}
+
+
+def _check_splits(splits, captions_by_image, images_dir, require_images, skipped) -> dict[str, list[str]]:
+    """Split entries with captions and (with ``require_images``) an image file, each in one split."""
+    checked: dict[str, list[str]] = {}
     seen: set[str] = set()
-    for split, file_name in SPLIT_FILES.items():
-        split_path = root / file_name
-        if not split_path.exists():
-            raise FileNotFoundError(f"{split_path} not found: every dataset needs train, dev and test split files.")
+    for split, image_ids in splits.items():
         kept = []
-        for image_id in read_split_file(split_path):
+        for image_id in image_ids:
             if image_id not in captions_by_image:
                 skipped["split entries without captions"] += 1
                 continue
@@ -184,10 +536,77 @@ def load_dataset(dataset: str = "sample", *, require_images: bool = True, downlo
                 continue
             seen.add(image_id)
             kept.append(image_id)
-        splits[split] = kept
+        checked[split] = kept
+    return checked
 
-    name = dataset if dataset in ("sample", "flickr8k") else root.name
-    result = CaptionDataset(name, root, images_dir, captions_by_image, splits, skipped)
+
+def _usable_images(image_ids, captions_by_image, images_dir, require_images, skipped) -> list[str]:
+    """The images that can go into a seeded split: with captions and (with ``require_images``) a file."""
+    usable = []
+    for image_id in dict.fromkeys(image_ids):
+        if image_id not in captions_by_image:
+            skipped["images without captions"] += 1
+        elif require_images and not (images_dir / image_id).is_file():
+            skipped["images without an image file"] += 1
+        else:
+            usable.append(image_id)
+    return usable
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+def _read_captions(fmt: str, source: Path, skipped: Counter):
+    """``(captions_by_image, splits or None, image ids to split when there is no split)``."""
+    if fmt == "flickr8k":
+        captions = read_token_file(source, skipped)
+        return captions, _read_split_files(source.parent), list(captions)
+    if fmt == "kaggle":
+        captions = read_kaggle_captions(source, skipped)
+        return captions, None, list(captions)
+    if fmt == "karpathy":
+        captions, splits = read_karpathy_json(source, skipped)
+        return captions, splits, []
+    if fmt == "coco":
+        captions, listed = read_coco_json(source, skipped)
+        return captions, None, listed
+    raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)}).")
+
+
+def load_dataset(dataset: str = "sample", *, require_images: bool = True, download: bool = True,
+                 images_dir: str | Path | None = None, seed: int = DEFAULT_SEED) -> CaptionDataset:
+    """Load the captions and splits of ``DATASET`` (see the module doc and :func:`resolve_dataset_path`).
+
+    The format is detected from the path (:func:`detect_format`), logged and kept
+    in ``format``. ``images_dir`` overrides the images folder found beside the
+    caption file (a relative path is tried from the working folder, then the
+    dataset folder). A dataset without a split gets :func:`seeded_split` with
+    ``seed``. With ``require_images`` entries whose image file is missing are
+    dropped (counted); set it to ``False`` to work with the caption files alone.
+    """
+    path = resolve_dataset_path(dataset, download=download)
+    fmt, source = detect_format(path)
+    root = path if path.is_dir() else path.parent
+    logger.info("%s: read as %s format from %s", dataset, fmt, source)
+    skipped: Counter = Counter()
+    captions_by_image, splits, to_split = _read_captions(fmt, source, skipped)
+
+    if images_dir is not None:
+        images = _resolve_images_dir(images_dir, root)
+    else:
+        images = _default_images_dir(fmt, source, captions_by_image)
+    if require_images and images is None:
+        raise FileNotFoundError(f"{root}: no images folder (looked for {', '.join(IMAGE_DIR_NAMES)} beside "
+                                f"{source.name}); pass images_dir=... or require_images=False.")
+
+    if splits is not None:
+        splits = _check_splits(splits, captions_by_image, images, require_images, skipped)
+    else:
+        splits = seeded_split(_usable_images(to_split, captions_by_image, images, require_images, skipped), seed)
+        logger.info("%s has no train/dev/test split: made one from seed %d, 6:1:1 like Flickr8k (%s)",
+                    source.name, seed, ", ".join(f"{s} {len(ids)}" for s, ids in splits.items()))
+
+    name = dataset if dataset in ("sample", "flickr8k") else (path.name if path.is_dir() else path.stem)
+    result = CaptionDataset(name, root, images, captions_by_image, splits, skipped, format=fmt)
     if skipped:
         logger.warning("%s", result.summary())
     return result
