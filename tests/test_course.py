@@ -116,3 +116,38 @@ def test_the_saved_model_reloads_and_gives_the_same_captions(course_run):
     again = decoding.greedy_captions(model, table.matrix(list(generated)), vocabulary, config["text"]["max_length"])
     assert again == list(generated.values())
     assert np.isfinite(table.features).all()
+
+
+@pytest.mark.course
+def test_the_same_command_runs_the_course_on_a_kaggle_captions_file(tmp_path):
+    """`DATASET` as a path to another format: a Kaggle-style captions.txt + Images/ made from 48 sample images."""
+    import csv
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from helpers.datasets import load_dataset
+
+    sample = load_dataset("sample")
+    root = tmp_path / "kaggle"
+    (root / "Images").mkdir(parents=True)
+    image_ids = sample.splits["train"][:48]
+    with open(root / "captions.txt", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image", "caption"])
+        for image_id in image_ids:
+            shutil.copy(sample.image_path(image_id), root / "Images" / image_id)
+            for caption in sample.captions_by_image[image_id]:
+                writer.writerow([image_id, caption])
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-m", "helpers", "run", "--run-dir", str(run_dir),
+                             "-p", "DATASET", str(root / "captions.txt"), "-p", "WEIGHTS", "none",
+                             "-p", "EPOCHS", "2"], cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True,
+                            timeout=1200)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    config = paths.read_config(run_dir)
+    assert config["data"]["split_sizes"] == {"train": 36, "dev": 6, "test": 6}
+    assert len(json.loads((run_dir / paths.GENERATED_CAPTIONS_FILE).read_text())) == 6
+    assert (run_dir / paths.SCORES_FILE).exists()
