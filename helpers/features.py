@@ -242,6 +242,26 @@ def save_features(path: str | Path, image_ids: list[str], features: np.ndarray, 
     return path
 
 
+def load_or_extract_features(path: str | Path, image_ids: list[str], images_dir: str | Path, encoder: str,
+                             weights: WeightsChoice, batch_size: int = 32, model=None) -> "FeatureTable":
+    """Features of ``image_ids`` from ``path`` when it holds them for the same encoder,
+    weights and image size; otherwise extract them with ``model`` (built from
+    ``encoder`` and ``weights`` when not given) and save them."""
+    path = Path(path)
+    spec = encoder_spec(encoder)
+    if path.exists():
+        table = load_features(path)
+        if (table.encoder, table.weights, table.image_size, sorted(table.image_ids)) == \
+                (encoder, weights.label, spec.image_size, sorted(image_ids)):
+            logger.info("reusing %s", path)
+            return table
+    if model is None:
+        model = build_encoder(encoder, weights)
+    matrix = extract_features(model, [Path(images_dir) / i for i in image_ids], encoder, batch_size=batch_size)
+    save_features(path, image_ids, matrix, encoder=encoder, weights=weights.label, image_size=spec.image_size)
+    return load_features(path)
+
+
 @dataclass
 class FeatureTable:
     image_ids: list[str]

@@ -19,8 +19,6 @@ skip the padding.
 
 from __future__ import annotations
 
-import math
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -138,10 +136,3 @@ def load_trained_model(run_dir: str | Path):
     config = paths.read_config(run_dir)
     return model, vocabulary, config
 
-
-def perplexity(loss: float) -> float:
-    return math.exp(loss)
-
-
-def word_counts(captions_by_image: dict[str, list[str]]) -> Counter:
-    return Counter(w for captions in captions_by_image.values() for c in captions for w in c.split())

@@ -101,3 +101,17 @@ def test_preprocessing_is_right_imagenet_classifies_cat_and_espresso(shared_weig
         top[name] = [labels[i] for i in np.argsort(-logits)[:3]]
     assert any("cat" in label for label in top["chelsea"][:1]), top
     assert top["coffee"][0] == "espresso", top
+
+
+def test_features_are_reused_only_for_the_same_encoder_weights_and_images(tmp_path, monkeypatch):
+    for i, colour in enumerate(["red", "blue"]):
+        Image.new("RGB", (20, 20), colour).save(tmp_path / f"{i}.jpg")
+    none = features.resolve_weights("mobilenet_v2", "none")
+    path = tmp_path / "features.npz"
+    first = features.load_or_extract_features(path, ["0.jpg", "1.jpg"], tmp_path, "mobilenet_v2", none)
+    calls = []
+    monkeypatch.setattr(features, "extract_features", lambda *a, **k: calls.append(a) or np.zeros((1, 1280), "float32"))
+    again = features.load_or_extract_features(path, ["1.jpg", "0.jpg"], tmp_path, "mobilenet_v2", none)
+    assert calls == [] and np.array_equal(again.features, first.features)
+    features.load_or_extract_features(path, ["0.jpg"], tmp_path, "mobilenet_v2", none, model=object())
+    assert len(calls) == 1 and features.load_features(path).image_ids == ["0.jpg"]
