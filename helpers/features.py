@@ -296,3 +296,22 @@ def load_features(path: str | Path) -> FeatureTable:
     with np.load(path, allow_pickle=False) as data:
         return FeatureTable([str(i) for i in data["image_ids"]], data["features"], str(data["encoder"]),
                             str(data["weights"]), int(data["image_size"]))
+
+
+def captions_with_features(lookup_table: dict[str, dict[str, list[str]]], table: FeatureTable) -> dict[str, dict[str, list[str]]]:
+    """The lookup table restricted to images that have a feature vector.
+
+    Notebook 03 skips images it cannot read (their reasons are in
+    ``skipped_images.json``); their captions are left out of training (06) and
+    evaluation (07, 08), and this says how many, split by split."""
+    kept: dict[str, dict[str, list[str]]] = {}
+    for split, captions_by_image in lookup_table.items():
+        kept[split] = {i: c for i, c in captions_by_image.items() if i in table}
+        missing = [i for i in captions_by_image if i not in table]
+        if missing:
+            n_captions = sum(len(captions_by_image[i]) for i in missing)
+            message = (f"{split}: {len(missing)} images have no features (skipped by notebook 03); "
+                       f"their {n_captions} captions are left out, first: {missing[0]}")
+            logger.warning(message)
+            print(message)
+    return kept

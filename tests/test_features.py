@@ -115,3 +115,12 @@ def test_features_are_reused_only_for_the_same_encoder_weights_and_images(tmp_pa
     assert calls == [] and np.array_equal(again.features, first.features)
     features.load_or_extract_features(path, ["0.jpg"], tmp_path, "mobilenet_v2", none, model=object())
     assert len(calls) == 1 and features.load_features(path).image_ids == ["0.jpg"]
+
+
+def test_captions_of_images_without_features_are_left_out_with_a_message(capsys):
+    table = features.FeatureTable(["a.jpg", "b.jpg"], np.zeros((2, 3), np.float32), "mobilenet_v2", "none", 224)
+    lookup = {"train": {"a.jpg": ["x", "y"], "bad.jpg": ["z", "w", "v"]}, "test": {"b.jpg": ["q"]}}
+    kept = features.captions_with_features(lookup, table)
+    assert kept == {"train": {"a.jpg": ["x", "y"]}, "test": {"b.jpg": ["q"]}}
+    out = capsys.readouterr().out
+    assert "train: 1 images have no features" in out and "3 captions are left out" in out and "bad.jpg" in out
