@@ -49,9 +49,20 @@ an id with ``..`` or an absolute path, a duplicate entry, non-UTF-8 bytes (kept,
 replaced by U+FFFD), a COCO caption for an image not listed in ``images``, a
 split entry without captions or without an image file — each is skipped (or
 repaired), counted and reported in :attr:`CaptionDataset.skipped` and in the log.
-A duplicate is the same (image, caption) pair twice; in a token file the same
-``<image_id>#<n>`` line twice, because the real Flickr8k has 10 captions that
-two annotators wrote word for word under different numbers — those are kept.
+
+Duplicates — one rule for every reader: captions are kept as the dataset
+publishes them, and only a repeated *id* is a duplicate. Skipped (and counted)
+are a second ``<image_id>#<n>`` line in a token file, a second COCO annotation
+with the same ``id``, and an image listed twice in a COCO or Karpathy
+``images`` list. Two captions of one image with the same words under different
+ids are both kept, and so is a repeated ``image,caption`` row of a CSV file
+(CSV rows have no caption id to tell a repeat from a caption written twice).
+Why: the real Flickr8k token file has 10 captions that repeat another caption of
+the same image word for word (``2305437797_e6c3460190.jpg#1`` and ``#4``, ...);
+they are part of the published dataset (5 captions for each of 8,091 images,
+40,455 captions once the 5 lines of the bad id are skipped), BLEU is unchanged
+by a repeated reference, and the same captions read from a token file, a Kaggle
+CSV or a Karpathy JSON then give the same counts.
 A file that cannot be parsed at all (invalid JSON, a CSV without the header, a
 token file without one usable line) raises :class:`ValueError` naming the file.
 """
@@ -253,25 +264,29 @@ def _check_image_id(image_id, skipped: Counter, where: str, max_parts: int = 1) 
 
 
 class _Captions:
-    """``{image_id: [caption, ...]}`` being filled: empty captions and duplicates are skipped and counted."""
+    """``{image_id: [caption, ...]}`` being filled: empty captions and repeated caption ids are skipped and counted."""
 
     def __init__(self, skipped: Counter):
         self.by_image: dict[str, list[str]] = {}
         self.skipped = skipped
-        self._seen: set = set()
+        self._seen_ids: set = set()
 
-    def add(self, image_id: str, caption, where: str, key=None) -> None:
-        """Add one caption; ``key`` (default: the caption) tells duplicates of one image apart."""
+    def add(self, image_id: str, caption, where: str, caption_id=None) -> None:
+        """Add one caption; a ``caption_id`` seen before (``a.jpg#0`` twice) is a duplicate.
+
+        Without a ``caption_id`` (a CSV row, a Karpathy sentence) every caption is
+        kept, even one that repeats another word for word (see the module doc).
+        """
         caption = caption.strip() if isinstance(caption, str) else ""
         if not caption:
             self.skipped["empty captions"] += 1
             return
-        seen_key = (image_id, caption if key is None else key)
-        if seen_key in self._seen:
-            self.skipped["duplicate captions"] += 1
-            logger.info("%s: duplicate caption for %s, skipped", where, image_id)
-            return
-        self._seen.add(seen_key)
+        if caption_id is not None:
+            if caption_id in self._seen_ids:
+                self.skipped["duplicate caption ids"] += 1
+                logger.info("%s: caption id %r seen before, skipped", where, caption_id)
+                return
+            self._seen_ids.add(caption_id)
         self.by_image.setdefault(image_id, []).append(caption)
 
 
@@ -306,7 +321,7 @@ def read_token_file(path: str | Path, skipped: Counter | None = None) -> dict[st
             skipped["empty captions"] += 1
             continue
         if _check_image_id(image_id, skipped, where):
-            captions.add(image_id, caption, where, key=(key.strip(), caption.strip()))
+            captions.add(image_id, caption, where, caption_id=key.strip() if "#" in key else None)
     if not captions.by_image:
         raise ValueError(f"{path}: no usable '<image>#<n><TAB><caption>' line found.")
     return captions.by_image
@@ -397,6 +412,7 @@ def read_karpathy_json(path: str | Path,
     skipped = Counter() if skipped is None else skipped
     captions = _Captions(skipped)
     splits: dict[str, list[str]] = {"train": [], "dev": [], "test": []}
+    listed: set[str] = set()
     for index, entry in enumerate(_read_json(path, "images")["images"]):
         where = f"{path}: images[{index}]"
         if not isinstance(entry, dict):
@@ -406,6 +422,10 @@ def read_karpathy_json(path: str | Path,
         filepath = entry.get("filepath") or ""
         image_id = f"{filepath}/{filename}" if filepath and isinstance(filename, str) else filename
         if not _check_image_id(image_id, skipped, where, max_parts=2 if filepath else 1):
+            continue
+        if image_id in listed:
+            skipped["image entries listed twice"] += 1
+            logger.warning("%s: %s is listed twice, skipped", where, image_id)
             continue
         split = entry.get("split")
         split = KARPATHY_SPLITS.get(split) if isinstance(split, str) else None
@@ -420,6 +440,7 @@ def read_karpathy_json(path: str | Path,
             if caption is None and isinstance(sentence.get("tokens"), list):
                 caption = " ".join(str(token) for token in sentence["tokens"])
             captions.add(image_id, caption, where)
+        listed.add(image_id)
         splits[split].append(image_id)
     return captions.by_image, splits
 
@@ -454,7 +475,9 @@ def read_coco_json(path: str | Path, skipped: Counter | None = None) -> tuple[di
             skipped["annotations for an image not in 'images'"] += 1
             logger.warning("%s: image_id %r is not in 'images', skipped", where, image_key)
         else:
-            captions.add(file_by_id[image_key], _text_field(annotation, "caption", skipped, _JSON_NON_UTF8), where)
+            annotation_id = annotation.get("id")
+            captions.add(file_by_id[image_key], _text_field(annotation, "caption", skipped, _JSON_NON_UTF8), where,
+                         caption_id=annotation_id if isinstance(annotation_id, (int, str)) else None)
     return captions.by_image, list(dict.fromkeys(file_by_id.values()))
 
 

@@ -71,14 +71,40 @@ def test_unknown_dataset_is_a_clear_error():
         datasets.load_dataset("nope")
 
 
+def load_real_flickr8k_text(shared_text, tmp_path):
+    root = tmp_path / "flickr8k_text"
+    root.symlink_to(shared_text)
+    return datasets.load_dataset(str(root), require_images=False)
+
+
 def test_real_flickr8k_text_parses_to_the_official_counts(shared_text, tmp_path):
     # The official Flickr8k: 8,091 images with 5 captions each (40,455 captions), split 6,000/1,000/1,000.
     # The token file has 40,460 lines: the 5 extra belong to the bad id 2258277193_586949ec62.jpg.1.
-    root = tmp_path / "flickr8k_text"
-    root.symlink_to(shared_text)
-    dataset = datasets.load_dataset(str(root), require_images=False)
+    dataset = load_real_flickr8k_text(shared_text, tmp_path)
     assert len(dataset.captions_by_image) == 8091
     assert sum(len(c) for c in dataset.captions_by_image.values()) == 40455
     assert all(len(c) == 5 for c in dataset.captions_by_image.values())
     assert {s: len(ids) for s, ids in dataset.splits.items()} == {"train": 6000, "dev": 1000, "test": 1000}
     assert dataset.skipped == {"ids that are not image file names": 5}
+    # 10 captions repeat another caption of the same image word for word (under another #n): kept, as published.
+    repeats = sum(len(c) - len(set(c)) for c in dataset.captions_by_image.values())
+    assert repeats == 10
+    assert dataset.captions_by_image["2305437797_e6c3460190.jpg"].count("A dog swimming with a stick in its mouth .") == 2
+
+
+def test_real_flickr8k_captions_as_a_kaggle_csv_give_the_same_counts(shared_text, tmp_path):
+    # Kaggle's captions.txt is the same captions as CSV rows (no caption numbers): the same 40,455 come back.
+    import csv
+
+    dataset = load_real_flickr8k_text(shared_text, tmp_path)
+    path = tmp_path / "kaggle" / "captions.txt"
+    path.parent.mkdir()
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image", "caption"])
+        writer.writerows((image_id, c) for image_id, caps in dataset.captions_by_image.items() for c in caps)
+    from_csv = datasets.load_dataset(str(path), require_images=False)
+    assert from_csv.captions_by_image == dataset.captions_by_image
+    assert sum(len(c) for c in from_csv.captions_by_image.values()) == 40455
+    assert {s: len(ids) for s, ids in from_csv.splits.items()} == {"train": 6069, "dev": 1011, "test": 1011}
+    assert not from_csv.skipped

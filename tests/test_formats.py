@@ -65,12 +65,14 @@ def test_a_flickr30k_token_file_is_found_in_a_folder_and_split_from_the_seed(tmp
     assert (from_file.format, from_file.splits) == ("flickr8k", dataset.splits)
 
 
-def test_a_token_file_counts_a_repeated_line_as_a_duplicate_but_keeps_same_words_under_another_number(tmp_path):
+def test_a_token_file_skips_a_repeated_caption_id_but_keeps_same_words_under_another_number(tmp_path):
     path = tmp_path / "x.token"
-    path.write_text("a.jpg#0\tA dog .\na.jpg#0\tA dog .\na.jpg#1\tA dog .\n", encoding="utf-8")
+    path.write_text("a.jpg#0\tA dog .\na.jpg#0\tA dog .\na.jpg#0\tA cat .\na.jpg#1\tA dog .\n"
+                    "b.jpg\tno number\nb.jpg\tno number\n", encoding="utf-8")
     skipped = __import__("collections").Counter()
-    assert datasets.read_token_file(path, skipped) == {"a.jpg": ["A dog .", "A dog ."]}
-    assert skipped == {"duplicate captions": 1}
+    assert datasets.read_token_file(path, skipped) == {"a.jpg": ["A dog .", "A dog ."],
+                                                       "b.jpg": ["no number", "no number"]}
+    assert skipped == {"duplicate caption ids": 2}
 
 
 def test_split_files_must_be_all_three_or_none(tmp_path):
@@ -110,7 +112,7 @@ def test_kaggle_captions_parse_with_quotes_and_commas(tmp_path):
 def test_kaggle_bad_rows_are_skipped_and_counted(tmp_path):
     rows = (b"image,caption\n"
             b"k0.jpg,A dog .\n"
-            b"k0.jpg,A dog .\n"            # duplicate
+            b"k0.jpg,A dog .\n"            # the same row again: kept (CSV rows have no caption id)
             b"k1.jpg,   \n"                # empty caption
             b"../k2.jpg,escape\n"          # path
             b"/etc/k3.jpg,absolute\n"      # absolute path
@@ -120,11 +122,11 @@ def test_kaggle_bad_rows_are_skipped_and_counted(tmp_path):
             b"k7.jpg,no image file\n")
     root = make_kaggle(tmp_path / "kaggle", rows, images=["k0.jpg", "k4.jpg", "k6.jpg"])
     dataset = datasets.load_dataset(str(root))
-    assert dataset.captions_by_image == {"k0.jpg": ["A dog ."], "k4.jpg": ["caf\ufffd dog"],
+    assert dataset.captions_by_image == {"k0.jpg": ["A dog .", "A dog ."], "k4.jpg": ["caf\ufffd dog"],
                                          "k6.jpg": ["a dog, unquoted"], "k7.jpg": ["no image file"]}
     assert sorted(all_ids(dataset)) == ["k0.jpg", "k4.jpg", "k6.jpg"]
     assert dataset.skipped == {
-        "duplicate captions": 1, "empty captions": 1, "ids with a path in them": 2,
+        "empty captions": 1, "ids with a path in them": 2,
         "rows with non-UTF-8 bytes (kept, bytes replaced)": 1, "rows without an image and a caption": 1,
         "rows with unquoted commas (kept, columns joined)": 1, "images without an image file": 1,
     }
@@ -192,12 +194,13 @@ def test_karpathy_bad_entries_are_skipped_and_counted(tmp_path):
         karpathy_entry("b.jpg", "val"),                       # no captions
         karpathy_entry("c.jpg", "holdout", "odd split"),
         karpathy_entry("missing.jpg", "test", "no file"),
+        karpathy_entry("a.jpg", "test", "listed twice"),
     ]}, ensure_ascii=False).encode("utf-8", errors="surrogateescape"))  # writes the raw byte \xe9
     dataset = datasets.load_dataset(str(root))
-    assert dataset.captions_by_image == {"a.jpg": ["A dog .", "caf\ufffd"], "missing.jpg": ["no file"]}
+    assert dataset.captions_by_image == {"a.jpg": ["A dog .", "A dog .", "caf\ufffd"], "missing.jpg": ["no file"]}
     assert dataset.splits == {"train": ["a.jpg"], "dev": [], "test": []}
     assert dataset.skipped == {
-        "duplicate captions": 1, "empty captions": 1, "entries with non-UTF-8 bytes (kept, bytes replaced)": 1,
+        "image entries listed twice": 1, "empty captions": 1, "entries with non-UTF-8 bytes (kept, bytes replaced)": 1,
         "split entries without captions": 1, "images with an unknown split": 1,
         "split entries without an image file": 1,
     }
@@ -245,18 +248,19 @@ def test_coco_bad_entries_are_skipped_and_counted(tmp_path):
     images = [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.jpg"}, {"id": 3, "file_name": "c.jpg"},
               {"id": 4, "file_name": "../evil.jpg"}, {"id": 5, "file_name": "/abs/x.jpg"},
               {"id": 6, "file_name": "nofile.jpg"}]
-    annotations = [{"image_id": 1, "caption": "A dog."}, {"image_id": 1, "caption": "A dog."},
+    annotations = [{"id": 10, "image_id": 1, "caption": "A dog."}, {"id": 10, "image_id": 1, "caption": "A dog."},
+                   {"id": 11, "image_id": 1, "caption": "A dog."},
                    {"image_id": 1, "caption": ""}, {"image_id": 2, "caption": "caf\udce9"},
                    {"image_id": 99, "caption": "an unknown image"}, {"image_id": 4, "caption": "escape"},
                    {"image_id": 6, "caption": "its file is missing"}]
     path = make_coco(tmp_path / "coco", images, annotations, image_files=["a.jpg", "b.jpg", "c.jpg"])
     path.write_bytes(path.read_text().replace("\\udce9", "\\u00e9").encode("utf-8").replace(b"\\u00e9", b"\xe9"))
     dataset = datasets.load_dataset(str(path))
-    assert dataset.captions_by_image == {"a.jpg": ["A dog."], "b.jpg": ["caf\ufffd"],
+    assert dataset.captions_by_image == {"a.jpg": ["A dog.", "A dog."], "b.jpg": ["caf\ufffd"],
                                          "nofile.jpg": ["its file is missing"]}
     assert sorted(all_ids(dataset)) == ["a.jpg", "b.jpg"]
     assert dataset.skipped == {
-        "duplicate captions": 1, "empty captions": 1, "entries with non-UTF-8 bytes (kept, bytes replaced)": 1,
+        "duplicate caption ids": 1, "empty captions": 1, "entries with non-UTF-8 bytes (kept, bytes replaced)": 1,
         "annotations for an image not in 'images'": 1, "ids with a path in them": 2,
         "captions of skipped images": 1, "images without captions": 1, "images without an image file": 1,
     }
@@ -278,6 +282,37 @@ def test_coco_without_annotations_is_an_error_naming_the_file(tmp_path):
     path = write_json(tmp_path / "captions_val2017.json", {"images": []})
     with pytest.raises(ValueError, match=r"captions_val2017.json: expected a JSON object with a list 'annotations'"):
         datasets.load_dataset(str(path), require_images=False)
+
+
+# --- one duplicate rule for every format ------------------------------------------------------
+
+def test_the_same_captions_give_the_same_counts_in_every_format(tmp_path):
+    """Captions are kept as published: a caption repeated word for word under another id stays in every format."""
+    captions = {"a.jpg": ["A dog runs .", "A dog runs .", "A brown dog ."], "b.jpg": ["A cat .", "A cat sleeps ."]}
+    split = {"a.jpg": "train", "b.jpg": "test"}
+    token = tmp_path / "token"
+    make_images(token / "Images", captions)
+    (token / "x.token").write_text("".join(f"{i}#{n}\t{c}\n" for i, caps in captions.items()
+                                            for n, c in enumerate(caps)), encoding="utf-8")
+    kaggle = tmp_path / "kaggle"
+    make_images(kaggle / "Images", captions)
+    (kaggle / "captions.txt").write_text("image,caption\n" + "".join(f"{i},{c}\n" for i, caps in captions.items()
+                                                                     for c in caps), encoding="utf-8")
+    karpathy = tmp_path / "karpathy"
+    make_images(karpathy / "Images", captions)
+    write_json(karpathy / "dataset_flickr8k.json", {"images": [karpathy_entry(i, split[i], *caps)
+                                                               for i, caps in captions.items()]})
+    coco = tmp_path / "coco"
+    make_images(coco / "images", captions)
+    write_json(coco / "captions_x.json", {
+        "images": [{"id": n, "file_name": i} for n, i in enumerate(captions)],
+        "annotations": [{"id": 100 * n + k, "image_id": n, "caption": c}
+                        for n, caps in enumerate(captions.values()) for k, c in enumerate(caps)]})
+    for root in (token, kaggle, karpathy, coco):
+        dataset = datasets.load_dataset(str(root))
+        assert dataset.captions_by_image == captions, dataset.format
+        assert sum(len(c) for c in dataset.captions_by_image.values()) == 5, dataset.format
+        assert not dataset.skipped, (dataset.format, dataset.skipped)
 
 
 # --- the seeded split ---------------------------------------------------------------------------
