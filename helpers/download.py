@@ -1,6 +1,6 @@
 """Download the real Flickr8k data set: resumable, checksum-verified, safely extracted.
 
-Taught in notebooks/02_lookup_table.ipynb (the "real Flickr8k" section).
+Taught in notebooks/01_text_cleaning.ipynb (the "Where the data comes from" section).
 
 The course runs on a small bundled sample; with internet access the full
 Flickr8k (8,091 photos, 5 captions each) comes from the public mirror that the
@@ -450,7 +450,8 @@ def safe_extract_zip(archive: str | os.PathLike, target_dir: str | os.PathLike) 
 # --------------------------------------------------------------------------- Flickr8k
 
 
-def _mirror_base(mirror: str | None) -> str:
+def mirror_base(mirror: str | None = None) -> str:
+    """The base URL archives are fetched from: ``mirror``, else ``$FLICKR8K_MIRROR``, else :data:`DEFAULT_MIRROR`."""
     base = mirror or os.environ.get(MIRROR_ENV) or DEFAULT_MIRROR
     return base if base.endswith("/") else base + "/"
 
@@ -514,7 +515,7 @@ def download_flickr8k(
         logger.info("Flickr8k is already in %s (found %s)", target_dir, MARKER_FILE)
         return target_dir
 
-    base = _mirror_base(mirror)
+    base = mirror_base(mirror)
     downloads = target_dir / DOWNLOADS_FOLDER
     downloads.mkdir(parents=True, exist_ok=True)
     (target_dir / MARKER_FILE).unlink(missing_ok=True)  # written again only at the very end

@@ -187,7 +187,7 @@ def assert_layout(target: Path):
 def test_module_is_light():
     code = "import sys, helpers.download; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
-    assert dl.__doc__.splitlines()[2].startswith("Taught in notebooks/02_lookup_table.ipynb")
+    assert dl.__doc__.splitlines()[2].startswith("Taught in notebooks/01_text_cleaning.ipynb")
     names = [a.name for a in dl.FLICKR8K_ARCHIVES]
     assert names == ["Flickr8k_Dataset.zip", "Flickr8k_text.zip"]
     assert dl.FLICKR8K_ARCHIVES[0].md5 == "f18a1e2920de5bd84dae7cf08ec78978"
@@ -450,3 +450,11 @@ def test_real_archive_table_needs_space_for_gigabytes(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "disk_usage", lambda path: Usage(10**12, 10**12 - 10**9, 10**9))
     with pytest.raises(DownloadError, match="Not enough free disk space"):
         download_flickr8k(tmp_path / "real", progress=False)  # fails before any network
+
+
+def test_mirror_base_says_where_the_archives_come_from(monkeypatch):
+    monkeypatch.delenv(dl.MIRROR_ENV, raising=False)
+    assert dl.mirror_base() == dl.DEFAULT_MIRROR
+    monkeypatch.setenv(dl.MIRROR_ENV, "http://10.0.0.5:8000/flickr8k")
+    assert dl.mirror_base() == "http://10.0.0.5:8000/flickr8k/"
+    assert dl.mirror_base("http://other/") == "http://other/"

@@ -1,0 +1,93 @@
+"""The same command runs the whole course on the other caption formats (issue 6).
+
+`python -m helpers run -p DATASET <path>` on a Karpathy ``dataset_flickr8k.json`` (its own split) and on a COCO
+``captions_*.json`` whose images are in a separate folder given as ``IMAGES_DIR`` (a split made from SEED), each
+built from 48 images of the bundled sample (like the Kaggle test). (The Kaggle ``captions.txt`` case is in tests/test_course.py.)
+Kept small for CI: untrained features, 2 epochs (notebook 06 still checks that the model beats the
+word-frequency baseline, which needs the default model size and a few dozen images).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers import course, paths
+from helpers.datasets import load_dataset
+
+N_IMAGES = 48
+SMALL = {"WEIGHTS": "none", "EPOCHS": "2"}
+
+
+def sample_images(n: int = N_IMAGES):
+    sample = load_dataset("sample")
+    image_ids = sample.splits["train"][:n]
+    return sample, image_ids
+
+
+def make_karpathy(root: Path) -> tuple[list[str], dict, Path]:
+    """``root/dataset_flickr8k.json`` + ``root/Flicker8k_Dataset/``: 30 train, 6 restval, 6 val, 6 test."""
+    sample, image_ids = sample_images()
+    (root / "Flicker8k_Dataset").mkdir(parents=True)
+    splits = ["train"] * 30 + ["restval"] * 6 + ["val"] * 6 + ["test"] * 6
+    entries = []
+    for number, (image_id, split) in enumerate(zip(image_ids, splits)):
+        shutil.copy(sample.image_path(image_id), root / "Flicker8k_Dataset" / image_id)
+        sentences = [{"raw": c, "tokens": c.lower().split(), "imgid": number, "sentid": 5 * number + k}
+                     for k, c in enumerate(sample.captions_by_image[image_id])]
+        entries.append({"filename": image_id, "imgid": number, "split": split, "sentences": sentences})
+    path = root / "dataset_flickr8k.json"
+    path.write_text(json.dumps({"dataset": "flickr8k", "images": entries}), encoding="utf-8")
+    return [], {"train": 36, "dev": 6, "test": 6}, path
+
+
+def make_coco(root: Path) -> tuple[list[str], dict, Path]:
+    """``root/annotations/captions_val2017.json`` and the images in ``root/pictures/`` (not where COCO puts them)."""
+    sample, image_ids = sample_images()
+    (root / "pictures").mkdir(parents=True)
+    images, annotations = [], []
+    for number, image_id in enumerate(image_ids):
+        shutil.copy(sample.image_path(image_id), root / "pictures" / image_id)
+        images.append({"id": 1000 + number, "file_name": image_id, "width": 256, "height": 256})
+        annotations += [{"id": 10 * number + k, "image_id": 1000 + number, "caption": c}
+                        for k, c in enumerate(sample.captions_by_image[image_id])]
+    path = root / "annotations" / "captions_val2017.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"info": {}, "images": images, "annotations": annotations}), encoding="utf-8")
+    return ["-p", "IMAGES_DIR", str(root / "pictures")], {"train": 36, "dev": 6, "test": 6}, path
+
+
+@pytest.mark.course
+@pytest.mark.parametrize("fmt, make", [("karpathy", make_karpathy), ("coco", make_coco)], ids=["karpathy", "coco"])
+def test_the_same_command_runs_the_course_on_another_format(tmp_path, fmt, make):
+    extra, split_sizes, caption_file = make(tmp_path / fmt)
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "helpers", "run", "--run-dir", str(run_dir), "-p", "DATASET", str(caption_file),
+               *extra, *(arg for name, value in SMALL.items() for arg in ("-p", name, value))]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(command, cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+    assert sorted(p.name for p in (run_dir / "notebooks").glob("*.ipynb")) == course.NOTEBOOKS
+    config = paths.read_config(run_dir)
+    assert config["data"]["format"] == fmt
+    assert config["data"]["split_sizes"] == split_sizes
+    assert config["data"]["skipped"] == {}
+    expected_images = tmp_path / fmt / ("pictures" if fmt == "coco" else "Flicker8k_Dataset")
+    assert Path(config["data"]["images_dir"]) == expected_images
+    first = nbformat.read(run_dir / "notebooks" / course.NOTEBOOKS[0], as_version=4)
+    printed = "".join(o.get("text", "") for c in first.cells if c.cell_type == "code" for o in c.outputs)
+    assert f"format: {fmt}" in printed and f"{N_IMAGES * 5} captions" in printed
+    generated = json.loads((run_dir / paths.GENERATED_CAPTIONS_FILE).read_text())
+    assert len(generated) == split_sizes["test"]
+    assert set(generated) <= {p.name for p in expected_images.iterdir()}
+    scores = json.loads((run_dir / paths.SCORES_FILE).read_text())
+    assert 0 <= scores["model"]["bleu4"] <= 1
+    assert (run_dir / paths.CAPTION_GRID_FILE).stat().st_size > 0
