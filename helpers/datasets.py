@@ -1,6 +1,6 @@
 """Reading a captioning dataset: Flickr8k/Flickr30k, Kaggle, Karpathy and COCO caption files.
 
-Taught in notebooks/01_text_cleaning.ipynb (section 1: the raw captions; notebook 02 reads what 01 wrote).
+Taught in notebooks/01_text_cleaning.ipynb (section 2, the raw captions; notebook 02 reads what 01 wrote).
 
 ``DATASET`` is ``"sample"``, ``"flickr8k"`` (downloaded once into
 ``data/flickr8k``, see :mod:`helpers.download`), or a path to a folder or to a

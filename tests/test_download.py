@@ -458,3 +458,25 @@ def test_mirror_base_says_where_the_archives_come_from(monkeypatch):
     monkeypatch.setenv(dl.MIRROR_ENV, "http://10.0.0.5:8000/flickr8k")
     assert dl.mirror_base() == "http://10.0.0.5:8000/flickr8k/"
     assert dl.mirror_base("http://other/") == "http://other/"
+
+
+def test_dataset_flickr8k_downloads_then_loads_the_official_layout(server, tmp_path, monkeypatch):
+    """DATASET="flickr8k" end to end: load_dataset downloads into paths.FLICKR8K_DIR, then reads it."""
+    from helpers import datasets, paths
+
+    archives = make_archives(server.root)
+    real_download = dl.download_flickr8k
+    monkeypatch.setattr(paths, "FLICKR8K_DIR", tmp_path / "data" / "flickr8k")
+    monkeypatch.setattr(dl, "download_flickr8k", lambda target: real_download(
+        target, mirror=server.url, archives=archives, progress=False))
+    dataset = datasets.load_dataset("flickr8k")
+    assert (dataset.name, dataset.format, dataset.root) == ("flickr8k", "flickr8k", tmp_path / "data" / "flickr8k")
+    assert dataset.images_dir == tmp_path / "data" / "flickr8k" / "Flicker8k_Dataset"
+    assert sorted(dataset.captions_by_image) == sorted(f"{i}.jpg" for i in IMAGE_IDS)
+    assert all(len(captions) == 5 for captions in dataset.captions_by_image.values())
+    assert dataset.splits == {"train": [f"{IMAGE_IDS[0]}.jpg"], "dev": [f"{IMAGE_IDS[1]}.jpg"],
+                              "test": [f"{IMAGE_IDS[2]}.jpg"]}
+    assert not dataset.skipped
+    requests = len(server.requests)
+    assert datasets.load_dataset("flickr8k").splits == dataset.splits
+    assert len(server.requests) == requests, "a second load needs no network"
