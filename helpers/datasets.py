@@ -248,12 +248,17 @@ def _default_images_dir(fmt: str, source: Path, image_ids) -> Path | None:
 
 
 def _resolve_images_dir(images_dir: str | Path, root: Path) -> Path:
+    """``images_dir`` as given, else relative to the dataset folder, else to the repository (like ``DATASET``)."""
     path = Path(images_dir).expanduser()
-    if not path.is_absolute() and not path.exists():
-        path = root / path
-    if not path.is_dir():
-        raise FileNotFoundError(f"images_dir={str(images_dir)!r}: not a folder ({path}).")
-    return path
+    if path.is_absolute():
+        candidates = [path]
+    else:
+        candidates = [path, root / path, paths.REPO_ROOT / path]
+    found = next((c for c in candidates if c.is_dir()), None)
+    if found is None:
+        tried = ", ".join(str(c) for c in dict.fromkeys(candidates))
+        raise FileNotFoundError(f"images_dir={str(images_dir)!r}: not a folder (tried {tried}).")
+    return found
 
 
 def seeded_split(image_ids, seed: int = DEFAULT_SEED) -> dict[str, list[str]]:

@@ -278,6 +278,18 @@ def test_coco_images_dir_override(tmp_path):
         datasets.load_dataset(str(path), images_dir=tmp_path / "nowhere")
 
 
+def test_a_relative_images_dir_is_tried_from_the_dataset_folder_then_the_repository(tmp_path, monkeypatch):
+    path = make_coco(tmp_path / "repo" / "data" / "coco", images_folder="../pictures")  # repo/data/pictures
+    monkeypatch.chdir(tmp_path)  # notebooks run in notebooks/, not where the user typed the command
+    monkeypatch.setattr(datasets.paths, "REPO_ROOT", tmp_path / "repo")
+    from_repo = datasets.load_dataset(str(path), images_dir="data/pictures")
+    assert from_repo.images_dir == tmp_path / "repo" / "data" / "pictures"
+    from_dataset = datasets.load_dataset(str(path), images_dir="../../pictures")
+    assert from_dataset.images_dir.resolve() == (tmp_path / "repo" / "data" / "pictures").resolve()
+    with pytest.raises(FileNotFoundError, match=r"images_dir='nope': not a folder \(tried nope, .*repo/nope\)"):
+        datasets.load_dataset(str(path), images_dir="nope")
+
+
 def test_coco_without_annotations_is_an_error_naming_the_file(tmp_path):
     path = write_json(tmp_path / "captions_val2017.json", {"images": []})
     with pytest.raises(ValueError, match=r"captions_val2017.json: expected a JSON object with a list 'annotations'"):
