@@ -16,8 +16,8 @@
    <folder> -p EPOCHS <epochs> ...``, timing each call (wall clock: kernel start, imports and all cells).
    Times are saved in ``RUN/benchmark_timings.json`` after each notebook: an interrupted benchmark resumes with
    the next notebook (``--fresh`` starts the run again).
-3. Prints a table of seconds per notebook. For 06 it also gives the training cell's time per epoch (papermill's
-   cell duration / epochs run) and the time 06 would take with the course's default ``EPOCHS`` (20):
+3. Prints a table of seconds and peak memory per notebook, with each notebook's slowest cell (papermill's cell
+   durations). For 06 it also gives the training cell's time per epoch (its duration / epochs run) and the time 06 would take with the course's default ``EPOCHS`` (20):
    06's time - training cell + per-epoch time x 20.
 """
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pkgutil
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,7 @@ from PIL import Image, ImageDraw, ImageFilter
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+import helpers  # noqa: E402
 from helpers import course, datasets, paths  # noqa: E402
 
 FLICKR8K_IMAGES = 8091
@@ -172,16 +174,23 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 # --- timing the course -------------------------------------------------------------------------
 
-def training_cell_seconds(executed: Path) -> float | None:
-    """papermill's duration of the longest cell of an executed notebook (06: the call to fit)."""
+def slowest_cell(executed: Path) -> tuple[float, str] | None:
+    """``(seconds, first code line)`` of the longest cell of an executed notebook (papermill's cell durations)."""
     import nbformat
 
     if not executed.is_file():
         return None
-    durations = [c.metadata.get("papermill", {}).get("duration") for c in nbformat.read(executed, as_version=4).cells
-                 if c.cell_type == "code"]
-    durations = [d for d in durations if isinstance(d, (int, float))]
-    return max(durations) if durations else None
+    cells = [(c.metadata.get("papermill", {}).get("duration"), c.source)
+             for c in nbformat.read(executed, as_version=4).cells if c.cell_type == "code"]
+    cells = [(d, source) for d, source in cells if isinstance(d, (int, float))]
+    if not cells:
+        return None
+    seconds, source = max(cells, key=lambda cell: cell[0])
+    lines = [line.strip() for line in source.splitlines() if line.strip() and not line.strip().startswith("#")]
+    helper_modules = {module.name for module in pkgutil.iter_modules(helpers.__path__)}
+    helper_calls = [line for line in lines if "(" in line and any(f"{m}." in line for m in helper_modules)]
+    call = next(iter(helper_calls), next((line for line in lines if "(" in line), lines[0] if lines else ""))
+    return seconds, call if len(call) <= 70 else call[:67] + "..."
 
 
 def tree_rss_mb(process) -> float:
@@ -302,7 +311,8 @@ def print_table(run_dir: Path, timings: dict, args, info: dict) -> None:
     config = paths.read_config(run_dir)
     history_path = run_dir / paths.HISTORY_FILE
     epochs_run = len(paths.read_json(history_path).get("loss", [])) if history_path.exists() else None
-    fit = training_cell_seconds(run_dir / "notebooks" / course.NOTEBOOKS[5]) if "06" in seconds else None
+    slowest = {name[:2]: slowest_cell(run_dir / "notebooks" / name) for name in course.NOTEBOOKS if name[:2] in seconds}
+    fit = slowest["06"][0] if slowest.get("06") else None  # the call to fit
     split = config.get("data", {}).get("split_sizes", info["split"])
     notes = {
         "01": f"{info['images']} images, {split}",
@@ -322,7 +332,10 @@ def print_table(run_dir: Path, timings: dict, args, info: dict) -> None:
     for name in course.NOTEBOOKS:
         number = name[:2]
         if number in seconds:
-            rows.append((name.removesuffix(".ipynb"), seconds[number], peak_mb.get(number), notes.get(number, "")))
+            cell = slowest.get(number)
+            where = f"slowest cell {cell[0]:.0f} s: `{cell[1]}`" if cell else ""
+            note = "; ".join(n for n in (notes.get(number, ""), where) if n)
+            rows.append((name.removesuffix(".ipynb"), seconds[number], peak_mb.get(number), note))
     width = max(len(r[0]) for r in rows) if rows else 10
     print(f"\nSeconds per notebook at {info['images']} images ({WIDTH}x{HEIGHT} synthetic JPEGs; {info['captions']}),"
           f" EPOCHS={args.epochs}, {os.cpu_count()} CPUs:")
