@@ -147,6 +147,13 @@ def build_dataset(folder: Path, n_images: int, text_dir: Path, seed: int = 0) ->
         source = (f"synthetic captions ({text_dir} not found): 5 per image, ~{MEAN_WORDS} words, "
                   f"Zipf over {LEXICON_SIZE:,} pseudo-words")
     images_dir = folder / "Flicker8k_Dataset"
+    marker = folder / MARKER
+    if images_dir.exists() and not marker.exists():
+        sys.exit(f"{folder} already holds {images_dir.name}/ but not {MARKER}: it was not made by this script "
+                 "(real photos?). Pick another --folder; nothing was changed.")
+    if images_dir.exists() and paths.read_json(marker).get("version") != GENERATOR_VERSION:
+        print(f"  {images_dir} was made by another version of this script: making the photos again")
+        shutil.rmtree(images_dir)
     images_dir.mkdir(parents=True, exist_ok=True)
     index_of = {image_id: i for i, image_id in enumerate(all_ids)}
     todo = sorted((i for i in chosen if not (images_dir / i).is_file()), key=index_of.get)
@@ -162,7 +169,7 @@ def build_dataset(folder: Path, n_images: int, text_dir: Path, seed: int = 0) ->
     info = {"images": len(chosen), "size": [WIDTH, HEIGHT], "captions": source, "version": GENERATOR_VERSION,
             "mean_jpeg_kb": round(sum(sizes) / len(sizes) / 1000, 1),
             "split": {s: len(ids) for s, ids in splits.items()}, "made_now": len(todo)}
-    paths.write_json_atomic(folder / MARKER, info)
+    paths.write_json_atomic(marker, info)
     return info
 
 
@@ -333,7 +340,7 @@ def print_table(run_dir: Path, timings: dict, args, info: dict) -> None:
         number = name[:2]
         if number in seconds:
             cell = slowest.get(number)
-            where = f"slowest cell {cell[0]:.0f} s: `{cell[1]}`" if cell else ""
+            where = f"slowest cell {cell[0]:.0f} s: `{cell[1]}`" if cell and cell[0] >= 1 else ""
             note = "; ".join(n for n in (notes.get(number, ""), where) if n)
             rows.append((name.removesuffix(".ipynb"), seconds[number], peak_mb.get(number), note))
     width = max(len(r[0]) for r in rows) if rows else 10
