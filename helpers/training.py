@@ -259,6 +259,8 @@ def train(model, train_dataset, dev_dataset, *, epochs: int, run_dir: str | Path
     history["resumed_at_epoch"] = tracker.first_epoch or 0
     paths.write_json_atomic(run_dir / paths.HISTORY_FILE, history)
     return history
+
+
 def load_trained_model(run_dir: str | Path):
     """Load ``(model, vocabulary, config)`` of a trained run folder — one call, no pickle.
 
