@@ -112,6 +112,11 @@ def _builds_from_subwords(word_vectors) -> bool:
     return getattr(word_vectors, "bucket", 0) > 0  # FastText vectors: any word gets n-gram vectors
 
 
+def has_vector(word_vectors, word: str) -> bool:
+    """Whether the vectors give ``word`` a vector: its own, or (FastText) one built from n-grams."""
+    return word in word_vectors.key_to_index or _builds_from_subwords(word_vectors)
+
+
 def coverage(vocabulary: Vocabulary, word_vectors) -> dict:
     """How many vocabulary words (padding aside) the vectors know: ``exact`` (a
     vector of their own), ``subwords`` (FastText built it from character n-grams)
@@ -143,7 +148,7 @@ def embedding_matrix(vocabulary: Vocabulary, word_vectors, seed: int = 42) -> np
     for i, word in enumerate(vocabulary.words):
         if i == PAD_ID:
             continue
-        if word in word_vectors.key_to_index or _builds_from_subwords(word_vectors):
+        if has_vector(word_vectors, word):
             matrix[i] = word_vectors[word]
             known.append(i)
         else:
@@ -156,7 +161,7 @@ def embedding_matrix(vocabulary: Vocabulary, word_vectors, seed: int = 42) -> np
 
 def nearest_words(word_vectors, word: str, topn: int = 10) -> list[tuple[str, float]]:
     """The ``topn`` words with the most similar vectors (cosine), with their similarity."""
-    if word not in word_vectors.key_to_index and not _builds_from_subwords(word_vectors):
+    if not has_vector(word_vectors, word):
         raise KeyError(f"{word!r} has no vector")
     return word_vectors.most_similar(word, topn=topn)
 
