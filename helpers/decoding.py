@@ -32,8 +32,7 @@ def _greedy_batch(model, features: np.ndarray, vocabulary: Vocabulary, max_lengt
     finished = np.zeros(count, dtype=bool)
     features = np.asarray(features, dtype=np.float32)
     for position in range(1, max_length):
-        probabilities = np.asarray(model([features, sequences], training=False))
-        next_words = probabilities.argmax(axis=-1)
+        next_words = _next_word_probabilities(model, features, sequences, position).argmax(axis=-1)
         next_words[finished] = PAD_ID
         sequences[:, position] = next_words
         finished |= next_words == vocabulary.stop_id
@@ -49,10 +48,21 @@ def greedy_caption_one(model, image_features: np.ndarray, vocabulary: Vocabulary
     chosen: list[str] = []
     while len(sequence) < max_length:
         prefix = np.array([sequence + [PAD_ID] * (max_length - len(sequence))], dtype=np.int32)
-        probabilities = np.asarray(model([image_features[None, :].astype(np.float32), prefix], training=False))[0]
+        probabilities = _next_word_probabilities(model, image_features[None, :].astype(np.float32), prefix,
+                                                 len(sequence))[0]
         word_id = int(probabilities.argmax())
         chosen.append(vocabulary.words[word_id])
         if word_id == vocabulary.stop_id:
             break
         sequence.append(word_id)
     return chosen
+
+
+def _next_word_probabilities(model, features, sequences, position):
+    """The model's distribution of the word at ``position``: a model with an output per
+    position (batch, length, vocabulary) reads ``sequences[:, :length]`` and answers at
+    ``position - 1``; a one-prediction model (batch, vocabulary) reads the whole prefix."""
+    inputs = getattr(model, "inputs", None)
+    length = inputs[1].shape[1] if inputs else None
+    probabilities = np.asarray(model([features, sequences[:, :length]], training=False))
+    return probabilities[:, position - 1] if probabilities.ndim == 3 else probabilities

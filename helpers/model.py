@@ -1,4 +1,4 @@
-"""The merge model: image features and the caption so far -> the next word.
+"""The merge model: image features and the caption so far -> the next word, at every position.
 
 Taught in notebooks/05_merge_lstm_model.ipynb.
 
@@ -10,59 +10,166 @@ Taught in notebooks/05_merge_lstm_model.ipynb.
 
 The image never enters the LSTM: the LSTM only reads words, and the two
 summaries are *merged* (added) just before the word is predicted — the "merge"
-architecture of Tanti et al. (2018). The loss is categorical cross-entropy over
-the vocabulary; the targets are given as word ids (Keras' *sparse* categorical
-cross-entropy: the same loss without building one-hot vectors), optimised with Adam.
+architecture of Tanti et al. (2018). The LSTM returns its state after *every*
+word, so one call on ``startseq w1 w2 ... wn`` gives the next-word distribution
+after ``startseq``, after ``startseq w1``, ... at once (output ``(batch, length,
+vocabulary)``). The LSTM reads left to right only, so position ``t`` sees tokens
+``0..t`` and nothing after: padding after ``t`` cannot change it. That is what
+lets training use every position of a caption in one step (teacher forcing, see
+``helpers.training``), and decoding read position ``len(prefix) - 1``.
+
+The "inject" variant (:func:`build_inject_model`) puts the image *into* the
+LSTM instead, as its initial state; same inputs, same outputs.
+
+The loss is categorical cross-entropy over the vocabulary; the targets are word
+ids (Keras' *sparse* categorical cross-entropy: the same loss without building
+one-hot vectors) with id 0, padding, ignored; optimised with Adam.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from helpers.vocabulary import PAD_ID
 
-def build_merge_model(vocab_size: int, max_length: int, feature_dim: int, *, embedding_dim: int = 100,
-                      units: int = 256, dropout: float = 0.5, embedding_matrix: np.ndarray | None = None,
-                      train_embeddings: bool = True, learning_rate: float = 1e-3):
-    """Build and compile the merge model (Keras functional API).
+ARCHITECTURES = ("merge", "inject")
 
-    Inputs: ``image_features`` ``(batch, feature_dim)`` and ``caption_prefix``
-    ``(batch, max_length)`` word ids, padded with 0 after the words. Output: a
-    probability for every vocabulary word being the next one.
-    """
+
+def _check_embedding_matrix(vocab_size: int, embedding_dim: int, embedding_matrix):
+    if embedding_matrix is None:
+        return embedding_dim
+    if embedding_matrix.ndim != 2 or embedding_matrix.shape[0] != vocab_size:
+        raise ValueError(f"embedding matrix has shape {embedding_matrix.shape}, expected ({vocab_size}, dim) "
+                         f"for a vocabulary of {vocab_size} words")
+    return embedding_matrix.shape[1]
+
+
+def _word_inputs(vocab_size, length, embedding_dim, dropout, train_embeddings):
     import keras
     from keras import layers
 
-    if embedding_matrix is not None:
-        if embedding_matrix.shape[0] != vocab_size:
-            raise ValueError(f"embedding matrix has {embedding_matrix.shape[0]} rows, vocabulary {vocab_size} words")
-        embedding_dim = embedding_matrix.shape[1]
+    caption = keras.Input(shape=(length,), dtype="int32", name="caption_so_far")
+    words = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, trainable=train_embeddings,
+                             name="word_embedding")(caption)
+    words = layers.Dropout(dropout, name="word_dropout")(words)
+    return caption, words
 
-    image_features = keras.Input(shape=(feature_dim,), name="image_features")
-    image_branch = layers.Dropout(dropout, name="image_dropout")(image_features)
-    image_branch = layers.Dense(units, activation="relu", name="image_dense")(image_branch)
 
-    caption_prefix = keras.Input(shape=(max_length,), dtype="int32", name="caption_prefix")
-    word_branch = layers.Embedding(vocab_size, embedding_dim, mask_zero=True,
-                                   trainable=train_embeddings, name="word_embedding")(caption_prefix)
-    word_branch = layers.Dropout(dropout, name="word_dropout")(word_branch)
-    word_branch = layers.LSTM(units, name="lstm")(word_branch)
-
-    merged = layers.Add(name="merge")([image_branch, word_branch])
-    merged = layers.Dense(units, activation="relu", name="decoder_dense")(merged)
-    next_word = layers.Dense(vocab_size, activation="softmax", name="next_word")(merged)
-
-    model = keras.Model([image_features, caption_prefix], next_word, name="merge_captioner")
+def _finish(model, embedding_matrix, learning_rate):
     if embedding_matrix is not None:
         # set_weights, not a Constant initializer: that would copy the whole matrix into the saved config
         model.get_layer("word_embedding").set_weights([np.asarray(embedding_matrix, dtype="float32")])
     return compile_model(model, learning_rate)
 
 
+def build_merge_model(vocab_size: int, length: int, feature_dim: int, *, embedding_dim: int = 100,
+                      units: int = 256, dropout: float = 0.5, embedding_matrix: np.ndarray | None = None,
+                      train_embeddings: bool = True, learning_rate: float = 1e-3):
+    """Build and compile the merge model (Keras functional API).
+
+    Inputs: ``image_features`` ``(batch, feature_dim)`` and ``caption_so_far``
+    ``(batch, length)`` word ids, padded with 0 after the words (``length`` is the
+    caption's maximum length minus one: the last word is never an input). Output
+    ``(batch, length, vocab_size)``: at position ``t`` the probability of every
+    word being the one after ``caption_so_far[:, :t + 1]``.
+    """
+    import keras
+    from keras import layers
+
+    embedding_dim = _check_embedding_matrix(vocab_size, embedding_dim, embedding_matrix)
+    image_features = keras.Input(shape=(feature_dim,), name="image_features")
+    image = layers.Dropout(dropout, name="image_dropout")(image_features)
+    image = layers.Dense(units, activation="relu", name="image_dense")(image)
+    image = layers.RepeatVector(length, name="image_at_every_position")(image)  # (batch, length, units)
+
+    caption, words = _word_inputs(vocab_size, length, embedding_dim, dropout, train_embeddings)
+    words = layers.LSTM(units, return_sequences=True, name="lstm")(words)
+
+    merged = layers.Add(name="merge")([image, words])
+    merged = layers.Dense(units, activation="relu", name="decoder_dense")(merged)
+    next_word = layers.Dense(vocab_size, activation="softmax", name="next_word")(merged)
+    model = keras.Model([image_features, caption], next_word, name="merge_captioner")
+    return _finish(model, embedding_matrix, learning_rate)
+
+
+def build_inject_model(vocab_size: int, length: int, feature_dim: int, *, embedding_dim: int = 100,
+                       units: int = 256, dropout: float = 0.5, embedding_matrix: np.ndarray | None = None,
+                       train_embeddings: bool = True, learning_rate: float = 1e-3):
+    """The "init-inject" variant: the image, through Dense(units), is the LSTM's
+    initial state (both ``h`` and ``c``), so the LSTM reads words *knowing* the
+    image; its outputs go through Dense(units, relu) to the softmax. Same inputs
+    and outputs as :func:`build_merge_model`."""
+    import keras
+    from keras import layers
+
+    embedding_dim = _check_embedding_matrix(vocab_size, embedding_dim, embedding_matrix)
+    image_features = keras.Input(shape=(feature_dim,), name="image_features")
+    image = layers.Dropout(dropout, name="image_dropout")(image_features)
+    image = layers.Dense(units, activation="relu", name="image_dense")(image)
+
+    caption, words = _word_inputs(vocab_size, length, embedding_dim, dropout, train_embeddings)
+    words = layers.LSTM(units, return_sequences=True, name="lstm")(words, initial_state=[image, image])
+
+    hidden = layers.Dense(units, activation="relu", name="decoder_dense")(words)
+    next_word = layers.Dense(vocab_size, activation="softmax", name="next_word")(hidden)
+    model = keras.Model([image_features, caption], next_word, name="inject_captioner")
+    return _finish(model, embedding_matrix, learning_rate)
+
+
+def build_model(architecture: str, vocab_size: int, length: int, feature_dim: int, **options):
+    """``"merge"`` or ``"inject"`` (the notebook's ``MODEL`` parameter)."""
+    builders = {"merge": build_merge_model, "inject": build_inject_model}
+    if architecture not in builders:
+        raise ValueError(f"unknown model {architecture!r}: choose one of {', '.join(ARCHITECTURES)}")
+    return builders[architecture](vocab_size, length, feature_dim, **options)
+
+
+def input_length(model) -> int:
+    """How many word ids the model reads per caption (its second input's length)."""
+    return int(model.inputs[1].shape[1])
+
+
 def compile_model(model, learning_rate: float = 1e-3):
-    """Categorical cross-entropy over word ids (sparse) and Adam — used again by
-    notebook 06 after loading the untrained model, with a fresh optimizer."""
+    """Sparse categorical cross-entropy ignoring padding targets (id 0), and Adam —
+    used again by notebook 06 after loading the untrained model, with a fresh optimizer."""
     import keras
 
-    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(),
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(ignore_class=PAD_ID),
                   optimizer=keras.optimizers.Adam(learning_rate=learning_rate))
     return model
+
+
+def draw_model(model, path) -> str:
+    """A diagram of the model: ``keras.utils.plot_model`` into ``path`` when pydot
+    and graphviz's ``dot`` work; otherwise (or also) a text diagram.
+
+    Returns the text diagram, one layer a line: its name, type, output shape and
+    the layers it reads from; the caller prints it when no picture was made
+    (``Path(path).exists()`` says which)."""
+    import keras
+    from pathlib import Path
+
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    try:
+        keras.utils.plot_model(model, to_file=str(path), show_shapes=True, show_layer_names=True)
+    except (ImportError, OSError, RuntimeError, FileNotFoundError):
+        pass  # no graphviz: plot_model raises outside Jupyter and only prints a message inside it
+    return model_text_diagram(model)
+
+
+def model_text_diagram(model) -> str:
+    """A text diagram of a functional model: ``inputs -> layer (Type) -> output shape``."""
+    names = {layer.name for layer in model.layers}
+    lines = []
+    for layer in model.layers:
+        sources = []
+        for node in getattr(layer, "_inbound_nodes", []):
+            for tensor in node.input_tensors:
+                history = getattr(tensor, "_keras_history", None)
+                if history is not None and history[0].name in names:  # not Keras' hidden mask ops
+                    sources.append(history[0].name)
+        shape = tuple(layer.output.shape) if hasattr(layer, "output") else "?"
+        arrow = " + ".join(dict.fromkeys(sources)) if sources else "(input)"
+        lines.append(f"{arrow:>34} -> {layer.name} ({layer.__class__.__name__}) {shape}")
+    return "\n".join(lines)

@@ -1,25 +1,87 @@
 import numpy as np
+import pytest
 
-from helpers.model import build_merge_model
+from helpers import model as model_module
+from helpers.model import build_inject_model, build_merge_model, build_model
+
+CAPTIONS = np.array([[2, 5, 6, 3, 0, 0, 0], [2, 7, 3, 0, 0, 0, 0], [2, 5, 6, 8, 9, 4, 3]], dtype="int32")
 
 
-def test_merge_model_shapes_softmax_and_embedding_start():
+@pytest.mark.parametrize("builder", [build_merge_model, build_inject_model], ids=["merge", "inject"])
+def test_one_next_word_distribution_per_position(builder):
     matrix = np.random.default_rng(0).normal(size=(30, 8)).astype("float32")
     matrix[0] = 0
-    model = build_merge_model(30, 7, 12, units=16, embedding_matrix=matrix)
-    names = [layer.name for layer in model.layers]
-    for name in ("image_dropout", "image_dense", "word_embedding", "word_dropout", "lstm", "merge", "next_word"):
-        assert name in names
+    model = builder(30, 7, 12, units=16, embedding_matrix=matrix)
     assert np.allclose(model.get_layer("word_embedding").get_weights()[0], matrix)
-    prefix = np.zeros((3, 7), dtype="int32")
-    prefix[:, 0] = 2
-    probabilities = np.asarray(model([np.ones((3, 12), "float32"), prefix]))
-    assert probabilities.shape == (3, 30)
-    assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    assert model_module.input_length(model) == 7
+    features = np.random.default_rng(1).normal(size=(3, 12)).astype("float32")
+    probabilities = np.asarray(model([features, CAPTIONS]))
+    assert probabilities.shape == (3, 7, 30)
+    assert np.allclose(probabilities.sum(axis=-1), 1, atol=1e-5)
     assert model.loss.__class__.__name__ == "SparseCategoricalCrossentropy"
     assert model.optimizer.__class__.__name__ == "Adam"
 
 
-def test_frozen_embeddings():
-    model = build_merge_model(10, 5, 4, units=8, embedding_dim=6, train_embeddings=False)
-    assert not model.get_layer("word_embedding").trainable
+@pytest.mark.parametrize("architecture", ["merge", "inject"])
+def test_causal_position_t_ignores_what_comes_after_it(architecture):
+    model = build_model(architecture, 30, 7, 12, units=16, embedding_dim=8)
+    features = np.random.default_rng(1).normal(size=(3, 12)).astype("float32")
+    changed = CAPTIONS.copy()
+    changed[:, 3:] = [11, 12, 13, 14]
+    before, after = np.asarray(model([features, CAPTIONS])), np.asarray(model([features, changed]))
+    assert np.allclose(before[:, :3], after[:, :3], atol=1e-6), "a later word changed an earlier prediction"
+    assert not np.allclose(before[:, 3], after[:, 3]), "position 3 must read the word at position 3"
+    # and the image matters at every position
+    other_image = np.asarray(model([features[::-1].copy(), CAPTIONS]))
+    assert not np.allclose(before[0, 0], other_image[0, 0])
+
+
+def test_the_loss_is_cross_entropy_averaged_over_real_words_only():
+    model = build_merge_model(30, 7, 12, units=16, embedding_dim=8)
+    features = np.ones((3, 12), "float32")
+    targets = np.zeros_like(CAPTIONS)
+    targets[:, :-1] = CAPTIONS[:, 1:]
+    probabilities = np.asarray(model([features, CAPTIONS]))
+    real = targets != 0
+    expected = -np.log(np.take_along_axis(probabilities, targets[..., None], axis=-1)[..., 0])[real].mean()
+    assert np.isclose(model.evaluate([features, CAPTIONS], targets, verbose=0), expected, rtol=1e-4)
+
+
+def test_frozen_embeddings_and_parameter_counts():
+    frozen = build_merge_model(10, 5, 4, units=8, embedding_dim=6, train_embeddings=False)
+    assert not frozen.get_layer("word_embedding").trainable
+    trainable = sum(int(np.prod(w.shape)) for w in frozen.trainable_weights)
+    assert frozen.count_params() - trainable == 10 * 6
+
+
+def test_wrong_embedding_matrix_and_unknown_architecture_are_clear_errors():
+    with pytest.raises(ValueError, match="embedding matrix has shape"):
+        build_merge_model(30, 7, 12, embedding_matrix=np.zeros((29, 8), "float32"))
+    with pytest.raises(ValueError, match="merge, inject"):
+        build_model("transformer", 30, 7, 12)
+
+
+def test_saved_model_reloads_in_safe_mode_with_the_same_outputs(tmp_path):
+    import keras
+
+    for architecture in ("merge", "inject"):
+        model = build_model(architecture, 30, 7, 12, units=16, embedding_dim=8)
+        model.save(tmp_path / f"{architecture}.keras")
+        reloaded = keras.saving.load_model(tmp_path / f"{architecture}.keras", safe_mode=True)
+        features = np.ones((3, 12), "float32")
+        assert np.allclose(np.asarray(model([features, CAPTIONS])), np.asarray(reloaded([features, CAPTIONS])),
+                           atol=1e-6)
+
+
+def test_without_graphviz_the_diagram_is_text_naming_every_layer_and_its_inputs(tmp_path):
+    import shutil
+
+    if shutil.which("dot"):
+        pytest.skip("graphviz is installed here: the text fallback is not the path taken")
+    model = build_merge_model(30, 7, 12, units=16, embedding_dim=8)
+    text = model_module.draw_model(model, tmp_path / "model.png")
+    assert not (tmp_path / "model.png").exists()
+    for layer in model.layers:
+        assert layer.name in text
+    assert "image_at_every_position + lstm -> merge (Add)" in text
+    assert "word_dropout -> lstm (LSTM) (None, 7, 16)" in text

@@ -1,29 +1,27 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from helpers import decoding, paths, training
 from helpers.model import build_merge_model
 from helpers.vocabulary import PAD_ID, Vocabulary
+from toy_training import run, toy_data
 
-COLOURS = ["red", "green", "blue", "yellow"]
-
-
-def toy_data(images_per_colour=12, seed=0):
-    """Images whose feature vector is a one-hot colour (plus noise); captions name the colour."""
-    rng = np.random.default_rng(seed)
-    image_ids, rows, captions = [], [], {}
-    for c, colour in enumerate(COLOURS):
-        for k in range(images_per_colour):
-            image_id = f"{colour}_{k}.jpg"
-            image_ids.append(image_id)
-            vector = rng.normal(0, 0.05, 8).astype("float32")
-            vector[c] += 1
-            rows.append(vector)
-            captions[image_id] = [f"startseq one {colour} circle endseq", f"startseq {colour} circle endseq"]
-    return image_ids, np.stack(rows), captions
+TOY_SCRIPT = Path(__file__).with_name("toy_training.py")
 
 
-def test_prefix_positions_and_batches_cut_the_right_prefixes():
+def decode(vocabulary, ids):
+    return " ".join(vocabulary.words[i] for i in ids if i != PAD_ID)
+
+
+def test_prefix_pairs_cut_the_right_prefixes_with_one_target_each():
     vocabulary = Vocabulary.build(["startseq two red circles endseq"])
     captions = {"a.jpg": ["startseq two red circles endseq"]}
     rows, sequences = training.encode_captions(captions, vocabulary, max_length=7)
@@ -32,60 +30,183 @@ def test_prefix_positions_and_batches_cut_the_right_prefixes():
     dataset, count = training.prefix_pair_dataset(np.ones((1, 3), "float32"), captions, ["a.jpg"], vocabulary, 7,
                                                   batch_size=10, shuffle=False)
     assert count == 4
-    (image_features, prefixes), next_words = next(iter(dataset))
-    decoded = [(" ".join(vocabulary.words[i] for i in p if i != PAD_ID), vocabulary.words[n]) for p, n in zip(prefixes.numpy(), next_words.numpy())]
+    (image_features, prefixes), targets = next(iter(dataset))
+    assert image_features.shape == (4, 3) and prefixes.shape == targets.shape == (4, 6)
+    targets = targets.numpy()
+    assert ((targets != PAD_ID).sum(axis=1) == 1).all(), "exactly one target per prefix"
+    decoded = [(decode(vocabulary, p), decode(vocabulary, t)) for p, t in zip(prefixes.numpy(), targets)]
     assert decoded == [("startseq", "two"), ("startseq two", "red"), ("startseq two red", "circles"),
                        ("startseq two red circles", "endseq")]
-    assert image_features.shape == (4, 3)
+    # the target sits at the prefix's last position: where the causal model predicts the next word
+    assert [int(np.flatnonzero(t)[0]) for t in targets] == [0, 1, 2, 3]
+
+
+def test_teacher_forcing_targets_are_the_caption_shifted_by_one():
+    vocabulary = Vocabulary.build(["startseq two red circles endseq", "startseq one square endseq"])
+    captions = {"a.jpg": ["startseq two red circles endseq"], "b.jpg": ["startseq one square endseq"]}
+    features = np.array([[1, 0], [0, 1]], "float32")
+    dataset, count = training.teacher_forcing_dataset(features, captions, ["a.jpg", "b.jpg"], vocabulary, 7,
+                                                      batch_size=10, shuffle=False)
+    assert count == 2
+    (image_features, words), targets = next(iter(dataset))
+    assert words.shape == targets.shape == (2, 6)
+    assert decode(vocabulary, words.numpy()[0]) == "startseq two red circles endseq"
+    assert decode(vocabulary, targets.numpy()[0]) == "two red circles endseq"
+    assert decode(vocabulary, targets.numpy()[1]) == "one square endseq"
+    assert np.array_equal(image_features.numpy(), features)
+
+
+def test_both_ways_compute_the_same_loss_for_the_same_model():
+    """Teacher forcing is the prefix-pair objective, computed in one pass per caption."""
+    image_ids, feature_matrix, captions = toy_data(images_per_colour=2)
+    vocabulary = Vocabulary.build([c for caps in captions.values() for c in caps])
+    max_length = training.max_caption_length(captions)
+    model = build_merge_model(len(vocabulary), max_length - 1, 8, units=16, embedding_dim=8)
+    common = (feature_matrix, captions, image_ids, vocabulary, max_length, 1000)
+    forced, _ = training.teacher_forcing_dataset(*common, shuffle=False)
+    pairs, _ = training.prefix_pair_dataset(*common, shuffle=False)
+    assert np.isclose(model.evaluate(forced, verbose=0), model.evaluate(pairs, verbose=0), rtol=1e-5)
 
 
 def test_long_captions_are_truncated_keeping_the_stop_token():
-    vocabulary = Vocabulary.build(["startseq a b c d e endseq".replace(" a ", " aa ")])
+    vocabulary = Vocabulary.build(["startseq aa b c d e endseq"])
     _, sequences = training.encode_captions({"x": ["startseq aa b c d e endseq"]}, vocabulary, max_length=4)
     assert sequences[0, -1] == vocabulary.stop_id
 
 
+def test_features_and_image_ids_must_match():
+    vocabulary = Vocabulary.build(["startseq red endseq"])
+    with pytest.raises(ValueError, match="2 feature rows for 1 images"):
+        training.teacher_forcing_dataset(np.ones((2, 3), "float32"), {"a": ["startseq red endseq"]}, ["a"],
+                                         vocabulary, 4)
+
+
+def baseline_of(captions, image_ids, vocabulary, max_length):
+    _, train_seq = training.encode_captions({i: captions[i] for i in image_ids[::2]}, vocabulary, max_length)
+    _, dev_seq = training.encode_captions({i: captions[i] for i in image_ids[1::2]}, vocabulary, max_length)
+    return training.unigram_baseline_loss(train_seq, dev_seq, len(vocabulary))
+
+
+def colour_accuracy(run_dir):
+    image_ids, feature_matrix, _ = toy_data()
+    model, vocabulary, config = training.load_trained_model(run_dir)
+    captions = decoding.greedy_captions(model, feature_matrix[1::2], vocabulary, config["text"]["max_length"])
+    correct = sum(i.split("_")[0] in c.split() for i, c in zip(image_ids[1::2], captions))
+    return correct / len(captions), captions
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
-    import keras
-
-    keras.utils.set_random_seed(0)
     run_dir = tmp_path_factory.mktemp("run")
-    image_ids, feature_matrix, captions = toy_data()
-    vocabulary = Vocabulary.build([c for caps in captions.values() for c in caps])
-    vocabulary.save(run_dir / paths.VOCABULARY_FILE)
-    max_length = training.max_caption_length(captions)
-    paths.update_config(run_dir, "text", {"max_length": max_length})
-    train_ids, dev_ids = image_ids[::2], image_ids[1::2]
-    train_ds, _ = training.prefix_pair_dataset(feature_matrix[::2], captions, train_ids, vocabulary, max_length, 16)
-    dev_ds, _ = training.prefix_pair_dataset(feature_matrix[1::2], captions, dev_ids, vocabulary, max_length, 16,
-                                             shuffle=False)
-    model = build_merge_model(len(vocabulary), max_length, 8, units=32, embedding_dim=16, dropout=0.1,
-                              learning_rate=0.01)
-    history = training.train(model, train_ds, dev_ds, epochs=12, run_dir=run_dir, verbose=0)
-    _, train_seq = training.encode_captions({i: captions[i] for i in train_ids}, vocabulary, max_length)
-    _, dev_seq = training.encode_captions({i: captions[i] for i in dev_ids}, vocabulary, max_length)
-    baseline = training.unigram_baseline_loss(train_seq, dev_seq, len(vocabulary))
-    return run_dir, history, baseline, feature_matrix[1::2], dev_ids, max_length
+    return run_dir, run(run_dir, epochs=12)
 
 
 def test_training_lowers_the_loss_and_beats_the_baseline(trained_run):
-    run_dir, history, baseline, *_ = trained_run
+    run_dir, history = trained_run
+    image_ids, _, captions = toy_data()
+    vocabulary = Vocabulary.load(run_dir / paths.VOCABULARY_FILE)
+    baseline = baseline_of(captions, image_ids, vocabulary, training.max_caption_length(captions))
     assert history["loss"][-1] < history["loss"][0]
     assert min(history["val_loss"]) < history["val_loss"][0]
     assert min(history["val_loss"]) < 0.6 * baseline
+    assert history["epochs_run"] == 12 and history["resumed_at_epoch"] == 0 and len(history["epoch_seconds"]) == 12
     assert (run_dir / paths.MODEL_FILE).exists() and (run_dir / paths.HISTORY_FILE).exists()
+    assert not (run_dir / training.BACKUP_DIR).exists(), "the backup is removed when training finishes"
+
+
+def test_the_best_epoch_is_the_one_saved(trained_run):
+    run_dir, history = trained_run
+    model, _, _ = training.load_trained_model(run_dir)
+    image_ids, feature_matrix, captions = toy_data()
+    vocabulary = Vocabulary.load(run_dir / paths.VOCABULARY_FILE)
+    max_length = training.max_caption_length(captions)
+    model.compile(loss=model.loss)  # evaluate needs a compiled model; the weights are the saved ones
+    dev, _ = training.teacher_forcing_dataset(feature_matrix[1::2], captions, image_ids[1::2], vocabulary,
+                                              max_length, 16, shuffle=False)
+    assert np.isclose(model.evaluate(dev, verbose=0), min(history["val_loss"]), rtol=1e-3)
 
 
 def test_the_trained_model_names_the_colour_and_reloads_with_the_same_captions(trained_run):
-    run_dir, _, _, dev_features, dev_ids, max_length = trained_run
-    model, vocabulary, config = training.load_trained_model(run_dir)
-    assert config["text"]["max_length"] == max_length
-    captions = decoding.greedy_captions(model, dev_features, vocabulary, max_length)
-    correct = sum(image_id.split("_")[0] in caption.split() for image_id, caption in zip(dev_ids, captions))
-    assert correct >= 0.9 * len(dev_ids), captions
-    reloaded, vocabulary2, _ = training.load_trained_model(run_dir)
-    assert decoding.greedy_captions(reloaded, dev_features, vocabulary2, max_length) == captions
+    run_dir, _ = trained_run
+    accuracy, captions = colour_accuracy(run_dir)
+    assert accuracy >= 0.9, captions
+    assert colour_accuracy(run_dir)[1] == captions
+
+
+def test_the_same_seed_gives_the_same_run(tmp_path):
+    first = run(tmp_path / "a", epochs=3, seed=5)
+    second = run(tmp_path / "b", epochs=3, seed=5)
+    assert first["loss"] == pytest.approx(second["loss"], rel=1e-5)
+    assert first["val_loss"] == pytest.approx(second["val_loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize("mode,architecture", [("prefix_pairs", "merge"), ("teacher_forcing", "inject")])
+def test_the_prefix_pair_baseline_and_the_inject_model_learn_too(tmp_path, mode, architecture):
+    history = run(tmp_path, epochs=12 if mode == "teacher_forcing" else 4, mode=mode, architecture=architecture)
+    assert min(history["val_loss"]) < 0.5 * history["val_loss"][0]
+    assert colour_accuracy(tmp_path)[0] >= 0.9
+
+
+def test_early_stopping_stops_when_the_dev_loss_stops_falling(tmp_path):
+    history = run(tmp_path, epochs=10, patience=2, learning_rate=0.0)  # nothing learns: the dev loss is flat
+    assert history["stopped_early"] and history["epochs_run"] == 3
+    assert (tmp_path / paths.MODEL_FILE).exists()
+
+
+def child_environment():
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(paths.REPO_ROOT)}
+
+
+def test_a_killed_training_resumes_where_it_stopped(tmp_path):
+    run_dir, epochs = tmp_path / "run", 12
+    partial = run_dir / training.BACKUP_DIR / paths.HISTORY_FILE
+    command = [sys.executable, str(TOY_SCRIPT), "--run-dir", str(run_dir), "--epochs", str(epochs)]
+    child = subprocess.Popen(command + ["--epoch-sleep", "1.0"], env=child_environment(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and child.poll() is None:
+            if partial.exists() and len(json.loads(partial.read_text())["loss"]) >= 3:
+                break
+            time.sleep(0.1)
+        assert child.poll() is None, "training ended before it could be interrupted"
+        os.kill(child.pid, signal.SIGKILL)  # no clean-up at all, as when a laptop dies
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert (run_dir / training.BACKUP_DIR).exists() and (run_dir / paths.MODEL_FILE).exists()
+    done_before_kill = len(json.loads(partial.read_text())["loss"])
+    assert 3 <= done_before_kill < epochs
+
+    result = subprocess.run(command, env=child_environment(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    history = json.loads(result.stdout.split("HISTORY ", 1)[1])
+    # the history is written just before the epoch's backup: a kill between the two redoes that epoch
+    assert done_before_kill - 1 <= history["resumed_at_epoch"] <= done_before_kill, "resumed from the last backup"
+    assert history["resumed_at_epoch"] >= 2
+    assert history["epochs_run"] == epochs and len(history["val_loss"]) == epochs
+    assert json.loads((run_dir / paths.HISTORY_FILE).read_text())["loss"] == history["loss"]
+    assert not (run_dir / training.BACKUP_DIR).exists()
+    accuracy, captions = colour_accuracy(run_dir)
+    assert accuracy >= 0.9, captions
+    assert colour_accuracy(run_dir)[1] == captions  # reloading the artifact gives exactly the same captions
+
+
+def test_mirrored_strategy_trains_on_two_logical_devices(tmp_path):
+    command = [sys.executable, str(TOY_SCRIPT), "--run-dir", str(tmp_path), "--epochs", "12",
+               "--strategy", "mirrored", "--logical-cpus", "2"]
+    result = subprocess.run(command, env=child_environment(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    history = json.loads(result.stdout.split("HISTORY ", 1)[1])
+    assert history["replicas"] == 2
+    assert min(history["val_loss"]) < 0.5 * history["val_loss"][0]
+    assert colour_accuracy(tmp_path)[0] >= 0.9
+
+
+def test_unknown_strategy_is_a_clear_error():
+    with pytest.raises(ValueError, match="mirrored"):
+        training.distribution_strategy("tpu")
 
 
 def test_missing_model_names_the_notebook(tmp_path):

@@ -1,0 +1,160 @@
+"""Training at Flickr8k size: teacher forcing (the default) against the prefix-pair generator, same model.
+
+    python benchmarks/bench_training.py            # 6,000 images x 5 captions, 2048-d features
+    python benchmarks/bench_training.py --small    # 600 images: a quick check of the script
+
+Data: synthetic image features (2048 numbers per image, like InceptionV3's), and
+the real Flickr8k training captions from ../shared/data/flickr8k_text when present
+(the vocabulary and caption lengths are then Flickr8k's); synthetic captions of
+Flickr8k-like lengths otherwise. The script says which.
+
+Each way trains the same merge model (same size, same seed) in its own subprocess:
+- teacher forcing: one full epoch, timed (after a few warm-up steps);
+- prefix pairs: a fixed number of steps, timed and extrapolated to a full epoch
+  (a full epoch takes long on a laptop) — printed as such.
+The teacher-forcing subprocess also reports its peak resident memory
+(``resource.getrusage(RUSAGE_SELF).ru_maxrss``): training at Flickr8k size must fit
+in 2 GB (Binder). Exits 0; the targets (>= 3x faster, <= 2 GB) are printed as met or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_TEXT = REPO_ROOT.parent / "shared" / "data" / "flickr8k_text"
+SPEEDUP_TARGET = 3.0
+RSS_TARGET_GB = 2.0
+
+
+def make_data(images: int, captions_per_image: int, feature_dim: int, seed: int = 0):
+    """``(features, captions_by_image, image_ids, source)``."""
+    import numpy as np
+
+    from helpers.text import add_start_stop, clean_caption
+
+    rng = np.random.default_rng(seed)
+    captions_by_image: dict[str, list[str]] = {}
+    if (SHARED_TEXT / "Flickr8k.token.txt").exists():
+        from helpers.datasets import read_split_file, read_token_file
+
+        real = read_token_file(SHARED_TEXT / "Flickr8k.token.txt")
+        train_ids = [i for i in read_split_file(SHARED_TEXT / "Flickr_8k.trainImages.txt") if i in real]
+        for k in range(images):  # reuse the real images' captions cyclically beyond 6,000
+            source_id = train_ids[k % len(train_ids)]
+            captions = [add_start_stop(clean_caption(c)) for c in real[source_id]]
+            captions_by_image[f"image_{k}"] = [captions[j % len(captions)] for j in range(captions_per_image)]
+        source = f"real Flickr8k training captions from {SHARED_TEXT}"
+    else:
+        words = [f"word{n}" for n in range(4000)]
+        frequency = 1.0 / np.arange(1, len(words) + 1)  # Zipf-like, as in real text
+        frequency /= frequency.sum()
+        for k in range(images):
+            captions = []
+            for _ in range(captions_per_image):
+                length = int(np.clip(rng.normal(11, 3.5), 3, 33))  # Flickr8k: about 11 words, up to ~33
+                captions.append(add_start_stop(" ".join(rng.choice(words, size=length, p=frequency))))
+            captions_by_image[f"image_{k}"] = captions
+        source = "synthetic captions (../shared absent): 4,000-word Zipf vocabulary, Flickr8k-like lengths"
+    features = rng.normal(0, 1, (images, feature_dim)).astype("float32")
+    return features, captions_by_image, list(captions_by_image), source
+
+
+def worker(args) -> dict:
+    """Runs in a subprocess: build the data and the model, time training one way."""
+    import resource
+
+    import keras
+
+    from helpers import training
+    from helpers.model import build_merge_model
+    from helpers.vocabulary import Vocabulary
+
+    features, captions_by_image, image_ids, source = make_data(args.images, args.captions_per_image,
+                                                               args.feature_dim)
+    vocabulary = Vocabulary.build([c for cs in captions_by_image.values() for c in cs], min_count=args.min_count)
+    max_length = training.max_caption_length(captions_by_image)
+    make = training.teacher_forcing_dataset if args.worker == "teacher_forcing" else training.prefix_pair_dataset
+    dataset, examples = make(features, captions_by_image, image_ids, vocabulary, max_length, args.batch_size,
+                             seed=0)
+    steps_per_epoch = math.ceil(examples / args.batch_size)
+    keras.utils.set_random_seed(0)
+    model = build_merge_model(len(vocabulary), max_length - 1, args.feature_dim, units=args.units,
+                              embedding_dim=args.embedding_dim)
+    dataset = dataset.repeat()
+    model.fit(dataset, epochs=1, steps_per_epoch=args.warmup_steps, verbose=0)  # tracing, first allocations
+    steps = steps_per_epoch if args.worker == "teacher_forcing" else min(args.prefix_steps, steps_per_epoch)
+    started = time.perf_counter()
+    model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
+    elapsed = time.perf_counter() - started
+    return {"mode": args.worker, "source": source, "vocabulary": len(vocabulary), "max_length": max_length,
+            "captions": sum(len(c) for c in captions_by_image.values()), "examples": examples,
+            "steps_per_epoch": steps_per_epoch, "timed_steps": steps, "timed_seconds": elapsed,
+            "epoch_seconds": elapsed * steps_per_epoch / steps,
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}
+
+
+def run_worker(mode: str, args) -> dict:
+    command = [sys.executable, __file__, "--worker", mode] + [
+        f"--{name.replace('_', '-')}={getattr(args, name)}"
+        for name in ("images", "captions_per_image", "feature_dim", "batch_size", "units", "embedding_dim",
+                     "min_count", "warmup_steps", "prefix_steps")]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO_ROOT)}
+    print(f"... timing {mode.replace('_', ' ')} in a subprocess", flush=True)
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"{mode} worker failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", action="store_true", help="600 images and 50 prefix-pair steps: a quick check")
+    parser.add_argument("--images", type=int, default=6000)
+    parser.add_argument("--captions-per-image", type=int, default=5)
+    parser.add_argument("--feature-dim", type=int, default=2048)
+    parser.add_argument("--batch-size", type=int, default=64, help="captions (or prefix pairs) per step")
+    parser.add_argument("--units", type=int, default=256)
+    parser.add_argument("--embedding-dim", type=int, default=100)
+    parser.add_argument("--min-count", type=int, default=2, help="vocabulary: words seen at least this often")
+    parser.add_argument("--warmup-steps", type=int, default=5)
+    parser.add_argument("--prefix-steps", type=int, default=300,
+                        help="prefix-pair steps timed and extrapolated to the epoch")
+    parser.add_argument("--worker", choices=["teacher_forcing", "prefix_pairs"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        sys.path.insert(0, str(REPO_ROOT))
+        print(json.dumps(worker(args)))
+        return 0
+    if args.small:
+        args.images, args.prefix_steps = 600, 50
+
+    forced = run_worker("teacher_forcing", args)
+    pairs = run_worker("prefix_pairs", args)
+    print(f"\nData: {args.images:,} images x {args.captions_per_image} captions = {forced['captions']:,} captions, "
+          f"{args.feature_dim}-d synthetic features; {forced['source']}")
+    print(f"Vocabulary {forced['vocabulary']:,} words, captions up to {forced['max_length']} tokens; merge model "
+          f"units={args.units}, embedding {args.embedding_dim}; batch {args.batch_size}; {os.cpu_count()} CPU cores\n")
+    print(f"{'':18}{'examples/epoch':>16}{'steps/epoch':>13}{'timed steps':>13}{'epoch time (s)':>16}")
+    for name, row in (("teacher forcing", forced), ("prefix pairs", pairs)):
+        note = "" if row["timed_steps"] == row["steps_per_epoch"] else \
+            f"  (extrapolated from {row['timed_steps']} steps in {row['timed_seconds']:.1f} s)"
+        print(f"{name:18}{row['examples']:>16,}{row['steps_per_epoch']:>13,}{row['timed_steps']:>13,}"
+              f"{row['epoch_seconds']:>16.1f}{note}")
+    speedup = pairs["epoch_seconds"] / forced["epoch_seconds"]
+    print(f"\nteacher forcing is {speedup:.1f}x faster per epoch "
+          f"(target >= {SPEEDUP_TARGET:.0f}x: {'met' if speedup >= SPEEDUP_TARGET else 'NOT met'})")
+    print(f"peak RSS of teacher-forcing training: {forced['peak_rss_gb']:.2f} GB "
+          f"(target <= {RSS_TARGET_GB:.0f} GB: {'met' if forced['peak_rss_gb'] <= RSS_TARGET_GB else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
