@@ -38,13 +38,19 @@ TARGET_SPEEDUP = 20
 
 
 def seed_loop_captions(model, features: np.ndarray, vocabulary: Vocabulary, max_length: int) -> list[str]:
-    """The seed's decoding: per image, per word, ``model.predict`` on one prefix."""
+    """The seed's decoding: per image, per word, ``model.predict`` on one prefix.
+
+    (Reads a ``(1, L, V)`` output at the last word, like :mod:`helpers.decoding`.)"""
+    width = decoding.model_sequence_length(model, max_length)
     captions = []
     for row in features:
         sequence = [vocabulary.start_id]
-        for _ in range(max_length - 1):
-            prefix = np.array([sequence + [PAD_ID] * (max_length - len(sequence))], dtype=np.int32)
+        for _ in range(min(max_length, width + 1) - 1):
+            prefix = np.array([sequence + [PAD_ID] * (width - len(sequence))], dtype=np.int32)
             probabilities = model.predict([row[None, :], prefix], verbose=0)[0]
+            if probabilities.ndim == 2:
+                probabilities = probabilities[len(sequence) - 1]
+            probabilities[[PAD_ID, vocabulary.start_id]] = 0  # as helpers.decoding does
             word_id = int(np.argmax(probabilities))
             if word_id == vocabulary.stop_id:
                 break
