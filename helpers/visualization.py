@@ -105,7 +105,8 @@ def plot_caption_lengths(lengths: dict[str, list[int]], path: str | Path | None 
 
     figure, axis = plt.subplots(figsize=(6, 3.5))
     longest = max((max(v) for v in lengths.values() if v), default=1)
-    bins = np.arange(0, longest + 2) - 0.5
+    shortest = min((min(v) for v in lengths.values() if v), default=0)
+    bins = np.arange(shortest, longest + 2) - 0.5
     for name, values in lengths.items():
         mean = f" (mean {np.mean(values):.1f})" if values else ""
         axis.hist(values, bins=bins, density=True, histtype="step", linewidth=2, label=name + mean)
