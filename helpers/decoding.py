@@ -35,8 +35,8 @@ Two model shapes are supported, detected from the model's output:
   decoder reads position ``length - 1`` of each sequence.
 
 ``L`` is the model's own sequence input length (``model.inputs[1].shape[1]``)
-when it has one, otherwise ``max_length``. Padding, ``<unk>`` aside, is never
-chosen: the padding and start tokens get probability 0 in every strategy.
+when it has one, otherwise ``max_length``. The padding and start tokens are
+never chosen: they get probability 0 in every strategy.
 """
 
 from __future__ import annotations
