@@ -1,4 +1,5 @@
-"""``python -m helpers run ...``: see :mod:`helpers.course`."""
+"""``python -m helpers run ...`` (see :mod:`helpers.course`) and ``python -m helpers caption ...``
+(see :mod:`helpers.captioner`)."""
 
 import sys
 

@@ -111,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
                      "(default runs/<dataset>-<encoder>-<weights>)")
     run.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks, e.g. --only 07 08")
     run.add_argument("--timeout", type=int, default=3600, help="seconds one cell may take")
+    from helpers import captioner
+    captioner.add_command(commands)  # python -m helpers caption --run RUN_DIR photo.jpg ...
     args = parser.parse_args(argv)
+    if args.command == "caption":
+        return captioner.run_command(args)
 
     parameters = {name: parse_value(value) for name, value in args.parameter}
     notebooks = NOTEBOOKS

@@ -1,12 +1,32 @@
-"""Scoring generated captions with BLEU.
+"""Scoring generated captions: BLEU, METEOR and CIDEr-D, and what they mean.
 
 Taught in notebooks/08_evaluation_and_visualization.ipynb.
 
-BLEU-n compares the n-grams (runs of 1..n words) of a generated caption with
-those of the human references of the same image. It is computed at *corpus
-level* (NLTK ``corpus_bleu``: n-gram matches summed over all test images before
-dividing), without smoothing, on cleaned captions with start, stop and padding
-tokens stripped from both sides. Scores are on the 0-1 scale (x100 in tables).
+Every metric sees the same words: captions are cleaned exactly like the
+training captions (``helpers.text.clean_caption``) with start, stop and padding
+tokens stripped, on both sides — generated captions and references alike.
+
+BLEU-1..4
+    n-gram precision (runs of 1..n words, clipped by the references) combined by
+    a geometric mean, times a brevity penalty. Computed at *corpus level* (NLTK
+    ``corpus_bleu``: n-gram matches summed over all test images before dividing),
+    *without smoothing*: at corpus level a zero count is rare and means a real
+    failure, so no smoothing hides it.
+CIDEr-D
+    consensus with the references: TF-IDF weighted n-gram (1-4) vectors, cosine
+    similarity, clipped counts and a length penalty (``pycocoevalcap``'s ``Cider``,
+    which implements CIDEr-D, sigma 6). The IDF comes from the references of the
+    evaluated images, so it depends on the test set. Its scale is 0-10 (x10
+    built in); tables usually show it x100 like the others.
+METEOR
+    unigram matches with stemming and synonyms (WordNet), recall-weighted, with a
+    fragmentation penalty (``pycocoevalcap``'s METEOR 1.5, a Java program). When
+    Java is missing or fails, METEOR is left out with a message — never a crash.
+SPICE
+    left out: it downloads a Stanford parser at run time.
+
+Scores are on the 0-1 scale (CIDEr-D 0-10) in ``scores.json``; :func:`percent`
+gives x100 for tables.
 
 The *best constant caption* is the honest trivial baseline: the one training
 caption that scores best when it is used for every test image. A model that
@@ -15,10 +35,17 @@ does not beat it has not learned to look at the images.
 
 from __future__ import annotations
 
+import logging
+import shutil
+import subprocess
+import threading
 import warnings
+from collections import Counter
 from collections.abc import Iterable
 
 from helpers.text import clean_caption, strip_tokens
+
+logger = logging.getLogger(__name__)
 
 BLEU_WEIGHTS = {
     "bleu1": (1.0, 0, 0, 0),
@@ -30,6 +57,11 @@ BLEU_WEIGHTS = {
 
 def _tokens(caption: str) -> list[str]:
     return clean_caption(strip_tokens(caption)).split()
+
+
+def clean_for_scoring(caption: str) -> str:
+    """The caption as every metric sees it: cleaned, start/stop/padding tokens stripped."""
+    return " ".join(_tokens(caption))
 
 
 def bleu_scores(references: dict[str, list[str]], hypotheses: dict[str, str]) -> dict[str, float]:
@@ -68,3 +100,215 @@ def best_constant_caption(candidates: Iterable[str], references: dict[str, list[
 def percent(scores: dict[str, float]) -> dict[str, float]:
     """Scores x100, rounded to one decimal, for tables."""
     return {name: round(100 * value, 1) for name, value in scores.items()}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# CIDEr-D and METEOR (pycocoevalcap), on the same cleaned words as BLEU.
+
+def _coco_inputs(references: dict[str, list[str]], hypotheses: dict[str, str]):
+    missing = [i for i in hypotheses if i not in references]
+    if missing:
+        raise KeyError(f"{len(missing)} hypotheses have no references, first: {missing[0]}")
+    image_ids = list(hypotheses)
+    gts = {i: [clean_for_scoring(r) for r in references[i]] for i in image_ids}
+    res = {i: [clean_for_scoring(hypotheses[i])] for i in image_ids}
+    return image_ids, gts, res
+
+
+def cider_d(references: dict[str, list[str]], hypotheses: dict[str, str]) -> tuple[float, dict[str, float]]:
+    """CIDEr-D of the corpus and of each image ``(score, {image_id: score})`` (0-10 scale)."""
+    from pycocoevalcap.cider.cider import Cider
+
+    image_ids, gts, res = _coco_inputs(references, hypotheses)
+    if not image_ids:
+        return 0.0, {}
+    score, per_image = Cider().compute_score(gts, res)
+    return float(score), {i: float(s) for i, s in zip(image_ids, per_image)}
+
+
+def java_status() -> tuple[bool, str]:
+    """Whether a working ``java`` is on the PATH (METEOR needs it), and what was found."""
+    java = shutil.which("java")
+    if java is None:
+        return False, "Java is not installed (no `java` on the PATH)"
+    try:
+        result = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return False, f"`{java} -version` failed: {error}"
+    if result.returncode != 0:
+        return False, f"`{java} -version` failed with exit code {result.returncode}"
+    first_line = (result.stderr or result.stdout).strip().splitlines()[:1]
+    return True, first_line[0] if first_line else java
+
+
+class MetricUnavailable(RuntimeError):
+    """A metric could not be computed here (the message says why)."""
+
+
+def meteor(references: dict[str, list[str]], hypotheses: dict[str, str], *,
+           timeout: float = 600) -> tuple[float, dict[str, float]]:
+    """METEOR 1.5 of the corpus and of each image ``(score, {image_id: score})``.
+
+    Raises :class:`MetricUnavailable` (with the reason) when Java is missing, the
+    METEOR jar fails, or it takes longer than ``timeout`` seconds."""
+    available, why = java_status()
+    if not available:
+        raise MetricUnavailable(f"METEOR needs Java: {why}. Install a Java runtime (e.g. OpenJDK 17) to get it.")
+    image_ids, gts, res = _coco_inputs(references, hypotheses)
+    if not image_ids:
+        return 0.0, {}
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    try:
+        scorer = Meteor()
+    except OSError as error:
+        raise MetricUnavailable(f"METEOR could not start Java: {error}") from error
+    outcome: dict = {}
+
+    def work():
+        try:
+            outcome["value"] = scorer.compute_score(gts, res)
+        except Exception as error:  # the jar died or printed something unexpected
+            outcome["error"] = error
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    process = scorer.meteor_p
+    if worker.is_alive() or "error" in outcome:
+        scorer.lock = threading.Lock()  # the stuck worker holds the old one; the wrapper's __del__ takes it
+        process.kill()
+        stderr = b""
+        try:
+            _, stderr = process.communicate(timeout=10)
+        except Exception:  # noqa: BLE001 - best effort to report the jar's own message
+            pass
+        reason = f"no answer after {timeout:.0f} s" if worker.is_alive() else repr(outcome["error"])
+        detail = stderr.decode(errors="replace").strip().splitlines()[-1:] if stderr else []
+        raise MetricUnavailable(f"METEOR failed ({reason}){': ' + detail[0] if detail else ''}")
+    process.stdin.close()
+    process.kill()
+    process.wait()
+    score, per_image = outcome["value"]
+    return float(score), {i: float(s) for i, s in zip(image_ids, per_image)}
+
+
+def caption_scores(references: dict[str, list[str]], hypotheses: dict[str, str], *,
+                   with_meteor: bool = True, say=print) -> dict:
+    """BLEU-1..4, CIDEr-D and (when Java works) METEOR of ``hypotheses``.
+
+    Returns ``{"scores": {"bleu1".."bleu4", "cider", "meteor"?}, "per_image":
+    {"cider": {...}, "meteor"?: {...}}, "notes": [...]}``. A metric that cannot be
+    computed is left out of ``scores`` and explained in ``notes`` (also passed to
+    ``say``, ``print`` by default)."""
+    notes: list[str] = []
+    scores = bleu_scores(references, hypotheses)
+    cider, cider_per_image = cider_d(references, hypotheses)
+    scores["cider"] = cider
+    per_image = {"cider": cider_per_image}
+    if with_meteor:
+        try:
+            scores["meteor"], per_image["meteor"] = meteor(references, hypotheses)
+        except MetricUnavailable as error:
+            notes.append(f"METEOR left out: {error}")
+    else:
+        notes.append("METEOR left out: not asked for")
+    notes.append("SPICE left out: it downloads a parser at run time")
+    for note in notes[:-1]:
+        logger.warning(note)
+        if say:
+            say(note)
+    return {"scores": scores, "per_image": per_image, "notes": notes}
+
+
+METRICS_DESCRIPTION = {
+    "bleu": "NLTK corpus_bleu, no smoothing, cleaned captions, start/stop tokens stripped",
+    "cider": "CIDEr-D (pycocoevalcap Cider: sigma 6, clipped counts, IDF from the test references), 0-10 scale",
+    "meteor": "METEOR 1.5 (pycocoevalcap, Java), English, -norm; absent when Java is missing",
+    "tokens": "both sides cleaned like the training captions (helpers.text.clean_caption), tokens stripped",
+}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Published Flickr8k figures, for perspective.
+
+PUBLISHED_FLICKR8K = [
+    # BLEU x100 and METEOR x100 as printed in the papers; None where the paper gives no figure (or it is not
+    # verified here). All on the real Flickr8k test images (1,000, 5 references each).
+    {"model": "Show and Tell (NIC)", "citation": "Vinyals, Toshev, Bengio, Erhan: Show and Tell: A Neural Image "
+     "Caption Generator, CVPR 2015 (Table: BLEU-1 on Flickr8k)",
+     "bleu1": 63.0, "bleu2": None, "bleu3": None, "bleu4": None, "meteor": None, "cider": None},
+    {"model": "Show, Attend and Tell (soft attention)", "citation": "Xu, Ba, Kiros, Cho, Courville, Salakhutdinov, "
+     "Zemel, Bengio: Show, Attend and Tell, ICML 2015 (Table 1, Flickr8k)",
+     "bleu1": 67.0, "bleu2": 44.8, "bleu3": 29.9, "bleu4": 19.5, "meteor": 18.93, "cider": None},
+    {"model": "Show, Attend and Tell (hard attention)", "citation": "Xu et al., ICML 2015 (Table 1, Flickr8k)",
+     "bleu1": 67.0, "bleu2": 45.7, "bleu3": 31.4, "bleu4": 21.3, "meteor": 20.30, "cider": None},
+    {"model": "Merge architecture (Tanti et al.)", "citation": "Tanti, Gatt, Camilleri: Where to put the image in "
+     "an image caption generator, Natural Language Engineering 24(3), 2018 — Flickr8k results in the paper's "
+     "tables; figures not reproduced here because they could not be checked against the paper",
+     "bleu1": None, "bleu2": None, "bleu3": None, "bleu4": None, "meteor": None, "cider": None},
+]
+
+PUBLISHED_CAVEAT = (
+    "Published figures are on the real Flickr8k test split (1,000 photos, 5 human captions each), with other "
+    "encoders (GoogLeNet, VGG, ...), their own tokenisation and the coco-caption or multi-bleu implementations. "
+    "Scores on the bundled synthetic sample (coloured shapes, a tiny vocabulary) are not comparable at all; even a "
+    "run on real Flickr8k only compares roughly, since preprocessing, split and BLEU implementation differ.")
+
+
+def comparison_rows(run_scores: dict[str, dict[str, float]], dataset: str) -> list[dict]:
+    """Rows ``{"model", "data", "bleu1".."bleu4", "meteor", "cider"}`` (x100, None = no figure): this run's decoders
+    (``{name: scores 0-1}``) followed by the published Flickr8k figures."""
+    columns = ["bleu1", "bleu2", "bleu3", "bleu4", "meteor", "cider"]
+    rows = []
+    for name, scores in run_scores.items():
+        shown = percent({k: v for k, v in scores.items() if k in columns})
+        rows.append({"model": f"this run, {name}", "data": dataset, **{c: shown.get(c) for c in columns}})
+    for published in PUBLISHED_FLICKR8K:
+        rows.append({"model": published["model"], "data": "Flickr8k (published)",
+                     **{c: published[c] for c in columns}})
+    return rows
+
+
+def comparison_markdown(rows: list[dict]) -> str:
+    """The comparison rows as a Markdown table (``—`` where there is no figure)."""
+    columns = ["bleu1", "bleu2", "bleu3", "bleu4", "meteor", "cider"]
+    header = "| model | data | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | METEOR | CIDEr-D |"
+    lines = [header, "|" + "---|" * (len(columns) + 2)]
+    for row in rows:
+        cells = ["—" if row[c] is None else f"{row[c]:.1f}" for c in columns]
+        lines.append(f"| {row['model']} | {row['data']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Looking closer: per-image ranking, vocabulary and lengths.
+
+def best_and_worst(per_image: dict[str, float], count: int = 4) -> tuple[list[str], list[str]]:
+    """Image ids of the ``count`` best and ``count`` worst captions by a per-image score
+    (ties broken by image id, so the choice is stable)."""
+    ordered = sorted(per_image, key=lambda i: (-per_image[i], i))
+    count = min(count, len(ordered) // 2) if len(ordered) > 1 else len(ordered)
+    return ordered[:count], ordered[::-1][:count]
+
+
+def word_usage(hypotheses: dict[str, str], references: dict[str, list[str]]) -> dict:
+    """How many distinct words the captions use, against the references of the same images.
+
+    ``{"distinct_generated", "distinct_references", "shared", "generated_not_in_references",
+    "most_common_generated"}``: a model that falls back on a few safe words uses far
+    fewer distinct words than people do."""
+    generated = Counter(w for c in hypotheses.values() for w in _tokens(c))
+    referenced = Counter(w for i in hypotheses for r in references[i] for w in _tokens(r))
+    return {
+        "distinct_generated": len(generated),
+        "distinct_references": len(referenced),
+        "shared": len(set(generated) & set(referenced)),
+        "generated_not_in_references": sorted(set(generated) - set(referenced)),
+        "most_common_generated": generated.most_common(10),
+    }
+
+
+def caption_lengths(captions: Iterable[str]) -> list[int]:
+    """Length in words of each caption, as scored (cleaned, tokens stripped)."""
+    return [len(_tokens(c)) for c in captions]

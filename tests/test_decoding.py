@@ -1,4 +1,7 @@
+import math
+
 import numpy as np
+import pytest
 
 from helpers import decoding
 from helpers.vocabulary import Vocabulary
@@ -25,6 +28,22 @@ class ScriptedModel:
         return out / out.sum(axis=1, keepdims=True)
 
 
+class TableModel:
+    """Next-word probabilities looked up by the words so far (rank-2 output); unlisted prefixes say endseq."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def __call__(self, inputs, training=False):
+        _, prefixes = inputs
+        out = np.full((len(prefixes), len(VOCABULARY)), 1e-9)
+        for row, prefix in enumerate(prefixes):
+            words = tuple(VOCABULARY.words[i] for i in prefix if i != 0)[1:]
+            for word, p in self.table.get(words, {"endseq": 1.0}).items():
+                out[row, VOCABULARY.index[word]] = p
+        return out / out.sum(axis=1, keepdims=True)
+
+
 def test_greedy_stops_at_the_stop_token_and_batches_match_one_by_one():
     model = ScriptedModel({0: ["two", "red", "circles", "endseq", "red"], 1: ["one", "blue", "endseq"],
                            2: ["red"] * 20})
@@ -35,3 +54,131 @@ def test_greedy_stops_at_the_stop_token_and_batches_match_one_by_one():
     steps = decoding.greedy_caption_one(model, features[0], VOCABULARY, max_length=6)
     assert steps == ["two", "red", "circles", "endseq"]
     assert decoding.greedy_captions(model, features, VOCABULARY, max_length=6, batch_size=1) == captions
+
+
+def test_beam_search_finds_the_caption_greedy_misses():
+    # greedy takes "two" (0.6) and then has only weak continuations (red 0.32 best): P = 0.6 * 0.32 * 1 = 0.19;
+    # "one" (0.4) then "endseq" (0.9) has P = 0.36, found by a beam of width 2.
+    model = TableModel({(): {"two": 0.6, "one": 0.4},
+                        ("two",): {"red": 0.32, "blue": 0.3, "square": 0.28, "endseq": 0.1},
+                        ("one",): {"endseq": 0.9, "red": 0.1}})
+    features = np.zeros((1, 1), dtype="float32")
+    assert decoding.greedy_captions(model, features, VOCABULARY, 6) == ["two red"]
+    assert decoding.beam_search_captions(model, features, VOCABULARY, 6, width=1) == ["two red"]
+    assert decoding.beam_search_captions(model, features, VOCABULARY, 6, width=2, alpha=0.0) == ["one"]
+    beams = decoding.beam_search_captions(model, features, VOCABULARY, 6, width=2, alpha=0.0, return_beams=True)[0]
+    assert beams[0].words == ["one", "endseq"] and beams[0].finished
+    assert beams[0].log_probability == pytest.approx(math.log(0.4 * 0.9), abs=1e-6)
+    assert beams[0].log_probability >= beams[1].log_probability
+
+
+def test_length_normalisation_changes_which_caption_wins():
+    # "one endseq" is more probable in total, "two red circles endseq" more probable per word
+    model = TableModel({(): {"one": 0.5, "two": 0.5},
+                        ("one",): {"endseq": 0.6, "blue": 0.4},
+                        ("two",): {"red": 0.8, "endseq": 0.2},
+                        ("two", "red"): {"circles": 0.8, "endseq": 0.2},
+                        ("two", "red", "circles"): {"endseq": 0.8, "red": 0.2}})
+    features = np.zeros((1, 1), dtype="float32")
+    # log P: "one" = log(0.5 * 0.6) = -1.20 (2 words); "two red circles" = log(0.5 * 0.8 ** 3) = -1.36 (4 words)
+    assert decoding.beam_search_captions(model, features, VOCABULARY, 8, width=3, alpha=0.0) == ["one"]
+    # per word (alpha = 1): -1.20 / 2 = -0.60 against -1.36 / 4 = -0.34
+    assert decoding.beam_search_captions(model, features, VOCABULARY, 8, width=3, alpha=1.0) == ["two red circles"]
+    assert decoding.length_normalised(-2.0, 4, 0.0) == pytest.approx(-2.0)
+    assert decoding.length_normalised(-2.0, 4, 1.0) == pytest.approx(-0.5)
+
+
+def test_the_beam_trace_shows_each_step_of_one_image():
+    model = TableModel({(): {"two": 0.6, "one": 0.4},
+                        ("two",): {"red": 0.5, "blue": 0.4, "endseq": 0.1},
+                        ("one",): {"endseq": 0.9, "red": 0.1}})
+    trace: list = []
+    decoding.beam_search_captions(model, np.zeros((2, 1), "float32"), VOCABULARY, 6, width=2, trace=trace)
+    assert [step.step for step in trace] == list(range(1, len(trace) + 1))
+    assert [b.words for b in trace[0].beams] == [["two"], ["one"]]
+    assert all(b.finished for b in trace[-1].beams)
+    table = decoding.beam_steps_table(trace)
+    assert "two" in table and "(finished)" in table and table.splitlines()[0].split()[:2] == ["step", "rank"]
+
+
+def test_width_below_one_and_bad_temperature_are_errors():
+    model = TableModel({})
+    with pytest.raises(ValueError, match="width"):
+        decoding.beam_search_captions(model, np.zeros((1, 1), "float32"), VOCABULARY, 6, width=0)
+    with pytest.raises(ValueError, match="temperature"):
+        decoding.sample_captions(model, np.zeros((1, 1), "float32"), VOCABULARY, 6, temperature=0)
+
+
+# ---- real Keras models, both output shapes ------------------------------------------------------------------
+
+FEATURE_DIM, MAX_LENGTH = 8, 7
+WORDS = "a dog cat runs on grass the red ball in water".split()
+KERAS_VOCABULARY = Vocabulary.build(["startseq " + " ".join(WORDS) + " endseq"])
+
+
+def tiny_model(rank: int, seed: int = 0):
+    """A small random merge model: (B, V) next-word output (rank 2) or (B, L, V) per position (rank 3)."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    features = keras.Input((FEATURE_DIM,))
+    tokens = keras.Input((MAX_LENGTH,), dtype="int32")
+    image = layers.Dense(16, activation="relu")(features)
+    words = layers.Embedding(len(KERAS_VOCABULARY), 16, mask_zero=True)(tokens)
+    words = layers.LSTM(16, return_sequences=(rank == 3))(words)
+    if rank == 3:
+        image = layers.RepeatVector(MAX_LENGTH)(image)
+    merged = layers.Dense(16, activation="relu")(layers.Add()([image, words]))
+    # large logits so that a random model still has clear favourites and stops at times
+    logits = layers.Dense(len(KERAS_VOCABULARY), kernel_initializer=keras.initializers.RandomNormal(stddev=2.0))(merged)
+    return keras.Model([features, tokens], layers.Softmax()(logits))
+
+
+@pytest.fixture(scope="module")
+def random_features():
+    return np.random.default_rng(1).normal(size=(12, FEATURE_DIM)).astype("float32") * 3
+
+
+@pytest.mark.parametrize("rank", [2, 3])
+def test_beam_of_width_one_is_greedy_and_batches_match_one_by_one(rank, random_features):
+    model = tiny_model(rank)
+    assert len(model.output_shape) == rank
+    greedy = decoding.greedy_captions(model, random_features, KERAS_VOCABULARY, MAX_LENGTH, batch_size=5)
+    assert decoding.beam_search_captions(model, random_features, KERAS_VOCABULARY, MAX_LENGTH, width=1,
+                                         batch_size=5) == greedy
+    for row, caption in zip(random_features[:3], greedy):
+        steps = decoding.greedy_caption_one(model, row, KERAS_VOCABULARY, MAX_LENGTH)
+        assert " ".join(w for w in steps if w != "endseq") == caption
+    beam3 = decoding.beam_search_captions(model, random_features, KERAS_VOCABULARY, MAX_LENGTH, width=3)
+    assert len(beam3) == len(random_features)
+    assert all(len(c.split()) <= MAX_LENGTH - 1 and "startseq" not in c and "endseq" not in c for c in beam3)
+
+
+def test_the_rank_3_model_is_read_at_the_last_word_of_each_sequence(random_features):
+    """Decoding a (B, L, V) model equals decoding a (B, V) wrapper that picks position length - 1 itself."""
+    model = tiny_model(3)
+
+    def last_position(inputs, training=False):
+        features, tokens = inputs
+        out = np.asarray(model([features, tokens], training=False))
+        return out[np.arange(len(tokens)), (np.asarray(tokens) != 0).sum(axis=1) - 1]
+
+    for decode in (decoding.greedy_captions,
+                   lambda m, f, v, n: decoding.beam_search_captions(m, f, v, n, width=3)):
+        assert decode(model, random_features, KERAS_VOCABULARY, MAX_LENGTH) == \
+            decode(last_position, random_features, KERAS_VOCABULARY, MAX_LENGTH)
+
+
+@pytest.mark.parametrize("rank", [2, 3])
+def test_sampling_is_seeded_and_a_low_temperature_is_greedy(rank, random_features):
+    model = tiny_model(rank)
+    greedy = decoding.greedy_captions(model, random_features, KERAS_VOCABULARY, MAX_LENGTH)
+    cold = decoding.sample_captions(model, random_features, KERAS_VOCABULARY, MAX_LENGTH, temperature=1e-3, seed=3)
+    assert cold == greedy
+    first = decoding.sample_captions(model, random_features, KERAS_VOCABULARY, MAX_LENGTH, temperature=1.5, seed=7)
+    assert first == decoding.sample_captions(model, random_features, KERAS_VOCABULARY, MAX_LENGTH,
+                                             temperature=1.5, seed=7)
+    others = [decoding.sample_captions(model, random_features, KERAS_VOCABULARY, MAX_LENGTH, temperature=1.5,
+                                       seed=s) for s in (8, 9)]
+    assert any(o != first for o in others), "different seeds should give some different captions"

@@ -6,16 +6,24 @@ from helpers import evaluation
 
 
 def test_bleu_matches_a_hand_computed_value():
-    # hypothesis: "two red circles on black" (5 words); reference: "two red circles on white background" (6 words)
-    # clipped n-gram precisions: p1 = 4/5, p2 = 3/4, p3 = 2/3, p4 = 1/2
-    # brevity penalty: exp(1 - 6/5)
+    # hypothesis "two red circles on black" (c = 5 words); one reference "two red circles on white background" (r = 6)
+    # 1-grams of the hypothesis: two red circles on black            -> 4 of 5 in the reference: p1 = 4/5
+    # 2-grams: two red | red circles | circles on | on black         -> 3 of 4:                  p2 = 3/4
+    # 3-grams: two red circles | red circles on | circles on black   -> 2 of 3:                  p3 = 2/3
+    # 4-grams: two red circles on | red circles on black             -> 1 of 2:                  p4 = 1/2
+    # brevity penalty, c < r: BP = exp(1 - r / c) = exp(1 - 6/5) = exp(-0.2) = 0.818731
+    # BLEU-1 = BP * p1                        = 0.818731 * 0.8                    = 0.654985
+    # BLEU-2 = BP * (p1 p2) ** (1/2)          = 0.818731 * 0.6 ** 0.5  (0.774597) = 0.634186
+    # BLEU-3 = BP * (p1 p2 p3) ** (1/3)       = 0.818731 * 0.4 ** (1/3) (0.736806) = 0.603246
+    # BLEU-4 = BP * (p1 p2 p3 p4) ** (1/4)    = 0.818731 * 0.2 ** 0.25 (0.668740) = 0.547518
     references = {"a": ["startseq two red circles on white background endseq"]}
     hypotheses = {"a": "two red circles on black"}
     scores = evaluation.bleu_scores(references, hypotheses)
-    bp = math.exp(1 - 6 / 5)
-    assert scores["bleu1"] == pytest.approx(bp * 4 / 5)
-    assert scores["bleu2"] == pytest.approx(bp * math.sqrt(4 / 5 * 3 / 4))
-    assert scores["bleu3"] == pytest.approx(bp * (4 / 5 * 3 / 4 * 2 / 3) ** (1 / 3))
+    assert scores["bleu1"] == pytest.approx(0.654985, abs=1e-6)
+    assert scores["bleu2"] == pytest.approx(0.634186, abs=1e-6)
+    assert scores["bleu3"] == pytest.approx(0.603246, abs=1e-6)
+    assert scores["bleu4"] == pytest.approx(0.547518, abs=1e-6)
+    bp = math.exp(1 - 6 / 5)  # the same, as a formula
     assert scores["bleu4"] == pytest.approx(bp * (4 / 5 * 3 / 4 * 2 / 3 * 1 / 2) ** (1 / 4))
 
 
@@ -39,3 +47,75 @@ def test_best_constant_caption_picks_the_best_training_caption():
 def test_a_hypothesis_without_references_is_an_error():
     with pytest.raises(KeyError):
         evaluation.bleu_scores({}, {"a": "two"})
+
+
+REFERENCES = {
+    "a": ["startseq two red circles on white background endseq", "Two red circles, on white."],
+    "b": ["startseq one blue square on black endseq", "one big blue square"],
+    "c": ["startseq three green triangles endseq", "three small green triangles on grey"],
+}
+PERFECT = {"a": "two red circles on white", "b": "one blue square on black", "c": "three green triangles"}
+POOR = {"a": "one blue square", "b": "two red circles on white", "c": "three green triangles"}
+
+
+def test_cider_d_rewards_consensus_per_image_and_overall():
+    perfect, perfect_per_image = evaluation.cider_d(REFERENCES, PERFECT)
+    poor, poor_per_image = evaluation.cider_d(REFERENCES, POOR)
+    assert set(perfect_per_image) == set(REFERENCES)
+    assert perfect > poor > 0
+    assert poor_per_image["a"] == pytest.approx(0.0) and poor_per_image["c"] == pytest.approx(perfect_per_image["c"])
+    assert perfect == pytest.approx(sum(perfect_per_image.values()) / 3)
+    # the same cleaning as BLEU: tokens and punctuation do not matter
+    assert evaluation.cider_d(REFERENCES, {k: f"startseq {v}. endseq" for k, v in PERFECT.items()})[0] == \
+        pytest.approx(perfect)
+
+
+def test_without_java_meteor_is_left_out_with_a_message(monkeypatch):
+    monkeypatch.setattr(evaluation.shutil, "which", lambda name: None)
+    said = []
+    result = evaluation.caption_scores(REFERENCES, PERFECT, say=said.append)
+    assert "meteor" not in result["scores"] and "meteor" not in result["per_image"]
+    assert {"bleu1", "bleu2", "bleu3", "bleu4", "cider"} <= set(result["scores"])
+    assert any("METEOR left out" in n and "Java" in n for n in result["notes"])
+    assert said and "Java" in said[0]
+    with pytest.raises(evaluation.MetricUnavailable, match="Java"):
+        evaluation.meteor(REFERENCES, PERFECT)
+
+
+def test_a_java_that_fails_leaves_meteor_out_too(monkeypatch, tmp_path):
+    fake_java = tmp_path / "java"
+    fake_java.write_text("#!/bin/sh\nexit 3\n")
+    fake_java.chmod(0o755)
+    monkeypatch.setattr(evaluation.shutil, "which", lambda name: str(fake_java))
+    result = evaluation.caption_scores(REFERENCES, PERFECT, say=None)
+    assert "meteor" not in result["scores"]
+    assert any("exit code 3" in n for n in result["notes"])
+
+
+def test_meteor_through_java():
+    if not evaluation.java_status()[0]:
+        pytest.skip("no working Java here: METEOR cannot run (the missing-Java path is tested above)")
+    result = evaluation.caption_scores(REFERENCES, PERFECT, say=None)
+    poor, poor_per_image = evaluation.meteor(REFERENCES, POOR)
+    assert 0 < poor < result["scores"]["meteor"] <= 1
+    assert set(result["per_image"]["meteor"]) == set(REFERENCES)
+    assert poor_per_image["c"] == pytest.approx(result["per_image"]["meteor"]["c"])
+
+
+def test_comparison_table_places_the_run_beside_published_figures():
+    rows = evaluation.comparison_rows({"greedy": {"bleu1": 0.5, "bleu4": 0.123, "cider": 0.9}}, "sample")
+    assert rows[0]["model"] == "this run, greedy" and rows[0]["bleu4"] == 12.3 and rows[0]["meteor"] is None
+    soft = next(r for r in rows if "soft" in r["model"])
+    assert (soft["bleu1"], soft["bleu4"], soft["meteor"]) == (67.0, 19.5, 18.93)
+    table = evaluation.comparison_markdown(rows)
+    assert table.count("\n") == len(rows) + 1 and "| this run, greedy | sample | 50.0 |" in table and "—" in table
+    assert "not comparable" in evaluation.PUBLISHED_CAVEAT
+
+
+def test_word_usage_best_and_worst_and_lengths():
+    usage = evaluation.word_usage(POOR, REFERENCES)
+    assert usage["distinct_generated"] == 11 and usage["generated_not_in_references"] == []
+    assert usage["distinct_references"] > usage["distinct_generated"]
+    best, worst = evaluation.best_and_worst({"a": 0.1, "b": 0.9, "c": 0.5, "d": 0.5}, count=2)
+    assert best == ["b", "c"] and worst == ["a", "d"]
+    assert evaluation.caption_lengths(["startseq two red circles endseq", "a b big"]) == [3, 1]

@@ -1,0 +1,158 @@
+"""Captions for your own photos, from a trained run folder.
+
+``python -m helpers caption --run RUN_DIR photo.jpg [more.jpg ...] [--beam K]``
+
+Shown in notebooks/07_caption_generation.ipynb. Loads the run's model and
+vocabulary (:func:`helpers.training.load_trained_model`), rebuilds the CNN the
+run's features came from (same encoder, same weights, same preprocessing:
+:mod:`helpers.features`), and prints one line per photo: ``photo: caption``.
+Greedy by default; ``--beam K`` uses beam search of width K.
+
+Every photo is tried: a missing file or a file that is not an image gets a
+one-line ``error:`` on stderr and the others are still captioned; the exit
+status is 0 when every photo got a caption, 1 when some did not and 2 when the
+run folder cannot be used (nothing is captioned then).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from helpers.decoding import DEFAULT_ALPHA
+
+
+class RunFolderError(RuntimeError):
+    """The run folder cannot be used for captioning (the message says why)."""
+
+
+@dataclass
+class Captioner:
+    """A trained run, ready to caption photos (the CNN is built on first use)."""
+
+    run_dir: Path
+    model: object
+    vocabulary: object
+    max_length: int
+    encoder: str
+    weights: str
+    pretrained: bool
+    _cnn: object = None
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> "Captioner":
+        from helpers import training
+
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise RunFolderError(f"run folder {run_dir}: no such folder")
+        try:
+            model, vocabulary, config = training.load_trained_model(run_dir)
+            max_length = int(config["text"]["max_length"])
+            encoder = str(config["features"]["encoder"])
+            weights = str(config["features"]["weights"])
+            pretrained = bool(config["features"].get("pretrained", weights != "none"))
+        except KeyError as error:
+            raise RunFolderError(f"run folder {run_dir}: config.json lacks {error} "
+                                 "(run notebooks 02, 03 and 06 into it)") from None
+        except Exception as error:  # missing files, a corrupt model, invalid JSON
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise RunFolderError(f"run folder {run_dir}: {message}") from None
+        return cls(run_dir, model, vocabulary, max_length, encoder, weights, pretrained)
+
+    def features(self, photo: str | Path) -> np.ndarray:
+        """The feature vector of one photo, made exactly like notebook 03 made the training features.
+
+        Raises ``FileNotFoundError`` or ``ValueError`` (not an image) naming the file."""
+        from helpers import features
+
+        photo = Path(photo)
+        if not photo.is_file():
+            raise FileNotFoundError(f"{photo}: no such file")
+        spec = features.encoder_spec(self.encoder)
+        try:
+            image = features.load_image(photo, spec.image_size)
+        except Exception as error:  # tf.errors.InvalidArgumentError for bytes that are no image
+            raise ValueError(f"{photo}: not an image that can be read ({type(error).__name__})") from None
+        batch = features.preprocess_function(self.encoder)(np.array(image, dtype=np.float32)[None])  # a writable copy
+        return np.asarray(self.cnn(batch, training=False), dtype=np.float32)[0]
+
+    @property
+    def cnn(self):
+        if self._cnn is None:
+            from helpers import features
+
+            try:
+                self._cnn = features.build_encoder(self.encoder, self.weights)
+            except Exception as error:
+                raise RunFolderError(f"run folder {self.run_dir}: cannot rebuild its {self.encoder} encoder "
+                                     f"with weights {self.weights!r}: {str(error).splitlines()[0]}") from None
+            expected = self.model.inputs[0].shape[-1]
+            if expected is not None and self._cnn.output_shape[-1] != expected:
+                raise RunFolderError(f"run folder {self.run_dir}: the model expects {expected} features, the "
+                                     f"{self.encoder} encoder gives {self._cnn.output_shape[-1]}")
+        return self._cnn
+
+    def caption(self, feature_rows: np.ndarray, beam: int = 1, alpha: float = DEFAULT_ALPHA) -> list[str]:
+        """Captions of feature vectors: greedy (``beam=1``) or beam search of width ``beam``."""
+        from helpers import decoding
+
+        feature_rows = np.asarray(feature_rows, dtype=np.float32).reshape(-1, self.model.inputs[0].shape[-1])
+        if beam <= 1:
+            return decoding.greedy_captions(self.model, feature_rows, self.vocabulary, self.max_length)
+        return decoding.beam_search_captions(self.model, feature_rows, self.vocabulary, self.max_length,
+                                             width=beam, alpha=alpha)
+
+
+def caption_photos(run_dir: str | Path, photos: list[str | Path], *, beam: int = 1, alpha: float = DEFAULT_ALPHA,
+                   out=print, err=None) -> int:
+    """Caption each photo, printing ``photo: caption`` through ``out`` and one-line errors through ``err``.
+
+    Returns the exit status (0 all captioned, 1 some failed, 2 unusable run folder)."""
+    err = err or (lambda line: print(line, file=sys.stderr))
+    try:
+        captioner = Captioner.load(run_dir)
+        if not captioner.pretrained:
+            err(f"warning: the run's image features came from UNTRAINED weights ({captioner.weights}); "
+                "a fresh copy of them gives other features, so these captions mean nothing")
+        rows, names, failed = [], [], 0
+        for photo in photos:
+            try:
+                rows.append(captioner.features(photo))
+                names.append(str(photo))
+            except (FileNotFoundError, ValueError) as error:
+                err(f"error: {error}")
+                failed += 1
+        captions = captioner.caption(np.stack(rows), beam=beam, alpha=alpha) if rows else []
+    except RunFolderError as error:
+        err(f"error: {error}")
+        return 2
+    for name, caption in zip(names, captions):
+        out(f"{name}: {caption}")
+    return 1 if failed else 0
+
+
+def add_command(commands) -> None:
+    """Register ``caption`` on the ``python -m helpers`` sub-command parser."""
+    parser = commands.add_parser("caption", help="caption your own photos with a trained run",
+                                 description="Print one caption per photo, using a trained run folder.")
+    parser.add_argument("--run", required=True, metavar="RUN_DIR",
+                        help="a run folder with model.keras, vocabulary.json and config.json (notebook 06)")
+    parser.add_argument("photos", nargs="+", metavar="PHOTO", help="image files (JPEG, PNG, GIF, BMP)")
+    parser.add_argument("--beam", type=int, default=1, metavar="K",
+                        help="beam search of width K (default 1: greedy decoding)")
+    parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                        help=f"length normalisation of beam search (default {DEFAULT_ALPHA}; 0 = none)")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if args.beam < 1:
+        print(f"error: --beam must be at least 1, got {args.beam}", file=sys.stderr)
+        return 2
+    return caption_photos(args.run, args.photos, beam=args.beam, alpha=args.alpha)
