@@ -44,6 +44,27 @@ def test_best_constant_caption_picks_the_best_training_caption():
     assert evaluation.percent({"bleu4": 0.12345}) == {"bleu4": 12.3}
 
 
+def test_best_constant_caption_agrees_with_nltk_tried_on_every_candidate():
+    """The factored search must pick what brute force over NLTK's corpus_bleu picks (sample captions)."""
+    import warnings
+
+    from nltk.translate.bleu_score import corpus_bleu
+
+    from helpers.datasets import load_dataset
+
+    sample = load_dataset("sample")
+    references = {i: sample.captions_by_image[i] for i in sample.splits["test"][:30]}
+    candidates = [c for i in sample.splits["train"][:60] for c in sample.captions_by_image[i]]
+    refs = [[evaluation._tokens(r) for r in rs] for rs in references.values()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        brute = {c: corpus_bleu(refs, [c.split()] * len(refs))
+                 for c in {evaluation.clean_for_scoring(c) for c in candidates}}
+    caption, score = evaluation.best_constant_caption(candidates, references, rescore=1)
+    assert score == pytest.approx(max(brute.values()))
+    assert brute[caption] == pytest.approx(score)
+
+
 def test_a_hypothesis_without_references_is_an_error():
     with pytest.raises(KeyError):
         evaluation.bleu_scores({}, {"a": "two"})
