@@ -92,7 +92,7 @@ def summary(run_dir: Path) -> str:
     if scores_path.exists():
         scores = paths.read_json(scores_path)
         model = scores["model"]
-        lines.append("Scores on the test split (BLEU, corpus level, x100):")
+        lines.append("Scores on the test split (greedy decoding; BLEU at corpus level; all x100):")
         lines.append("  model:          " + "  ".join(f"{k.upper()} {100 * v:5.1f}" for k, v in model.items()))
         baseline = scores.get("best_constant_caption")
         if baseline:
