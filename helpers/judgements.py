@@ -321,6 +321,8 @@ def cider_d_scores(candidates: Sequence[str], references: Sequence[Sequence[str]
 
     reference_texts = [tuple(" ".join(tokens(r)) for r in refs) for refs in references]
     documents = list(dict.fromkeys(reference_texts))
+    if len(documents) < 2:
+        raise ValueError("CIDEr-D needs the references of at least two images: its IDF is counted across them")
     idf = CiderScorer()
     for refs in documents:
         idf.cook_append(None, list(refs))
@@ -593,8 +595,8 @@ def write_results(run_dir: str | os.PathLike, judgements: Judgements, agreement_
     for pair in judgements.pairs:
         expert, crowd = pair.human("expert"), pair.human("crowd")
         writer.writerow([pair.image_id, pair.caption_id, int(pair.own_caption), pair.caption,
-                         "" if expert is None else f"{expert:.4f}", "" if crowd is None else f"{crowd:.4f}",
-                         *(f"{pair.scores[m]:.6f}" for m in METRICS)])
+                         "" if expert is None else repr(expert), "" if crowd is None else repr(crowd),
+                         *(repr(pair.scores[m]) for m in METRICS)])
     scores_path = run_dir / JUDGEMENT_SCORES_FILE
     fd, tmp_name = tempfile.mkstemp(prefix=f".{scores_path.name}.", suffix=".tmp", dir=run_dir)
     try:
@@ -612,6 +614,23 @@ def write_results(run_dir: str | os.PathLike, judgements: Judgements, agreement_
                "agreement": agreement_rows, "expert_vs_expert": experts}
     agreement_path = paths.write_json_atomic(run_dir / AGREEMENT_FILE, summary)
     return scores_path, agreement_path
+
+
+def read_scores(run_dir: str | os.PathLike) -> list[dict]:
+    """``judgement_scores.csv`` of a run folder (written by notebook 09) as dicts with numbers
+    (``None`` where a pair has no expert or no crowd judgement)."""
+    path = Path(run_dir) / JUDGEMENT_SCORES_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist. It is written by notebooks/09_metrics_vs_humans.ipynb: "
+                                "run that notebook first (same parameters).")
+    rows = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            row["own_caption"] = row["own_caption"] == "1"
+            for key in ("expert_mean", "crowd_yes_fraction", *METRICS):
+                row[key] = float(row[key]) if row[key] else None
+            rows.append(row)
+    return rows
 
 
 def agreement_markdown(agreement_rows: Iterable[dict]) -> str:

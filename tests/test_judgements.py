@@ -203,6 +203,9 @@ def test_on_the_real_judgements_every_metric_agrees_with_people_but_less_than_pe
     experts = judgements.expert_agreement(loaded)
     assert all(experts["spearman"] > r["spearman"] for r in rows.values())
     assert rows[("expert", "cider_d")]["spearman"] > rows[("expert", "bleu4")]["spearman"]
+    # Three judged captions are word for word one of their references: a sentence people wrote twice, not itself.
+    same_text = [p for p in loaded.pairs if p.caption in p.references]
+    assert len(same_text) == 3 and sum(p.own_caption for p in same_text) == 1
     own = [p.scores["cider_d"] for p in loaded.pairs if p.own_caption]
     others = [p.scores["cider_d"] for p in loaded.pairs if not p.own_caption]
     assert sum(own) / len(own) > 2 * sum(others) / len(others)
