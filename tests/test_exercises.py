@@ -1,8 +1,6 @@
 """Exercises: each `exercise` cell is followed by its `check` cell; every notebook with exercises has a solutions
 notebook holding each check verbatim; every solutions notebook runs on a course run and every check says ✅."""
 
-import os
-
 import nbformat
 import pytest
 
