@@ -1,9 +1,12 @@
 """Run the whole course, notebook after notebook, with papermill.
 
 ``python -m helpers run [-p NAME VALUE ...] [--run-dir DIR]`` executes
-notebooks 01-08 in order with the same parameters, writes the executed notebooks
+notebooks 00-09 in order with the same parameters, writes the executed notebooks
 into ``<run dir>/notebooks/`` next to every artifact of the run, and prints where
-the results are and the headline scores.
+the results are and the headline scores. ``python -m helpers run --list-parameters``
+lists every notebook's parameters (type, default, meaning), read from the same
+``parameters`` cells that papermill fills (``papermill --help-notebook``); a ``-p``
+that no notebook has is an error (a typo would otherwise be ignored silently).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from helpers import paths
 
 NOTEBOOKS = [
+    "00_start_here.ipynb",
     "01_text_cleaning.ipynb",
     "02_lookup_table.ipynb",
     "03_feature_extraction.ipynb",
@@ -26,6 +30,7 @@ NOTEBOOKS = [
     "06_training.ipynb",
     "07_caption_generation.ipynb",
     "08_evaluation_and_visualization.ipynb",
+    "09_metrics_vs_humans.ipynb",
 ]
 
 # Defaults of the parameters that name the run folder; the notebooks' parameter
@@ -41,6 +46,39 @@ def parse_value(text: str):
     except (ValueError, SyntaxError):
         return text
     return value if isinstance(value, (int, float, bool, type(None))) else text
+
+
+def notebook_parameters(notebooks: list[str] | None = None) -> dict[str, dict[str, dict]]:
+    """``{notebook: {name: {"name", "inferred_type_name", "default", "help"}}}`` from each
+    notebook's ``parameters`` cell, parsed by papermill exactly as ``--help-notebook`` does."""
+    import papermill
+
+    return {name: papermill.inspect_notebook(str(paths.NOTEBOOKS_DIR / name)) for name in notebooks or NOTEBOOKS}
+
+
+def parameter_names(notebook: str) -> list[str]:
+    """The names assigned in a notebook's ``parameters`` cell (read with ``ast``, so a line papermill
+    cannot parse still counts)."""
+    import nbformat
+
+    names = []
+    for cell in nbformat.read(paths.NOTEBOOKS_DIR / notebook, as_version=4).cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            for node in ast.parse(cell.source).body:
+                targets = [node.target] if isinstance(node, ast.AnnAssign) else getattr(node, "targets", [])
+                names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
+
+
+def parameters_text(notebooks: list[str] | None = None) -> str:
+    """Every notebook's parameters, one line each: name, type, default and meaning."""
+    lines = []
+    for notebook, parameters in notebook_parameters(notebooks).items():
+        lines.append(notebook)
+        for parameter in parameters.values():
+            lines.append(f"  {parameter['name']:<18} {parameter['inferred_type_name']:<6} "
+                         f"{parameter['default']:<16} {parameter['help']}")
+    return "\n".join(lines)
 
 
 def run_course(parameters: dict | None = None, run_dir: str | Path | None = None, *,
@@ -104,18 +142,29 @@ def summary(run_dir: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers", description="The image-captioning course.")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run notebooks 01-08 in order on one set of parameters")
+    run = commands.add_parser("run", help="run notebooks 00-09 in order on one set of parameters")
     run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
                      help="a notebook parameter, e.g. -p EPOCHS 5 (passed to every notebook)")
     run.add_argument("--run-dir", default=None, help="folder for everything the run writes "
                      "(default runs/<dataset>-<encoder>-<weights>)")
     run.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks, e.g. --only 07 08")
     run.add_argument("--timeout", type=int, default=3600, help="seconds one cell may take")
+    run.add_argument("--list-parameters", action="store_true",
+                     help="list every notebook's parameters (type, default, meaning) and exit")
     from helpers import captioner
     captioner.add_command(commands)  # python -m helpers caption --run RUN_DIR photo.jpg ...
     args = parser.parse_args(argv)
     if args.command == "caption":
         return captioner.run_command(args)
+
+    if args.list_parameters:
+        print(parameters_text())
+        return 0
+    known = {name for notebook in NOTEBOOKS for name in parameter_names(notebook)}
+    unknown = sorted({name for name, _ in args.parameter} - known)
+    if unknown:
+        parser.error(f"no notebook has the parameter {', '.join(unknown)} "
+                     f"(see python -m helpers run --list-parameters); known: {', '.join(sorted(known))}")
 
     parameters = {name: parse_value(value) for name, value in args.parameter}
     notebooks = NOTEBOOKS

@@ -16,7 +16,7 @@ def code_cells(path):
     return [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
 
 
-def test_the_eight_notebooks_are_there_in_order():
+def test_the_notebooks_are_there_in_order():
     assert [p.name for p in NOTEBOOK_PATHS] == course.NOTEBOOKS
 
 

@@ -1,0 +1,642 @@
+"""Automatic caption metrics against human judgement (Flickr8k's expert and crowd ratings).
+
+Taught in notebooks/09_metrics_vs_humans.ipynb.
+
+Flickr8k ships two sets of human judgements of image-caption pairs (Hodosh,
+Young & Hockenmaier 2013, JAIR 47; columns in the dataset's ``readme.txt``):
+
+* ``ExpertAnnotations.txt``: ``<image>\\t<caption id>\\t<s1>\\t<s2>\\t<s3>``, three
+  experts each scoring 1 (the caption does not describe the image) to 4 (it
+  describes the image); 5,822 pairs on the 1,000 test images.
+* ``CrowdFlowerAnnotations.txt``: ``<image>\\t<caption id>\\t<fraction of yes>\\t<yes>\\t<no>``,
+  at least three crowd workers answering "does the caption describe the image?";
+  47,830 pairs.
+
+A caption id is ``<image file>#<n>``: caption number ``n`` of *some* image, shown
+with the judged image of the first column (usually another image's caption: the
+judged pairs came from retrieval systems).
+
+How a judged caption is scored (:func:`references_for`): its references are the
+captions of the **judged image** except that image's caption number ``n``. When
+the caption is the image's own, this excludes the caption itself (it would
+otherwise match itself perfectly); when it is another image's, it keeps four
+references for every pair so that scores are comparable (in Flickr8k every
+judged caption is a ``#2`` caption, so the references are always the judged
+image's captions 0, 1, 3 and 4).
+
+Captions are cleaned like everywhere in the course (:func:`helpers.text.clean_caption`)
+and split on spaces. The metrics:
+
+* **BLEU-1 and BLEU-4**, sentence level, NLTK ``sentence_bleu`` with *smoothing
+  method 1* of Chen & Cherry (2014): an n-gram precision of zero becomes
+  0.1 / (number of n-grams) instead of making the geometric mean zero. Without
+  smoothing most single-caption BLEU-4 scores are exactly 0 and cannot be ranked.
+* **CIDEr-D**, pycocoevalcap's ``CiderScorer`` (1- to 4-grams, TF-IDF weights,
+  clipped counts, Gaussian length penalty with sigma 6, x10), with the IDF
+  computed over the **distinct reference sets of the judged set**: one document
+  per judged image (pycocoevalcap would otherwise count an image once per
+  judged pair, and images are judged between 10 and 123 times).
+
+Agreement with people is measured by rank correlation (``scipy.stats``:
+Spearman's rho and Kendall's tau-b, which handles the many ties of 1-4 scores)
+between a metric and the mean expert score, or the crowd's fraction of "yes".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from helpers import paths
+from helpers.text import clean_caption
+
+logger = logging.getLogger("helpers.judgements")
+
+EXPERT_FILE = "ExpertAnnotations.txt"
+CROWD_FILE = "CrowdFlowerAnnotations.txt"
+TOKEN_FILE = "Flickr8k.token.txt"
+IMAGES_FOLDER = "Flicker8k_Dataset"  # sic, the real data set's spelling
+
+#: The bundled, synthetic judgements on sample images (see data/judgements_fixture/README.md).
+FIXTURE_DIR = paths.DATA_DIR / "judgements_fixture"
+#: The real Flickr8k text files beside the checkout on the course's own machines.
+SHARED_TEXT_DIR = paths.REPO_ROOT.parent / "shared" / "data" / "flickr8k_text"
+
+JUDGEMENT_SCORES_FILE = "judgement_scores.csv"   # 09: one row per judged pair
+AGREEMENT_FILE = "metric_agreement.json"          # 09: rank correlations
+
+METRICS = ("bleu1", "bleu4", "cider_d")
+HUMANS = ("expert", "crowd")
+METRIC_NAMES = {"bleu1": "BLEU-1", "bleu4": "BLEU-4", "cider_d": "CIDEr-D"}
+HUMAN_NAMES = {"expert": "mean expert score (1-4)", "crowd": "crowd: fraction of yes"}
+
+
+# --- where the judgements are ------------------------------------------------------------------
+
+def _holds_judgements(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in (EXPERT_FILE, CROWD_FILE, TOKEN_FILE))
+
+
+def find_judgements_dir(judgements_dir: str | os.PathLike = "") -> Path:
+    """The folder holding ``ExpertAnnotations.txt``, ``CrowdFlowerAnnotations.txt`` and ``Flickr8k.token.txt``.
+
+    ``""`` takes the first that exists of: the downloaded Flickr8k (``data/flickr8k/``,
+    after ``DATASET="flickr8k"``), the real text files in ``../shared/data/flickr8k_text``,
+    and the bundled synthetic fixture (``data/judgements_fixture/``). ``"fixture"`` names
+    the fixture. Anything else is a folder (relative paths: from the working folder,
+    else from the repository root).
+    """
+    if not str(judgements_dir):
+        for candidate in (paths.FLICKR8K_DIR, SHARED_TEXT_DIR, FIXTURE_DIR):
+            if _holds_judgements(candidate):
+                return candidate
+        raise FileNotFoundError(f"No judgement files found in {paths.FLICKR8K_DIR}, {SHARED_TEXT_DIR} "
+                                f"or {FIXTURE_DIR} (the bundled fixture is missing from this checkout).")
+    if str(judgements_dir) == "fixture":
+        return FIXTURE_DIR
+    folder = Path(judgements_dir).expanduser()
+    if not folder.exists() and not folder.is_absolute():
+        folder = paths.REPO_ROOT / folder
+    missing = [name for name in (EXPERT_FILE, CROWD_FILE, TOKEN_FILE) if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"JUDGEMENTS_DIR={str(judgements_dir)!r}: {folder} lacks {', '.join(missing)} "
+                                "(the Flickr8k_text files; the Flickr8k download puts them in data/flickr8k/).")
+    return folder
+
+
+def is_fixture(judgements_dir: Path) -> bool:
+    return Path(judgements_dir).resolve() == FIXTURE_DIR.resolve()
+
+
+def image_folders(judgements_dir: Path) -> list[Path]:
+    """Folders where the judged images may be: beside the text files, the downloaded
+    Flickr8k, and the bundled sample (whose images the fixture judges)."""
+    judgements_dir = Path(judgements_dir)
+    candidates = [judgements_dir / IMAGES_FOLDER, judgements_dir.parent / IMAGES_FOLDER,
+                  paths.FLICKR8K_DIR / IMAGES_FOLDER, paths.SAMPLE_DIR / IMAGES_FOLDER]
+    return [c for c in dict.fromkeys(candidates) if c.is_dir()]
+
+
+def find_image(image_id: str, folders: Sequence[Path]) -> Path | None:
+    """The image file ``image_id`` in the first folder that has it, else ``None``."""
+    for folder in folders:
+        if (folder / image_id).is_file():
+            return folder / image_id
+    return None
+
+
+# --- reading the files -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExpertJudgement:
+    image_id: str
+    caption_id: str
+    scores: tuple[int, ...]          # three experts, 1-4 each
+
+    @property
+    def mean(self) -> float:
+        return sum(self.scores) / len(self.scores)
+
+
+@dataclass(frozen=True)
+class CrowdJudgement:
+    image_id: str
+    caption_id: str
+    yes: int
+    no: int
+
+    @property
+    def yes_fraction(self) -> float:
+        return self.yes / (self.yes + self.no)
+
+
+def split_caption_id(caption_id: str) -> tuple[str, int]:
+    """``"123_abc.jpg#2"`` -> ``("123_abc.jpg", 2)``; a ``ValueError`` when it is not ``<image>#<n>``."""
+    image_id, hash_sign, number = caption_id.rpartition("#")
+    if not hash_sign or not image_id or not number.isdigit():
+        raise ValueError(f"{caption_id!r} is not a caption id '<image>#<n>'")
+    return image_id, int(number)
+
+
+def _lines(path: Path):
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            line = line.strip("\r\n\ufeff")
+            if line.strip():
+                yield line_number, line.split("\t")
+
+
+def _check_fields(fields: list[str], expected: int, where: str, skipped: Counter) -> bool:
+    if len(fields) != expected:
+        skipped[f"lines without {expected} tab-separated fields"] += 1
+        logger.warning("%s: %d fields instead of %d, skipped", where, len(fields), expected)
+        return False
+    try:
+        split_caption_id(fields[1])
+    except ValueError:
+        skipped["lines whose second field is not a caption id"] += 1
+        logger.warning("%s: %r is not a caption id '<image>#<n>', skipped", where, fields[1])
+        return False
+    return True
+
+
+def _no_lines(path: Path, what: str, skipped: Counter) -> ValueError:
+    problems = "; ".join(f"{count} {reason}" for reason, count in skipped.items()) or "the file is empty"
+    return ValueError(f"{path}: no usable {what} line ({problems}). See the columns in Flickr8k's readme.txt.")
+
+
+def read_expert_judgements(path: str | os.PathLike, skipped: Counter | None = None) -> list[ExpertJudgement]:
+    """``ExpertAnnotations.txt``: one :class:`ExpertJudgement` per line, in file order.
+
+    Lines with the wrong number of fields, a bad caption id or scores outside 1-4
+    are skipped, logged and counted in ``skipped``; a file with no usable line is a
+    ``ValueError`` naming it.
+    """
+    path = Path(path)
+    skipped = Counter() if skipped is None else skipped
+    judgements = []
+    for line_number, fields in _lines(paths.require(path)):
+        where = f"{path}:{line_number}"
+        if not _check_fields(fields, 5, where, skipped):
+            continue
+        try:
+            scores = tuple(int(value) for value in fields[2:])
+        except ValueError:
+            scores = ()
+        if not scores or not all(1 <= s <= 4 for s in scores):
+            skipped["lines whose expert scores are not whole numbers 1-4"] += 1
+            logger.warning("%s: scores %r are not 1-4, skipped", where, fields[2:])
+            continue
+        judgements.append(ExpertJudgement(fields[0].strip(), fields[1].strip(), scores))
+    if not judgements:
+        raise _no_lines(path, "'<image> <caption id> <score> <score> <score>'", skipped)
+    return judgements
+
+
+def read_crowd_judgements(path: str | os.PathLike, skipped: Counter | None = None) -> list[CrowdJudgement]:
+    """``CrowdFlowerAnnotations.txt``: one :class:`CrowdJudgement` per line, in file order.
+
+    The fraction of yes is recomputed from the counts; a line whose stated fraction
+    disagrees with them, whose counts are not whole numbers, or with no vote at all,
+    is skipped, logged and counted.
+    """
+    path = Path(path)
+    skipped = Counter() if skipped is None else skipped
+    judgements = []
+    for line_number, fields in _lines(paths.require(path)):
+        where = f"{path}:{line_number}"
+        if not _check_fields(fields, 5, where, skipped):
+            continue
+        try:
+            stated, yes, no = float(fields[2]), int(fields[3]), int(fields[4])
+        except ValueError:
+            skipped["lines whose votes are not numbers"] += 1
+            logger.warning("%s: votes %r are not numbers, skipped", where, fields[2:])
+            continue
+        if yes < 0 or no < 0 or yes + no == 0 or abs(stated - yes / (yes + no)) > 1e-3:
+            skipped["lines whose yes fraction does not match the yes/no counts"] += 1
+            logger.warning("%s: %r yes of %d yes + %d no does not add up, skipped", where, fields[2], yes, no)
+            continue
+        judgements.append(CrowdJudgement(fields[0].strip(), fields[1].strip(), yes, no))
+    if not judgements:
+        raise _no_lines(path, "'<image> <caption id> <fraction> <yes> <no>'", skipped)
+    return judgements
+
+
+def read_captions_by_id(path: str | os.PathLike) -> dict[str, str]:
+    """``Flickr8k.token.txt`` as ``{caption id: raw caption}`` (``"<image>#<n>"`` keys; lines
+    that are not ``<id>\\t<caption>`` are skipped)."""
+    captions = {}
+    for _, fields in _lines(paths.require(Path(path))):
+        if len(fields) >= 2 and "#" in fields[0] and fields[1].strip():
+            captions[fields[0].strip()] = "\t".join(fields[1:]).strip()
+    if not captions:
+        raise ValueError(f"{path}: no '<image>#<n><TAB><caption>' line found.")
+    return captions
+
+
+def captions_by_image(captions_by_id: dict[str, str]) -> dict[str, dict[int, str]]:
+    """``{caption id: caption}`` as ``{image id: {caption number: caption}}``."""
+    table: dict[str, dict[int, str]] = {}
+    for caption_id, caption in captions_by_id.items():
+        try:
+            image_id, number = split_caption_id(caption_id)
+        except ValueError:
+            continue
+        table.setdefault(image_id, {})[number] = caption
+    return table
+
+
+def references_for(image_id: str, caption_id: str, captions: dict[str, dict[int, str]]) -> list[str]:
+    """The references a judged caption is scored against: the judged image's captions
+    (``captions`` from :func:`captions_by_image`) except its caption number ``n`` of
+    ``caption_id``, so that a caption is never its own reference."""
+    _, number = split_caption_id(caption_id)
+    return [caption for n, caption in sorted(captions.get(image_id, {}).items()) if n != number]
+
+
+# --- the metrics -------------------------------------------------------------------------------
+
+def tokens(caption: str) -> list[str]:
+    """A caption as the metrics see it: cleaned (notebook 01's rule), split on spaces."""
+    return clean_caption(caption).split()
+
+
+def sentence_bleu_scores(candidates: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, list[float]]:
+    """Sentence-level BLEU-1 and BLEU-4 (NLTK, smoothing method 1) of each candidate against its references."""
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+    smoothing = SmoothingFunction().method1
+    weights = [(1.0, 0, 0, 0), (0.25, 0.25, 0.25, 0.25)]
+    bleu1, bleu4 = [], []
+    for candidate, refs in zip(candidates, references, strict=True):
+        hypothesis = tokens(candidate)
+        if not hypothesis:
+            bleu1.append(0.0)
+            bleu4.append(0.0)
+            continue
+        one, four = sentence_bleu([tokens(r) for r in refs], hypothesis, weights=weights,
+                                  smoothing_function=smoothing)
+        bleu1.append(float(one))
+        bleu4.append(float(four))
+    return {"bleu1": bleu1, "bleu4": bleu4}
+
+
+def cider_d_scores(candidates: Sequence[str], references: Sequence[Sequence[str]]) -> list[float]:
+    """CIDEr-D (pycocoevalcap) of each candidate, with the IDF over the distinct reference sets.
+
+    pycocoevalcap counts one IDF document per scored item; here every distinct
+    reference set counts once, however many candidates are scored against it
+    (with all reference sets distinct the two are the same, a test checks it).
+    """
+    from pycocoevalcap.cider.cider_scorer import CiderScorer, cook_test
+
+    reference_texts = [tuple(" ".join(tokens(r)) for r in refs) for refs in references]
+    documents = list(dict.fromkeys(reference_texts))
+    if len(documents) < 2:
+        raise ValueError("CIDEr-D needs the references of at least two images: its IDF is counted across them")
+    idf = CiderScorer()
+    for refs in documents:
+        idf.cook_append(None, list(refs))
+    idf.compute_doc_freq()
+    cooked = dict(zip(documents, idf.crefs))  # each distinct reference set cooked once, shared (memory)
+
+    class _Scorer(CiderScorer):
+        # compute_cider() sets ref_len = log(number of scored items); keep log(number of documents).
+        log_documents = math.log(float(len(documents)))
+
+        @property
+        def ref_len(self):
+            return self.log_documents
+
+        @ref_len.setter
+        def ref_len(self, _value):
+            pass
+
+    scorer = _Scorer()
+    for candidate, refs in zip(candidates, reference_texts, strict=True):
+        scorer.ctest.append(cook_test(" ".join(tokens(candidate))))
+        scorer.crefs.append(cooked[refs])
+    scorer.document_frequency = idf.document_frequency
+    return [float(s) for s in scorer.compute_cider()]
+
+
+# --- putting it together -----------------------------------------------------------------------
+
+@dataclass
+class JudgedPair:
+    """One judged image-caption pair with its human judgements and metric scores."""
+
+    image_id: str
+    caption_id: str
+    caption: str
+    references: list[str]
+    expert_scores: tuple[int, ...] | None = None
+    crowd_yes: int | None = None
+    crowd_no: int | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def own_caption(self) -> bool:
+        """Whether the judged caption was written for the judged image."""
+        return split_caption_id(self.caption_id)[0] == self.image_id
+
+    def human(self, who: str) -> float | None:
+        if who == "expert":
+            return None if self.expert_scores is None else sum(self.expert_scores) / len(self.expert_scores)
+        if who == "crowd":
+            return None if self.crowd_yes is None else self.crowd_yes / (self.crowd_yes + self.crowd_no)
+        raise ValueError(f"who must be one of {HUMANS}, not {who!r}")
+
+
+@dataclass
+class Judgements:
+    """Every judged pair of one folder, scored; ``skipped`` counts what could not be used."""
+
+    folder: Path
+    pairs: list[JudgedPair]
+    skipped: Counter
+    expert_lines: int
+    crowd_lines: int
+
+    def with_human(self, who: str) -> list[JudgedPair]:
+        return [p for p in self.pairs if p.human(who) is not None]
+
+    def summary(self) -> str:
+        text = (f"{self.folder}: {self.expert_lines} expert and {self.crowd_lines} crowd judgements, "
+                f"{len(self.pairs)} distinct image-caption pairs scored")
+        if self.skipped:
+            text += "; skipped: " + ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
+        return text
+
+
+def load_judgements(judgements_dir: str | os.PathLike = "") -> Judgements:
+    """Read both judgement files of :func:`find_judgements_dir` and the captions, merge them
+    by (image, caption id) and score each pair with BLEU-1, BLEU-4 and CIDEr-D.
+
+    Pairs whose caption or judged image has no caption in the token file are skipped and counted.
+    """
+    folder = find_judgements_dir(judgements_dir)
+    skipped: Counter = Counter()
+    experts = read_expert_judgements(folder / EXPERT_FILE, skipped)
+    crowd = read_crowd_judgements(folder / CROWD_FILE, skipped)
+    captions_by_id = read_captions_by_id(folder / TOKEN_FILE)
+    captions = captions_by_image(captions_by_id)
+
+    pairs: dict[tuple[str, str], JudgedPair] = {}
+
+    def pair_for(image_id: str, caption_id: str) -> JudgedPair | None:
+        key = (image_id, caption_id)
+        if key not in pairs:
+            if caption_id not in captions_by_id:
+                skipped["judgements of a caption id missing from the token file"] += 1
+                return None
+            if image_id not in captions:
+                skipped["judgements of an image without captions in the token file"] += 1
+                return None
+            references = references_for(image_id, caption_id, captions)
+            if not references:
+                skipped["judgements of an image with no other caption"] += 1
+                return None
+            pairs[key] = JudgedPair(image_id, caption_id, captions_by_id[caption_id], references)
+        return pairs[key]
+
+    for judgement in experts:
+        pair = pair_for(judgement.image_id, judgement.caption_id)
+        if pair is not None:
+            if pair.expert_scores is not None:
+                skipped["repeated expert judgements (first kept)"] += 1
+                continue
+            pair.expert_scores = judgement.scores
+    for judgement in crowd:
+        pair = pair_for(judgement.image_id, judgement.caption_id)
+        if pair is not None:
+            if pair.crowd_yes is not None:
+                skipped["repeated crowd judgements (first kept)"] += 1
+                continue
+            pair.crowd_yes, pair.crowd_no = judgement.yes, judgement.no
+
+    scored = list(pairs.values())
+    candidates = [p.caption for p in scored]
+    references = [p.references for p in scored]
+    bleu = sentence_bleu_scores(candidates, references)
+    cider = cider_d_scores(candidates, references)
+    for index, pair in enumerate(scored):
+        pair.scores = {"bleu1": bleu["bleu1"][index], "bleu4": bleu["bleu4"][index], "cider_d": cider[index]}
+    result = Judgements(folder, scored, skipped, len(experts), len(crowd))
+    if skipped:
+        logger.warning("%s", result.summary())
+    return result
+
+
+# --- agreement ---------------------------------------------------------------------------------
+
+def rank_correlation(metric_values: Sequence[float], human_values: Sequence[float]) -> dict[str, float]:
+    """Spearman's rho and Kendall's tau-b (with p-values) between two sequences."""
+    from scipy import stats
+
+    if len(metric_values) != len(human_values) or len(metric_values) < 3:
+        raise ValueError(f"need two sequences of the same length >= 3, got {len(metric_values)} and {len(human_values)}")
+    rho, rho_p = stats.spearmanr(metric_values, human_values)
+    tau, tau_p = stats.kendalltau(metric_values, human_values)
+    return {"spearman": float(rho), "spearman_p": float(rho_p), "kendall": float(tau), "kendall_p": float(tau_p),
+            "n": len(metric_values)}
+
+
+def agreement(judgements: Judgements) -> list[dict]:
+    """One row per (human judgement, metric): the rank correlations over the pairs people judged."""
+    rows = []
+    for who in HUMANS:
+        judged = judgements.with_human(who)
+        if len(judged) < 3:
+            continue
+        humans = [p.human(who) for p in judged]
+        for metric in METRICS:
+            rows.append({"human": who, "metric": metric,
+                         **rank_correlation([p.scores[metric] for p in judged], humans)})
+    return rows
+
+
+def expert_agreement(judgements: Judgements) -> dict[str, float]:
+    """How far people agree with each other: each expert against the mean of the other two,
+    Kendall's tau-b and Spearman's rho averaged over the three experts."""
+    judged = judgements.with_human("expert")
+    per_expert = []
+    for expert in range(3):
+        own = [p.expert_scores[expert] for p in judged]
+        others = [(sum(p.expert_scores) - p.expert_scores[expert]) / 2 for p in judged]
+        per_expert.append(rank_correlation(own, others))
+    return {"spearman": sum(r["spearman"] for r in per_expert) / 3,
+            "kendall": sum(r["kendall"] for r in per_expert) / 3, "n": len(judged)}
+
+
+def percentile_ranks(values: Sequence[float]) -> list[float]:
+    """Each value's rank as a fraction 0-1 (ties share their average rank)."""
+    from scipy.stats import rankdata
+
+    if len(values) < 2:
+        return [0.5] * len(values)
+    return [float(r) for r in (rankdata(values) - 1) / (len(values) - 1)]
+
+
+def worst_disagreements(judgements: Judgements, metric: str, who: str = "expert", count: int = 6) -> list[dict]:
+    """The pairs where the metric and people disagree most: the largest gap between the metric's
+    percentile rank and the people's, half where the metric is too kind, half where it is too harsh."""
+    judged = judgements.with_human(who)
+    metric_ranks = percentile_ranks([p.scores[metric] for p in judged])
+    human_ranks = percentile_ranks([p.human(who) for p in judged])
+    rows = [{"pair": p, "metric_rank": m, "human_rank": h, "gap": m - h}
+            for p, m, h in zip(judged, metric_ranks, human_ranks)]
+    too_kind = sorted((r for r in rows if r["gap"] > 0), key=lambda r: -r["gap"])[: (count + 1) // 2]
+    too_harsh = sorted((r for r in rows if r["gap"] < 0), key=lambda r: r["gap"])[: count // 2]
+    return too_kind + too_harsh
+
+
+# --- pictures and files ------------------------------------------------------------------------
+
+def _jitter(values: Sequence[float], spread: float, seed: int = 0) -> list[float]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return list(np.asarray(values, dtype=float) + rng.uniform(-spread, spread, len(values)))
+
+
+def plot_metric_vs_human(judgements: Judgements, who: str = "expert", metrics: Sequence[str] = METRICS):
+    """Scatter plots, one per metric: metric score (x) against the human judgement (y, jittered
+    so that the many equal scores do not hide each other); own captions in another colour."""
+    import matplotlib.pyplot as plt
+
+    judged = judgements.with_human(who)
+    correlations = {r["metric"]: r for r in agreement(judgements) if r["human"] == who}
+    figure, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)
+    humans = _jitter([p.human(who) for p in judged], 0.12 if who == "expert" else 0.02)
+    own = [p.own_caption for p in judged]
+    for axis, metric in zip(axes[0], metrics):
+        xs = [p.scores[metric] for p in judged]
+        for is_own, colour, label in ((False, "tab:gray", "another image's caption"), (True, "tab:blue", "own caption")):
+            axis.scatter([x for x, o in zip(xs, own) if o == is_own], [h for h, o in zip(humans, own) if o == is_own],
+                         s=6 if len(judged) > 2000 else 14, alpha=0.35 if len(judged) > 2000 else 0.7,
+                         color=colour, label=label, linewidths=0)
+        rho = correlations.get(metric, {}).get("spearman", float("nan"))
+        axis.set_title(f"{METRIC_NAMES[metric]}  (Spearman rho {rho:.2f})", fontsize=10)
+        axis.set_xlabel(METRIC_NAMES[metric])
+    axes[0][0].set_ylabel(HUMAN_NAMES[who])
+    axes[0][-1].legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+def disagreement_figure(rows: Sequence[dict], metric: str, image_paths: Sequence[Path]):
+    """The disagreements of :func:`worst_disagreements` whose image is at hand, as pictures titled
+    with the judged caption, the metric's score and the people's."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    columns = min(3, len(rows))
+    lines = (len(rows) + columns - 1) // columns
+    figure, axes = plt.subplots(lines, columns, figsize=(4.6 * columns, 4.4 * lines), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, row, path in zip(axes.flat, rows, image_paths):
+        pair = row["pair"]
+        with Image.open(path) as image:
+            axis.imshow(image.convert("RGB"))
+        verdict = "metric too kind" if row["gap"] > 0 else "metric too harsh"
+        people = pair.human("expert")
+        people_text = f"experts {people:.1f}/4" if people is not None else f"crowd {pair.human('crowd'):.0%} yes"
+        axis.set_title(f"{verdict}: {METRIC_NAMES[metric]} {pair.scores[metric]:.2f}, {people_text}\n"
+                       + _wrap(pair.caption, 48), fontsize=8, loc="left")
+    figure.tight_layout()
+    return figure
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)[:3])
+
+
+def write_results(run_dir: str | os.PathLike, judgements: Judgements, agreement_rows: list[dict],
+                  experts: dict | None = None) -> tuple[Path, Path]:
+    """Write the per-pair scores (CSV) and the agreement table (JSON) into the run folder, atomically."""
+    run_dir = Path(run_dir)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["image_id", "caption_id", "own_caption", "caption", "expert_mean", "crowd_yes_fraction",
+                     *METRICS])
+    for pair in judgements.pairs:
+        expert, crowd = pair.human("expert"), pair.human("crowd")
+        writer.writerow([pair.image_id, pair.caption_id, int(pair.own_caption), pair.caption,
+                         "" if expert is None else repr(expert), "" if crowd is None else repr(crowd),
+                         *(repr(pair.scores[m]) for m in METRICS)])
+    scores_path = run_dir / JUDGEMENT_SCORES_FILE
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{scores_path.name}.", suffix=".tmp", dir=run_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(buffer.getvalue())
+        os.replace(tmp_name, scores_path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    summary = {"judgements_dir": str(judgements.folder), "synthetic_fixture": is_fixture(judgements.folder),
+               "pairs": len(judgements.pairs), "expert_lines": judgements.expert_lines,
+               "crowd_lines": judgements.crowd_lines, "skipped": dict(judgements.skipped),
+               "bleu": "NLTK sentence_bleu, smoothing method1, cleaned captions",
+               "cider_d": "pycocoevalcap CiderScorer, IDF over the distinct reference sets",
+               "agreement": agreement_rows, "expert_vs_expert": experts}
+    agreement_path = paths.write_json_atomic(run_dir / AGREEMENT_FILE, summary)
+    return scores_path, agreement_path
+
+
+def read_scores(run_dir: str | os.PathLike) -> list[dict]:
+    """``judgement_scores.csv`` of a run folder (written by notebook 09) as dicts with numbers
+    (``None`` where a pair has no expert or no crowd judgement)."""
+    path = Path(run_dir) / JUDGEMENT_SCORES_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist. It is written by notebooks/09_metrics_vs_humans.ipynb: "
+                                "run that notebook first (same parameters).")
+    rows = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            row["own_caption"] = row["own_caption"] == "1"
+            for key in ("expert_mean", "crowd_yes_fraction", *METRICS):
+                row[key] = float(row[key]) if row[key] else None
+            rows.append(row)
+    return rows
+
+
+def agreement_markdown(agreement_rows: Iterable[dict]) -> str:
+    """The agreement rows as a markdown table (metric x human judgement)."""
+    lines = ["| metric | people | Spearman rho | Kendall tau | pairs |", "|---|---|---:|---:|---:|"]
+    for row in agreement_rows:
+        lines.append(f"| {METRIC_NAMES[row['metric']]} | {HUMAN_NAMES[row['human']]} | {row['spearman']:.3f} "
+                     f"| {row['kendall']:.3f} | {row['n']} |")
+    return "\n".join(lines)

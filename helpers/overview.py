@@ -1,0 +1,227 @@
+"""The map of the course, how long each notebook takes, and a check of the setup.
+
+Taught in notebooks/00_start_here.ipynb.
+
+The time each notebook takes lives in one file, ``docs/timings.json`` (see
+:data:`TIMINGS_FILE`), written by ``scripts/record_timings.py`` from the papermill
+durations of an executed course run. Notebook 00 and ``docs/teaching.md`` both
+render their tables from it (:func:`course_map_markdown`, :func:`timings_markdown`),
+and a test checks that ``docs/teaching.md`` shows what the file says.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+from helpers import paths
+
+TIMINGS_FILE = paths.REPO_ROOT / "docs" / "timings.json"
+#: The entries of docs/timings.json that hold measured seconds per notebook.
+SAMPLE_ENTRY = "sample_2cpu"
+FLICKR8K_ENTRY = "flickr8k_2cpu"
+DISTRIBUTION = "captioning-course-helpers"
+
+#: What each notebook teaches, reads and writes (file names as spelled in helpers.paths / helpers.judgements).
+STAGES = [
+    {"notebook": "00_start_here.ipynb", "idea": "the map of the course; is everything installed?",
+     "reads": [], "writes": []},
+    {"notebook": "01_text_cleaning.ipynb", "idea": "clean captions: no punctuation, lower case, no numbers",
+     "reads": ["the dataset's captions"], "writes": [paths.CLEAN_CAPTIONS_FILE]},
+    {"notebook": "02_lookup_table.ipynb", "idea": "image -> captions per split, start/stop tokens, the vocabulary",
+     "reads": [paths.CLEAN_CAPTIONS_FILE], "writes": [paths.LOOKUP_TABLE_FILE, paths.VOCABULARY_FILE]},
+    {"notebook": "03_feature_extraction.ipynb", "idea": "a pretrained CNN turns each image into a vector",
+     "reads": [paths.CLEAN_CAPTIONS_FILE, "the images"], "writes": [paths.FEATURES_FILE]},
+    {"notebook": "04_word_embeddings.ipynb", "idea": "FastText word vectors -> the embedding matrix",
+     "reads": [paths.LOOKUP_TABLE_FILE, paths.VOCABULARY_FILE],
+     "writes": [paths.WORD_VECTORS_FILE, paths.EMBEDDING_MATRIX_FILE]},
+    {"notebook": "05_merge_lstm_model.ipynb", "idea": "the merge model: image vector + LSTM over the words",
+     "reads": [paths.VOCABULARY_FILE, paths.FEATURES_FILE, paths.EMBEDDING_MATRIX_FILE],
+     "writes": [paths.UNTRAINED_MODEL_FILE]},
+    {"notebook": "06_training.ipynb", "idea": "(image, caption so far) -> next word; loss curves, a baseline",
+     "reads": [paths.LOOKUP_TABLE_FILE, paths.FEATURES_FILE, paths.UNTRAINED_MODEL_FILE],
+     "writes": [paths.MODEL_FILE, paths.HISTORY_FILE, paths.LOSS_CURVE_FILE]},
+    {"notebook": "07_caption_generation.ipynb", "idea": "greedy decoding until the stop token",
+     "reads": [paths.MODEL_FILE, paths.FEATURES_FILE, paths.LOOKUP_TABLE_FILE],
+     "writes": [paths.GENERATED_CAPTIONS_FILE]},
+    {"notebook": "08_evaluation_and_visualization.ipynb", "idea": "BLEU-1..4, the best constant caption, pictures",
+     "reads": [paths.GENERATED_CAPTIONS_FILE, paths.LOOKUP_TABLE_FILE],
+     "writes": [paths.SCORES_FILE, paths.CAPTION_GRID_FILE]},
+    {"notebook": "09_metrics_vs_humans.ipynb", "idea": "do BLEU and CIDEr agree with people? rank correlation",
+     "reads": ["Flickr8k's expert and crowd judgements (or a synthetic fixture)"],
+     "writes": ["judgement_scores.csv", "metric_agreement.json"]},
+]
+
+
+# --- timings -----------------------------------------------------------------------------------
+
+def load_timings(path: str | os.PathLike = TIMINGS_FILE) -> dict:
+    """``docs/timings.json``: ``{entry: {"seconds": {notebook: seconds} or null, ...}, "binder": {...}}``."""
+    return paths.read_json(path)
+
+
+def format_duration(seconds: float | None) -> str:
+    """``0.9 s``, ``2.6 min``, ``1.4 h``; ``None`` is "not measured yet"."""
+    if seconds is None:
+        return "not measured yet"
+    if seconds < 60:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def seconds_for(timings: dict, entry: str, notebook: str, *, binder: bool = False) -> float | None:
+    """Measured seconds of ``notebook`` in ``entry`` (None when not measured); ``binder`` scales them by
+    the Binder CPU factor of the file (an estimate: mybinder.org gives about one core)."""
+    seconds = (timings.get(entry) or {}).get("seconds") or {}
+    value = seconds.get(notebook)
+    if value is None:
+        return None
+    return value * timings["binder"]["cpu_factor"] if binder else value
+
+
+def _total(timings: dict, entry: str, *, binder: bool = False) -> float | None:
+    values = [seconds_for(timings, entry, stage["notebook"], binder=binder) for stage in STAGES]
+    return None if any(v is None for v in values) else sum(values)
+
+
+def timings_markdown(timings: dict | None = None, link_prefix: str = "../notebooks/") -> str:
+    """The table of docs/teaching.md: each notebook's time on the sample and at Flickr8k size,
+    on a 2-core CPU (measured) and on Binder (estimated)."""
+    timings = timings or load_timings()
+    lines = ["| notebook | sample, 2-core CPU | sample, Binder (est.) | Flickr8k, 2-core CPU | Flickr8k, Binder (est.) |",
+             "|---|---:|---:|---:|---:|"]
+    for stage in STAGES:
+        name = stage["notebook"]
+        cells = [format_duration(seconds_for(timings, entry, name, binder=binder))
+                 for entry in (SAMPLE_ENTRY, FLICKR8K_ENTRY) for binder in (False, True)]
+        lines.append(f"| [{Path(name).stem}]({link_prefix}{name}) | " + " | ".join(cells) + " |")
+    totals = [format_duration(_total(timings, entry, binder=binder))
+              for entry in (SAMPLE_ENTRY, FLICKR8K_ENTRY) for binder in (False, True)]
+    lines.append("| **whole course** | " + " | ".join(f"**{t}**" for t in totals) + " |")
+    return "\n".join(lines)
+
+
+def course_map_markdown(timings: dict | None = None, link_prefix: str = "") -> str:
+    """The map of notebook 00: what each notebook teaches, reads and writes, and how long it takes."""
+    timings = timings or load_timings()
+    lines = ["| notebook | the idea | reads | writes | sample, 2-core CPU | Flickr8k, 2-core CPU |",
+             "|---|---|---|---|---:|---:|"]
+    code = lambda names: ", ".join(f"`{n}`" if "." in n and " " not in n else n for n in names) or "—"  # noqa: E731
+    for stage in STAGES:
+        name = stage["notebook"]
+        lines.append(f"| [{Path(name).stem}]({link_prefix}{name}) | {stage['idea']} | {code(stage['reads'])} "
+                     f"| {code(stage['writes'])} | {format_duration(seconds_for(timings, SAMPLE_ENTRY, name))} "
+                     f"| {format_duration(seconds_for(timings, FLICKR8K_ENTRY, name))} |")
+    return "\n".join(lines)
+
+
+# --- where a run stands ------------------------------------------------------------------------
+
+def run_folder_status(run_dir: str | os.PathLike) -> list[dict]:
+    """For each notebook: the files it writes that are in ``run_dir`` and those still missing."""
+    run_dir = Path(run_dir)
+    rows = []
+    for stage in STAGES:
+        written = [n for n in stage["writes"] if (run_dir / n).exists()]
+        rows.append({"notebook": stage["notebook"], "written": written,
+                     "missing": [n for n in stage["writes"] if n not in written]})
+    return rows
+
+
+def next_notebook(run_dir: str | os.PathLike) -> str | None:
+    """The first notebook (in course order) whose outputs are not all in ``run_dir``; None when all are."""
+    for row in run_folder_status(run_dir):
+        if row["missing"]:
+            return row["notebook"]
+    return None
+
+
+# --- is everything installed? ------------------------------------------------------------------
+
+def installed_requirements() -> list[dict]:
+    """Each dependency of the installed package (pyproject.toml) for this platform: the pin,
+    the installed version and whether it satisfies the pin."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    rows = []
+    for text in metadata.requires(DISTRIBUTION) or []:
+        requirement = Requirement(text)
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue  # another platform's line, or a test-only extra
+        version = None
+        # conda-forge's CPU TensorFlow is the package "tensorflow" (pip's CPU wheel is "tensorflow-cpu").
+        for name in (requirement.name, *(["tensorflow"] if requirement.name == "tensorflow-cpu" else [])):
+            try:
+                version = metadata.version(name)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+        ok = version is not None and requirement.specifier.contains(version, prereleases=True)
+        rows.append({"package": requirement.name, "pin": str(requirement.specifier), "installed": version, "ok": ok})
+    return rows
+
+
+def memory_limit_bytes() -> int | None:
+    """The memory this process may use: the container's limit (Binder: about 2 GB) or the machine's RAM."""
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 1 << 50:
+            return int(text)
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def machine_summary() -> dict:
+    """Python, CPUs, memory, and whether the MobileNetV2 ImageNet weights are already cached."""
+    from helpers.features import encoder_spec, keras_cache_dir
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    memory = memory_limit_bytes()
+    weights = keras_cache_dir() / encoder_spec("mobilenet_v2").weights_file
+    return {"python": platform.python_version(), "executable": sys.executable, "cpus": cpus,
+            "memory_gb": None if memory is None else round(memory / 2**30, 1),
+            "imagenet_weights_cached": weights.exists(), "weights_file": str(weights),
+            "colab": "google.colab" in sys.modules}
+
+
+def requirements_markdown(rows: list[dict]) -> str:
+    lines = ["| package | pinned | installed | |", "|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['package']} | `{row['pin']}` | {row['installed'] or 'missing'} | "
+                     f"{'✅' if row['ok'] else '❌'} |")
+    return "\n".join(lines)
+
+
+def timings_json_text(timings: dict) -> str:
+    return json.dumps(timings, indent=2, ensure_ascii=False) + "\n"
+
+
+def parameters_markdown() -> str:
+    """Every parameter of the course once: type, default, meaning and the notebooks that have it
+    (from the notebooks' ``parameters`` cells, as ``python -m helpers run --list-parameters`` shows them)."""
+    from helpers import course
+
+    seen: dict[str, dict] = {}
+    for notebook, parameters in course.notebook_parameters().items():
+        for name, parameter in parameters.items():
+            entry = seen.setdefault(name, {**parameter, "notebooks": []})
+            entry["notebooks"].append(notebook[:2])
+    lines = ["| parameter | type | default | meaning | notebooks |", "|---|---|---|---|---|"]
+    everywhere = len(course.NOTEBOOKS)
+    for name, entry in seen.items():
+        where = "all" if len(entry["notebooks"]) == everywhere else ", ".join(entry["notebooks"])
+        meaning = entry["help"].replace("|", "\\|")
+        lines.append(f"| `{name}` | {entry['inferred_type_name']} | `{entry['default']}` | {meaning} | {where} |")
+    return "\n".join(lines)

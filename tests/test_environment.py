@@ -1,0 +1,125 @@
+"""The three dependency lists agree: pyproject.toml (pip), environment.yml (conda) and binder/environment.yml
+(Binder) name the same packages at compatible minor-version pins; Binder's postBuild installs the package."""
+
+import os
+import re
+import sys
+import tomllib
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+
+from helpers import overview, paths
+
+REPO_ROOT = paths.REPO_ROOT
+PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+#: pip name -> conda-forge name, where they differ (conda-forge's CPU TensorFlow is "tensorflow" with a cpu build).
+CONDA_NAME = {"tensorflow-cpu": "tensorflow"}
+#: conda-only lines: the interpreter, pip itself, and graphviz (a system program, not a pip package).
+CONDA_ONLY = {"python", "pip", "graphviz"}
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+
+
+def pip_pins(*groups) -> dict[str, str]:
+    """``{conda name: "2.21.*"}`` from pyproject's dependency lists (every platform's line)."""
+    pins: dict[str, str] = {}
+    for group in groups:
+        for text in group:
+            requirement = Requirement(text)
+            specifiers = list(requirement.specifier)
+            assert len(specifiers) == 1 and specifiers[0].operator == "==" and specifiers[0].version.endswith(".*"), \
+                f"pyproject.toml: {text!r} is not a minor-version pin (name==X.Y.*)"
+            name = CONDA_NAME.get(requirement.name, requirement.name).lower()
+            assert pins.get(name, specifiers[0].version) == specifiers[0].version, f"two pins for {name}"
+            pins[name] = specifiers[0].version
+    return pins
+
+
+def conda_pins(path) -> tuple[dict[str, str], dict[str, str], list]:
+    """``({name: version}, {name: build}, pip section)`` of a conda environment file."""
+    environment = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert environment["channels"] == ["conda-forge"], f"{path}: conda-forge only"
+    versions, builds, pip_section = {}, {}, []
+    for entry in environment["dependencies"]:
+        if isinstance(entry, dict):
+            pip_section += entry.get("pip", [])
+            continue
+        name, _, rest = str(entry).partition("=")
+        version, _, build = rest.partition("=")
+        versions[name.strip().lower()] = version.strip()
+        if build:
+            builds[name.strip().lower()] = build.strip()
+    return versions, builds, pip_section
+
+
+def check_agreement(path, expected: dict[str, str]):
+    versions, builds, pip_section = conda_pins(path)
+    missing = sorted(set(expected) - set(versions))
+    extra = sorted(set(versions) - set(expected) - CONDA_ONLY)
+    assert not missing and not extra, f"{path.name}: missing {missing}, not in pyproject.toml {extra}"
+    for name, pin in expected.items():
+        assert versions[name] == pin, f"{path.name}: {name}={versions[name]}, pyproject.toml pins {name}=={pin}"
+    assert builds.get("tensorflow", "").startswith("cpu"), f"{path.name}: pick conda-forge's CPU TensorFlow (=cpu*)"
+    assert not pip_section, f"{path.name}: pip would reinstall dependencies (tensorflow-cpu) over conda's; use pip --no-deps"
+    python = versions["python"]
+    assert SpecifierSet(PYPROJECT["project"]["requires-python"]).contains(python + ".0"), f"{path.name}: python={python}"
+
+
+def test_environment_yml_has_every_dependency_and_test_dependency_at_the_same_pins():
+    project = PYPROJECT["project"]
+    check_agreement(REPO_ROOT / "environment.yml", pip_pins(project["dependencies"], project["optional-dependencies"]["test"]))
+
+
+def test_binder_environment_has_every_runtime_dependency_at_the_same_pins():
+    check_agreement(REPO_ROOT / "binder" / "environment.yml", pip_pins(PYPROJECT["project"]["dependencies"]))
+
+
+def test_a_disagreement_is_caught(tmp_path):
+    broken = (REPO_ROOT / "binder" / "environment.yml").read_text().replace("keras=3.15.*", "keras=3.14.*")
+    (tmp_path / "environment.yml").write_text(broken)
+    with pytest.raises(AssertionError, match="keras=3.14"):
+        check_agreement(tmp_path / "environment.yml", pip_pins(PYPROJECT["project"]["dependencies"]))
+    dropped = broken.replace("  - scipy=1.17.*\n", "")
+    (tmp_path / "environment.yml").write_text(dropped)
+    with pytest.raises(AssertionError, match="missing \\['scipy'\\]"):
+        check_agreement(tmp_path / "environment.yml", pip_pins(PYPROJECT["project"]["dependencies"]))
+
+
+def test_binder_postbuild_is_strict_and_installs_the_package():
+    path = REPO_ROOT / "binder" / "postBuild"
+    lines = [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert path.read_text().startswith("#!/usr/bin/env bash\n")
+    assert lines[0] == "set -euo pipefail"
+    assert any(re.search(r"pip install .*--no-deps -e \.$", line) for line in lines)
+    assert os.access(path, os.X_OK), "binder/postBuild must be executable (git update-index --chmod=+x)"
+    assert not (REPO_ROOT / "binder" / "requirements.txt").exists(), "one Binder environment file, not two"
+
+
+def test_colab_installs_only_what_colab_lacks_and_never_tensorflow():
+    import colab_setup
+
+    have = {"numpy": "1.26.4", "nltk": "3.10.1", "matplotlib": "3.11.0"}
+    to_install, notes = colab_setup.plan(version_of=have.get)
+    names = {Requirement(r).name for r in to_install}
+    assert not names & colab_setup.COLAB_PROVIDES
+    assert {"gensim", "pycocoevalcap", "scipy", "papermill"} <= names and not names & set(have)
+    assert notes == ["numpy 1.26.4 (the course pins ==2.4.*)"]
+
+
+def test_notebook_00_sees_conda_forge_tensorflow_as_the_cpu_build(monkeypatch):
+    from importlib import metadata
+
+    real = metadata.version
+
+    def conda_like(name):
+        if name == "tensorflow-cpu":
+            raise metadata.PackageNotFoundError(name)
+        return "2.21.0" if name == "tensorflow" else real(name)
+
+    monkeypatch.setattr(metadata, "version", conda_like)
+    monkeypatch.setattr(metadata, "requires", lambda _: ["tensorflow-cpu==2.21.*; sys_platform != 'darwin'"])
+    rows = overview.installed_requirements()
+    assert rows == [{"package": "tensorflow-cpu", "pin": "==2.21.*", "installed": "2.21.0", "ok": True}] or \
+        sys.platform == "darwin"

@@ -1,0 +1,53 @@
+"""helpers.overview (notebook 00): the course map covers every notebook, the times come from docs/timings.json,
+and docs/teaching.md shows what that file says."""
+
+import sys
+
+from helpers import course, overview, paths
+
+sys.path.insert(0, str(paths.REPO_ROOT / "scripts"))
+
+
+def test_the_map_covers_every_notebook_in_order_and_names_real_run_files():
+    assert [stage["notebook"] for stage in overview.STAGES] == course.NOTEBOOKS
+    file_names = {value for name, value in vars(paths).items() if name.endswith("_FILE")}
+    from helpers import judgements
+
+    file_names |= {judgements.JUDGEMENT_SCORES_FILE, judgements.AGREEMENT_FILE}
+    for stage in overview.STAGES:
+        for name in stage["reads"] + stage["writes"]:
+            assert " " in name or name in file_names, f"{stage['notebook']}: {name} is not a run-folder file name"
+
+
+def test_timings_cover_every_notebook():
+    timings = overview.load_timings()
+    sample = timings[overview.SAMPLE_ENTRY]["seconds"]
+    assert set(sample) == set(course.NOTEBOOKS) and all(s > 0 for s in sample.values())
+    flickr8k = timings[overview.FLICKR8K_ENTRY]["seconds"]
+    assert flickr8k is None or set(flickr8k) == set(course.NOTEBOOKS)
+    assert timings["binder"]["cpu_factor"] >= 1
+
+
+def test_teaching_md_shows_the_times_of_timings_json():
+    import record_timings
+
+    text = record_timings.TEACHING.read_text(encoding="utf-8")
+    block = text.split(record_timings.START, 1)[1].split(record_timings.END, 1)[0].strip()
+    assert block == overview.timings_markdown(overview.load_timings()), \
+        "docs/teaching.md is stale: run python scripts/record_timings.py --render"
+
+
+def test_durations_render_readably_and_unmeasured_ones_say_so():
+    assert overview.format_duration(0.94) == "0.9 s" and overview.format_duration(156.3) == "2.6 min"
+    assert overview.format_duration(5400) == "1.5 h" and overview.format_duration(None) == "not measured yet"
+    timings = {"sample_2cpu": {"seconds": {n: 10.0 for n in course.NOTEBOOKS}}, "flickr8k_2cpu": {"seconds": None},
+               "binder": {"cpu_factor": 2.0}}
+    table = overview.timings_markdown(timings)
+    assert f"**{overview.format_duration(10.0 * len(course.NOTEBOOKS))}** | **{overview.format_duration(20.0 * len(course.NOTEBOOKS))}**" in table
+    assert "not measured yet" in overview.course_map_markdown(timings)
+
+
+def test_run_folder_status_names_the_next_notebook(tmp_path):
+    assert overview.next_notebook(tmp_path) == "01_text_cleaning.ipynb"
+    (tmp_path / paths.CLEAN_CAPTIONS_FILE).write_text("{}")
+    assert overview.next_notebook(tmp_path) == "02_lookup_table.ipynb"
