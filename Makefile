@@ -4,10 +4,10 @@
 setup:            ## create .venv and install the course
 	python3 -m venv .venv && .venv/bin/pip install -e ".[test]"
 
-course:           ## run notebooks 01-08 on the sample into runs/
+course:           ## run notebooks 00-09 on the sample into runs/
 	.venv/bin/python -m helpers run
 
-test:             ## the test suite (runs the whole course once, ~5 min)
+test:             ## the test suite (runs the whole course once; about 15 min on 2 cores)
 	.venv/bin/python -m pytest
 
 clean-runs:

@@ -2,23 +2,28 @@
 
 One module per stage of the pipeline, in the order the notebooks teach them:
 
-=====================  ==============================================
-module                 taught in
-=====================  ==============================================
-``helpers.paths``      (plumbing) where the data and the runs live
-``helpers.datasets``   notebooks/02_lookup_table.ipynb
-``helpers.download``   notebooks/02_lookup_table.ipynb (real Flickr8k)
-``helpers.text``       notebooks/01_text_cleaning.ipynb
-``helpers.vocabulary`` notebooks/02_lookup_table.ipynb
-``helpers.features``   notebooks/03_feature_extraction.ipynb
-``helpers.embeddings`` notebooks/04_word_embeddings.ipynb
-``helpers.model``      notebooks/05_merge_lstm_model.ipynb
-``helpers.training``   notebooks/06_training.ipynb
-``helpers.decoding``   notebooks/07_caption_generation.ipynb
-``helpers.evaluation`` notebooks/08_evaluation_and_visualization.ipynb
-``helpers.visualization`` notebooks/08_evaluation_and_visualization.ipynb
-``helpers.course``     ``python -m helpers run`` (runs every notebook)
-=====================  ==============================================
+=========================  ==============================================
+module                     taught in
+=========================  ==============================================
+``helpers.paths``          (plumbing) where the data and the runs live
+``helpers.overview``       notebooks/00_start_here.ipynb (the course map, a setup check)
+``helpers.text``           notebooks/01_text_cleaning.ipynb
+``helpers.datasets``       notebooks/01_text_cleaning.ipynb (loading, splits)
+``helpers.formats``        notebooks/01_text_cleaning.ipynb (caption-file readers)
+``helpers.download``       notebooks/01_text_cleaning.ipynb (the real Flickr8k)
+``helpers.vocabulary``     notebooks/02_lookup_table.ipynb
+``helpers.images``         notebooks/03_feature_extraction.ipynb (reading images, bad-image checks)
+``helpers.features``       notebooks/03_feature_extraction.ipynb
+``helpers.embeddings``     notebooks/04_word_embeddings.ipynb
+``helpers.model``          notebooks/05_merge_lstm_model.ipynb
+``helpers.training``       notebooks/06_training.ipynb
+``helpers.decoding``       notebooks/07_caption_generation.ipynb
+``helpers.captioner``      notebooks/07_caption_generation.ipynb (``python -m helpers caption``)
+``helpers.evaluation``     notebooks/08_evaluation_and_visualization.ipynb
+``helpers.visualization``  notebooks/06 (loss curves) and 08 (pictures of captions)
+``helpers.judgements``     notebooks/09_metrics_vs_humans.ipynb
+``helpers.course``         ``python -m helpers run`` (runs every notebook)
+=========================  ==============================================
 
 Importing ``helpers`` has no side effects: no seeding, no downloads and no
 TensorFlow import (modules that need TensorFlow import it themselves).
