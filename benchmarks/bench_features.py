@@ -130,7 +130,7 @@ result = features.load_or_extract_features(None, ids, images_dir, "inception_v3"
 seconds = time.perf_counter() - started
 assert result.complete and len(result.table.image_ids) == count
 print(json.dumps({"images": count, "peak_rss_mb": peak_mb(),
-                  "rss_after_model_mb": rss_model / 1024, "images_per_s": count / seconds}))
+                  "rss_after_model_mb": rss_model, "images_per_s": count / seconds}))
 """
 
 

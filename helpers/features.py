@@ -461,29 +461,48 @@ def _write_chunk(folder: Path, shard: str, ids, vectors, stamps, skipped, dim: i
     return folder / name
 
 
-def read_cache(folder: str | Path, stamps: dict[str, tuple[int, int]]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """The union of every chunk in ``folder`` (all shards): ``(vectors, skipped)`` for the
-    image ids in ``stamps`` whose cached entry was made from the file as it is now."""
-    vectors: dict[str, np.ndarray] = {}
+def read_cache(folder: str | Path, stamps: dict[str, tuple[int, int]]) -> tuple[dict[str, tuple[Path, int]], dict[str, str]]:
+    """The union of every chunk in ``folder`` (all shards), for the image ids in ``stamps``
+    whose cached entry was made from the file as it is now: ``(located, skipped)`` where
+    ``located`` maps an image id to its (chunk file, row) and ``skipped`` to its reason.
+    Only ids and stamps are read here, not the features (see :func:`gather_features`)."""
+    located: dict[str, tuple[Path, int]] = {}
     skipped: dict[str, str] = {}
     for chunk in sorted(Path(folder).glob("chunk-*.npz")):
         try:
             with np.load(chunk, allow_pickle=False) as data:
-                chunk_data = {name: data[name] for name in data.files}
+                ids, row_stamps = data["image_ids"].tolist(), data["stamps"].tolist()
+                skipped_rows = zip(data["skipped_ids"].tolist(), data["skipped_reasons"].tolist(),
+                                   data["skipped_stamps"].tolist())
+                skipped_rows = list(skipped_rows)
         except Exception as error:  # e.g. a chunk cut short while being copied: its images are redone
             logger.warning("ignoring unreadable feature-cache chunk %s (%s)", chunk, error)
             continue
-        for image_id, vector, stamp in zip(chunk_data["image_ids"].tolist(), chunk_data["features"],
-                                           chunk_data["stamps"].tolist()):
-            if image_id in stamps and image_id not in vectors and tuple(stamp) == stamps[image_id]:
-                vectors[image_id] = vector
-        for image_id, reason, stamp in zip(chunk_data["skipped_ids"].tolist(), chunk_data["skipped_reasons"].tolist(),
-                                           chunk_data["skipped_stamps"].tolist()):
+        for row, (image_id, stamp) in enumerate(zip(ids, row_stamps)):
+            if image_id in stamps and image_id not in located and tuple(stamp) == stamps[image_id]:
+                located[image_id] = (chunk, row)
+        for image_id, reason, stamp in skipped_rows:
             if image_id in stamps and tuple(stamp) == stamps[image_id]:
                 skipped[image_id] = reason
-    for image_id in vectors:
+    for image_id in located:
         skipped.pop(image_id, None)
-    return vectors, skipped
+    return located, skipped
+
+
+def gather_features(located: dict[str, tuple[Path, int]], image_ids: list[str], dim: int) -> np.ndarray:
+    """The float32 matrix of ``image_ids``' cached features, filled chunk by chunk (one
+    chunk in memory at a time besides the result)."""
+    matrix = np.empty((len(image_ids), dim), dtype=np.float32)
+    by_chunk: dict[Path, list[tuple[int, int]]] = {}
+    for position, image_id in enumerate(image_ids):
+        chunk, row = located[image_id]
+        by_chunk.setdefault(chunk, []).append((position, row))
+    for chunk, pairs in by_chunk.items():
+        with np.load(chunk, allow_pickle=False) as data:
+            chunk_features = data["features"]
+        positions, rows = zip(*pairs)
+        matrix[list(positions)] = chunk_features[list(rows)]
+    return matrix
 
 
 @dataclass
@@ -529,9 +548,9 @@ def load_or_extract_features(path: str | Path | None, image_ids: list[str], imag
         raise RuntimeError(f"{key_file} does not match the features asked for; delete {folder} and rerun.")
 
     stamps = {image_id: _stamp(images_dir / image_id) for image_id in image_ids}
-    vectors, skipped = read_cache(folder, stamps)
-    reused = len(vectors) + len(skipped)
-    todo = [i for i in image_ids if i not in vectors and i not in skipped and shard_of(i, num_shards) == shard_index]
+    located, skipped = read_cache(folder, stamps)
+    reused = len(located) + len(skipped)
+    todo = [i for i in image_ids if i not in located and i not in skipped and shard_of(i, num_shards) == shard_index]
     if todo:
         logger.info("%s: %d images in the cache, %d to extract (shard %d of %d) into %s",
                     encoder, reused, len(todo), shard_index, num_shards, folder)
@@ -550,7 +569,7 @@ def load_or_extract_features(path: str | Path | None, image_ids: list[str], imag
                                                        max_pixels=max_pixels, progress=progress,
                                                        desc=f"{encoder} features ({reused} cached)"):
                 if reason is None:
-                    ids.append(todo[index]), rows.append(vector)
+                    ids.append(todo[index]), rows.append(vector.copy())   # a copy: the batch's array can go
                 else:
                     logger.warning("skipping %s: %s", images_dir / todo[index], reason)
                     bad.append((todo[index], reason))
@@ -558,12 +577,11 @@ def load_or_extract_features(path: str | Path | None, image_ids: list[str], imag
                     flush()
         finally:
             flush()   # on an interruption too: the rows done so far are complete and worth keeping
-        vectors, skipped = read_cache(folder, stamps)
+        located, skipped = read_cache(folder, stamps)
 
-    missing = [i for i in image_ids if i not in vectors and i not in skipped]
-    good = [i for i in image_ids if i in vectors]
-    matrix = np.stack([vectors[i] for i in good]).astype(np.float32) if good else \
-        np.zeros((0, spec.feature_dim), np.float32)
+    missing = [i for i in image_ids if i not in located and i not in skipped]
+    good = [i for i in image_ids if i in located]
+    matrix = gather_features(located, good, spec.feature_dim)
     table = FeatureTable(good, matrix, encoder, weights.label, spec.image_size)
     if path is not None and not missing:
         save_features(path, good, matrix, encoder=encoder, weights=weights.label, image_size=spec.image_size)
