@@ -160,8 +160,9 @@ def main(argv=None) -> int:
     folder = Path(tempfile.mkdtemp(prefix="bench_features_"))
     try:
         started = time.perf_counter()
-        make_jpegs(folder, max(speed_images, rss_images))
-        print(f"made {max(speed_images, rss_images)} synthetic 500x375 JPEGs in {time.perf_counter() - started:.0f} s "
+        count = max(0 if args.skip_speed else speed_images, 0 if args.skip_memory else rss_images)
+        make_jpegs(folder, count)
+        print(f"made {count} synthetic 500x375 JPEGs in {time.perf_counter() - started:.0f} s "
               f"({sum(p.stat().st_size for p in folder.iterdir()) / 1e6:.0f} MB) in {folder}")
         print(f"CPU cores: {os.cpu_count()}; weights=None (same speed as ImageNet weights)\n")
 

@@ -72,6 +72,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+import weakref
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,6 +301,9 @@ def image_dataset(image_paths: list[str | Path], encoder: str, batch_size: int =
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+_COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def forward_function(model, image_size: int | None = None):
     """``images -> float32 NumPy features``: a Keras model is called through one
     ``tf.function`` (traced once for any batch size); anything else is called as is."""
@@ -308,8 +312,11 @@ def forward_function(model, image_size: int | None = None):
 
     if isinstance(model, keras.Model):
         size = image_size or model.input_shape[1]
-        compiled = tf.function(lambda images: model(images, training=False), reduce_retracing=True,
-                               input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
+        compiled = _COMPILED.get(model)
+        if compiled is None:   # traced once per model, not once per call (tracing takes seconds)
+            compiled = tf.function(lambda images: model(images, training=False), reduce_retracing=True,
+                                   input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
+            _COMPILED[model] = compiled
         return lambda images: np.asarray(compiled(images), dtype=np.float32)
     return lambda images: np.asarray(model(images, training=False), dtype=np.float32)
 
