@@ -131,3 +131,7 @@ _MADE_BY = {
     GENERATED_CAPTIONS_FILE: "notebooks/07_caption_generation.ipynb",
     SCORES_FILE: "notebooks/08_evaluation_and_visualization.ipynb",
 }
+
+# Notebook 03's feature cache (git-ignored, inside runs/) and its list of skipped images.
+FEATURE_CACHE_DIR = RUNS_DIR / "feature_cache"    # 03: cached features, keyed by images/encoder/weights/size
+SKIPPED_IMAGES_FILE = "skipped_images.json"       # 03: image id -> why it has no features

@@ -103,20 +103,6 @@ def test_preprocessing_is_right_imagenet_classifies_cat_and_espresso(shared_weig
     assert top["coffee"][0] == "espresso", top
 
 
-def test_features_are_reused_only_for_the_same_encoder_weights_and_images(tmp_path, monkeypatch):
-    for i, colour in enumerate(["red", "blue"]):
-        Image.new("RGB", (20, 20), colour).save(tmp_path / f"{i}.jpg")
-    none = features.resolve_weights("mobilenet_v2", "none")
-    path = tmp_path / "features.npz"
-    first = features.load_or_extract_features(path, ["0.jpg", "1.jpg"], tmp_path, "mobilenet_v2", none)
-    calls = []
-    monkeypatch.setattr(features, "extract_features", lambda *a, **k: calls.append(a) or np.zeros((1, 1280), "float32"))
-    again = features.load_or_extract_features(path, ["1.jpg", "0.jpg"], tmp_path, "mobilenet_v2", none)
-    assert calls == [] and np.array_equal(again.features, first.features)
-    features.load_or_extract_features(path, ["0.jpg"], tmp_path, "mobilenet_v2", none, model=object())
-    assert len(calls) == 1 and features.load_features(path).image_ids == ["0.jpg"]
-
-
 def test_captions_of_images_without_features_are_left_out_with_a_message(capsys):
     table = features.FeatureTable(["a.jpg", "b.jpg"], np.zeros((2, 3), np.float32), "mobilenet_v2", "none", 224)
     lookup = {"train": {"a.jpg": ["x", "y"], "bad.jpg": ["z", "w", "v"]}, "test": {"b.jpg": ["q"]}}
@@ -124,3 +110,57 @@ def test_captions_of_images_without_features_are_left_out_with_a_message(capsys)
     assert kept == {"train": {"a.jpg": ["x", "y"]}, "test": {"b.jpg": ["q"]}}
     out = capsys.readouterr().out
     assert "train: 1 images have no features" in out and "3 captions are left out" in out and "bad.jpg" in out
+
+
+@pytest.mark.parametrize("name", sorted(features.ENCODERS))
+def test_every_encoder_builds_untrained_and_gives_its_documented_feature_size(name):
+    spec = features.encoder_spec(name)
+    model = features.build_encoder(name, "none")
+    pixels = np.full((1, spec.image_size, spec.image_size, 3), 128, np.float32)
+    vector = features.forward_function(model, spec.image_size)(features.preprocess_function(name)(pixels))
+    assert vector.shape == (1, spec.feature_dim) and np.isfinite(vector).all()
+    assert model.input_shape == (None, spec.image_size, spec.image_size, 3)
+
+
+@pytest.mark.parametrize("name", sorted(features.ENCODERS))
+def test_imagenet_unavailable_names_each_encoders_cache_file(empty_keras_home, name):
+    with pytest.raises(FileNotFoundError) as error:
+        features.resolve_weights(name, "imagenet")
+    spec = features.encoder_spec(name)
+    assert str(empty_keras_home / "models" / spec.weights_file) in str(error.value)
+    assert spec.weights_url.endswith("/" + spec.weights_file) and spec.weights_url in str(error.value)
+
+
+def test_encoders_with_preprocessing_inside_the_model_are_fed_raw_pixels_and_the_others_scaled(tmp_path):
+    """MobileNetV3 and EfficientNet rescale inside the model (their preprocess_input is a
+    pass-through): the pipeline must feed them [0, 255], not scale a second time."""
+    pixels = np.array([[[0.0, 127.5, 255.0]]], np.float32)
+    for name, spec in features.ENCODERS.items():
+        out = np.asarray(features.preprocess_function(name)(pixels.copy()))
+        if spec.preprocessing_in_model:
+            assert np.array_equal(out, pixels), name
+        else:
+            assert np.allclose(out, [[[-1.0, 0.0, 1.0]]]), name
+
+    path = tmp_path / "photo.png"
+    Image.fromarray((np.random.default_rng(1).random((60, 80, 3)) * 255).astype("uint8")).save(path)
+    model = features.build_encoder("mobilenet_v3_small", "none", seed=3)
+    assert any(layer.__class__.__name__ == "Rescaling" for layer in model.layers), "the model rescales itself"
+    raw = features.load_image(path, 224).numpy()[None]
+    extracted = features.extract_features(model, [path], "mobilenet_v3_small", progress=False)
+    # untrained features are tiny (about 1e-10): compare relatively
+    assert np.allclose(extracted, np.asarray(model(raw)), rtol=1e-3, atol=0)
+    assert not np.allclose(extracted, np.asarray(model(raw / 127.5 - 1)), rtol=1e-2, atol=0)
+
+
+def test_seeded_untrained_encoder_is_reproducible():
+    first = features.build_encoder("mobilenet_v2", "none", seed=5).get_weights()[0]
+    again = features.build_encoder("mobilenet_v2", "none", seed=5).get_weights()[0]
+    other = features.build_encoder("mobilenet_v2", "none", seed=6).get_weights()[0]
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+
+
+def test_nearest_neighbours_find_the_most_similar_vectors_first():
+    table = features.FeatureTable(["a", "b", "c"], np.array([[1, 0], [0, 1], [0.9, 0.1]], np.float32),
+                                  "mobilenet_v2", "none", 224)
+    assert [i for i, _ in features.nearest_neighbours(table, "a", 3)] == ["a", "c", "b"]

@@ -1,0 +1,172 @@
+"""Reading image files for the CNN: a cheap header check, then decoding inside ``tf.data``.
+
+Taught in notebooks/03_feature_extraction.ipynb (section "Bad images").
+
+Two steps, so that one bad file never kills a run over thousands and no image
+is decoded twice:
+
+1. :func:`check_image` opens only the file's *header* with Pillow (a few
+   kilobytes, no pixel decoding). It refuses missing and empty files, files
+   that are not images (a text file named ``.jpg``), and images with more than
+   :data:`MAX_IMAGE_PIXELS` pixels (a 10,000 x 10,000 image is refused here,
+   before anything allocates 300 MB for it). It also picks the decoder.
+2. :func:`decode_image` decodes in the TensorFlow graph (so ``tf.data`` runs it
+   in parallel with the CNN): JPEG with ``tf.io.decode_jpeg`` (grayscale and
+   CMYK JPEGs come out as RGB), PNG with ``tf.io.decode_png`` (16-bit PNGs are
+   decoded at 16 bits and scaled to 0-255, not clipped; grayscale, palette and
+   RGBA come out as RGB, alpha dropped like Pillow's ``convert("RGB")``); any other
+   format Pillow can read (GIF, BMP, WebP, TIFF) through Pillow. A file whose
+   header is fine but whose data is broken (a truncated JPEG) fails here; the
+   pipeline drops it and reports which file and why
+   (see :func:`helpers.features.iter_features`).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+#: Largest image accepted, in pixels (width x height): 40 megapixels, more than any
+#: photo in Flickr8k/30k or COCO (at most 640 x 640) and than a 36-megapixel camera.
+#: Larger files are refused from their header, before decoding: a 10,000 x 10,000
+#: image would need 300 MB as bytes and 1.2 GB as floats.
+MAX_IMAGE_PIXELS = 40_000_000
+
+# Which decoder an image goes to.
+JPEG, PNG, PNG16, PILLOW = 0, 1, 2, 3
+_FORMAT_ROUTE = {"JPEG": JPEG, "MPO": JPEG, "PNG": PNG}
+
+
+class BadImageError(ValueError):
+    """An image file that cannot be used; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    """The result of :func:`check_image`: a decoder route, or the reason the file is refused."""
+
+    route: int | None
+    reason: str | None
+    width: int = 0
+    height: int = 0
+    format: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+def check_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> ImageCheck:
+    """Look at the header of ``path`` (no decoding) and say whether and how to decode it."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return ImageCheck(None, "file not found")
+    except OSError as error:
+        return ImageCheck(None, f"cannot read the file ({error.strerror or error})")
+    if size == 0:
+        return ImageCheck(None, "empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:   # reads the header only
+                width, height = image.size
+                image_format = image.format or ""
+    except UnidentifiedImageError:
+        with open(path, "rb") as handle:
+            start = handle.read(16)
+        return ImageCheck(None, f"not an image file (Pillow does not recognise its format; it starts with {start!r})")
+    except Image.DecompressionBombError as error:
+        return ImageCheck(None, f"image too large ({error})")
+    except Exception as error:  # a header so broken that Pillow cannot parse it
+        return ImageCheck(None, f"unreadable image header ({type(error).__name__}: {error})")
+    if width <= 0 or height <= 0:
+        return ImageCheck(None, f"image of size {width} x {height}")
+    if width * height > max_pixels:
+        return ImageCheck(
+            None, f"{width} x {height} = {width * height:,} pixels is over the limit of {max_pixels:,} "
+                  f"(MAX_IMAGE_PIXELS); refused before decoding", width, height, image_format,
+        )
+    route = _FORMAT_ROUTE.get(image_format, PILLOW)
+    if route == PNG:
+        with open(path, "rb") as handle:
+            if handle.read(26)[24:25] == b"\x10":   # the bit depth in the PNG's IHDR chunk
+                route = PNG16
+    return ImageCheck(route, None, width, height, image_format)
+
+
+def _pillow_rgb(data: bytes) -> np.ndarray:
+    """Decode any Pillow-readable image (first frame) to uint8 RGB."""
+    import io
+
+    from PIL import Image
+
+    data = data.item() if hasattr(data, "item") else data   # a NumPy bytes scalar from tf.numpy_function
+    with Image.open(io.BytesIO(data)) as image:
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):   # 16/32-bit grayscale: scale, do not clip
+            array = np.asarray(image, dtype=np.float64)
+            peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+            gray = np.clip(np.round(array * 255.0 / peak), 0, 255).astype(np.uint8)
+            return np.repeat(gray[..., None], 3, axis=-1)
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def decode_image(data, route: int, image_size: int):
+    """Encoded bytes -> float32 RGB ``(image_size, image_size, 3)`` in [0, 255] (a TF graph function).
+
+    ``route`` (a Python int from :func:`check_image`) picks the decoder; the
+    pipeline groups files by route so that each ``tf.data`` map holds one decoder
+    (a ``tf.switch_case`` between decoders halves the throughput). Resizing is
+    bilinear with antialiasing, to a square (the aspect ratio is not kept, as in
+    ``keras.utils.load_img(target_size=...)``)."""
+    import tensorflow as tf
+
+    if route == JPEG:
+        image = tf.cast(tf.io.decode_jpeg(data, channels=3), tf.float32)
+    elif route == PNG:
+        image = tf.cast(tf.io.decode_png(data, channels=3), tf.float32)
+    elif route == PNG16:  # keep the 16-bit precision, then put it on the 0-255 scale (v / 257, as 255 * 257 = 65535)
+        image = tf.cast(tf.io.decode_png(data, channels=3, dtype=tf.uint16), tf.float32) / 257.0
+    elif route == PILLOW:
+        decoded = tf.numpy_function(_pillow_rgb, [data], tf.uint8, stateful=False)
+        image = tf.cast(tf.reshape(decoded, tf.stack([tf.shape(decoded)[0], tf.shape(decoded)[1], 3])), tf.float32)
+    else:
+        raise ValueError(f"unknown decoder route {route!r}")
+    image.set_shape([None, None, 3])
+    image = tf.image.resize(image, (image_size, image_size), method="bilinear", antialias=True)
+    return tf.clip_by_value(image, 0.0, 255.0)
+
+
+def load_image(path: str | os.PathLike, image_size: int, max_pixels: int = MAX_IMAGE_PIXELS):
+    """Read one image file as a float32 RGB tensor ``(size, size, 3)`` in [0, 255].
+
+    The same checks and decoding as the extraction pipeline (so a test of this
+    function tests what the course uses); a bad file raises :class:`BadImageError`
+    naming the file and the problem."""
+    import tensorflow as tf
+
+    check = check_image(path, max_pixels)
+    if not check.ok:
+        raise BadImageError(f"{path}: {check.reason}")
+    try:
+        return decode_image(tf.io.read_file(str(path)), check.route, image_size)
+    except tf.errors.OpError as error:
+        raise BadImageError(f"{path}: {decode_error_message(error)}") from None
+
+
+def decode_error_message(error: Exception) -> str:
+    """A short, readable reason from a TensorFlow decoding error."""
+    import re
+
+    message = getattr(error, "message", None) or str(error)
+    message = re.sub(r"\{\{[^}]*\}\}\s*", "", message)      # {{function_node ...}}
+    message = re.sub(r"\s*\[Op:[^\]]*\]", "", message).strip()
+    message = message.splitlines()[0] if message else type(error).__name__
+    return f"cannot be decoded ({message})"
