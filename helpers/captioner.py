@@ -42,6 +42,7 @@ class Captioner:
     encoder: str
     weights: str
     pretrained: bool
+    seed: int | None = None
     _cnn: object = None
 
     @classmethod
@@ -57,13 +58,14 @@ class Captioner:
             encoder = str(config["features"]["encoder"])
             weights = str(config["features"]["weights"])
             pretrained = bool(config["features"].get("pretrained", weights != "none"))
+            seed = config["features"].get("seed")  # untrained weights are rebuilt from the seed 03 used
         except KeyError as error:
             raise RunFolderError(f"run folder {run_dir}: config.json lacks {error} "
                                  "(run notebooks 02, 03 and 06 into it)") from None
         except Exception as error:  # missing files, a corrupt model, invalid JSON
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise RunFolderError(f"run folder {run_dir}: {message}") from None
-        return cls(run_dir, model, vocabulary, max_length, encoder, weights, pretrained)
+        return cls(run_dir, model, vocabulary, max_length, encoder, weights, pretrained, seed)
 
     def features(self, photo: str | Path) -> np.ndarray:
         """The feature vector of one photo, made exactly like notebook 03 made the training features.
@@ -77,7 +79,9 @@ class Captioner:
         spec = features.encoder_spec(self.encoder)
         try:
             image = features.load_image(photo, spec.image_size)
-        except Exception as error:  # tf.errors.InvalidArgumentError for bytes that are no image
+        except features.BadImageError as error:  # names the file and the problem already
+            raise ValueError(str(error)) from None
+        except Exception as error:  # anything the decoder itself rejects
             raise ValueError(f"{photo}: not an image that can be read ({type(error).__name__})") from None
         batch = features.preprocess_function(self.encoder)(np.array(image, dtype=np.float32)[None])  # a writable copy
         return np.asarray(self.cnn(batch, training=False), dtype=np.float32)[0]
@@ -88,7 +92,7 @@ class Captioner:
             from helpers import features
 
             try:
-                self._cnn = features.build_encoder(self.encoder, self.weights)
+                self._cnn = features.build_encoder(self.encoder, self.weights, seed=self.seed)
             except Exception as error:
                 raise RunFolderError(f"run folder {self.run_dir}: cannot rebuild its {self.encoder} encoder "
                                      f"with weights {self.weights!r}: {str(error).splitlines()[0]}") from None

@@ -58,7 +58,10 @@ def course_run(tmp_path_factory, keras_home):
     """Run the whole course (``python -m helpers run``) once, with default parameters."""
     run_dir = tmp_path_factory.mktemp("course") / "run"
     env = {**os.environ, "KERAS_HOME": str(keras_home), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-m", "helpers", "run", "--run-dir", str(run_dir)],
+    # a private feature cache: the tests never read or fill the user's runs/feature_cache
+    cache = tmp_path_factory.mktemp("feature_cache")
+    result = subprocess.run([sys.executable, "-m", "helpers", "run", "--run-dir", str(run_dir),
+                             "-p", "FEATURE_CACHE", str(cache)],
                             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1800)
     if result.returncode != 0:
         pytest.fail(f"python -m helpers run failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")

@@ -80,8 +80,8 @@ def test_the_command_line_captions_sample_images_and_reports_bad_files(sample_ru
     assert [line.split(": ")[0] for line in lines] == [str(photos[0]), str(photos[3])]
     assert all(len(line.split(": ", 1)[1].split()) >= 1 for line in lines), lines
     errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: {photos[1]}: no such file",
-                      f"error: {not_an_image}: not an image that can be read (InvalidArgumentError)"]
+    assert errors[0] == f"error: {photos[1]}: no such file"
+    assert errors[1].startswith(f"error: {not_an_image}: not an image file") and len(errors) == 2, errors
     # the caption of a training image is the model's greedy caption of its features
     cli_caption = lines[0].split(": ", 1)[1]
     model, vocabulary, config = training.load_trained_model(run_dir)
