@@ -303,10 +303,17 @@ def image_dataset(image_paths: list[str | Path], encoder: str, batch_size: int =
 
 _COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
+# The CNN sees at most this many images per call, whatever BATCH_SIZE the pipeline
+# batches: on a CPU a bigger forward batch is no faster, and its activations cost far
+# more memory (MobileNetV2 on the sample: peak 1.75 GB at 64 images, 0.9 GB at 16 —
+# mybinder.org gives about 2 GB).
+FORWARD_CHUNK = 16
 
-def forward_function(model, image_size: int | None = None):
+
+def forward_function(model, image_size: int | None = None, chunk: int = FORWARD_CHUNK):
     """``images -> float32 NumPy features``: a Keras model is called through one
-    ``tf.function`` (traced once for any batch size); anything else is called as is."""
+    ``tf.function`` (traced once for any batch size), ``chunk`` images at a time;
+    anything else is called as is."""
     import keras
     import tensorflow as tf
 
@@ -317,7 +324,13 @@ def forward_function(model, image_size: int | None = None):
             compiled = tf.function(lambda images: model(images, training=False), reduce_retracing=True,
                                    input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
             _COMPILED[model] = compiled
-        return lambda images: np.asarray(compiled(images), dtype=np.float32)
+
+        def forward(images):
+            if len(images) <= chunk:
+                return np.asarray(compiled(images), dtype=np.float32)
+            return np.concatenate([np.asarray(compiled(images[start:start + chunk]), dtype=np.float32)
+                                   for start in range(0, len(images), chunk)])
+        return forward
     return lambda images: np.asarray(model(images, training=False), dtype=np.float32)
 
 
@@ -679,6 +692,7 @@ def measure_encoders(names: list[str] | None = None, batch_size: int = 8, repeat
     of ``batch_size`` images, after one warm-up batch."""
     import gc
 
+    import keras
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")   # one tf.function per encoder is intended: no retracing warnings
@@ -697,7 +711,11 @@ def measure_encoders(names: list[str] | None = None, batch_size: int = 8, repeat
         rows.append({"encoder": name, "input": f"{spec.image_size}x{spec.image_size}", "features": int(output.shape[-1]),
                      "parameters": int(model.count_params()), "images_per_s": batch_size * repeats / seconds,
                      "preprocessing": "in the model" if spec.preprocessing_in_model else "preprocess_input"})
-        del model, forward
+        # the compiled forward pass holds the model: drop it from the cache too, or every
+        # encoder measured stays in memory (seven of them pass Binder's 2 GB)
+        _COMPILED.pop(model, None)
+        del model, forward, output
+        keras.backend.clear_session()
         gc.collect()
     return rows
 
