@@ -86,7 +86,8 @@ from helpers.images import load_image as _load_image
 logger = logging.getLogger(__name__)
 
 #: Bumped whenever decoding/resizing/preprocessing changes, so old caches are not reused.
-PIPELINE_VERSION = 2
+#: 3: EXIF orientation is honoured (a turned phone photo is decoded upright).
+PIPELINE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -772,14 +773,14 @@ def nearest_neighbours(table: FeatureTable, image_id: str, k: int = 5,
 def plot_nearest_neighbours(table: FeatureTable, images_dir: str | Path, query_ids: list[str], k: int = 5):
     """One row per query image: the query, then its nearest neighbours with their cosine similarity."""
     import matplotlib.pyplot as plt
-    from PIL import Image
+
+    from helpers.images import open_rgb
 
     figure, axes = plt.subplots(len(query_ids), k + 1, figsize=(2.2 * (k + 1), 2.1 * len(query_ids)), squeeze=False)
     for row, query in zip(axes, query_ids):
         neighbours = [n for n in nearest_neighbours(table, query, k + 1) if n[0] != query][:k]
         for axis, (image_id, similarity) in zip(row, [(query, 1.0)] + neighbours):
-            with Image.open(Path(images_dir) / image_id) as image:
-                axis.imshow(image.convert("RGB"))
+            axis.imshow(open_rgb(Path(images_dir) / image_id))
             axis.set_title("query" if image_id == query else f"{similarity:.2f}", fontsize=9)
             axis.axis("off")
     figure.tight_layout()

@@ -73,6 +73,17 @@ def _check_image_id(image_id, skipped: Counter, where: str, max_parts: int = 1) 
     return True
 
 
+def is_safe_image_id(image_id: str, *args, **kwargs) -> bool:
+    """Whether ``image_id`` is a safe image path (no absolute path, no ``..``): the check every reader
+    applies, also to ids that come from elsewhere (the judgement files of notebook 09)."""
+    return isinstance(image_id, str) and _is_safe_image_id(image_id, *args, **kwargs)
+
+
+def check_image_id(image_id, skipped: Counter, where: str, *args, **kwargs) -> bool:
+    """Whether ``image_id`` is a safe image file name; counts it in ``skipped`` and logs ``where`` when not."""
+    return _check_image_id(image_id, skipped, where, *args, **kwargs)
+
+
 class _Captions:
     """``{image_id: [caption, ...]}`` being filled: empty captions and repeated caption ids are skipped and counted."""
 
@@ -138,8 +149,9 @@ def read_token_file(path: str | Path, skipped: Counter | None = None) -> dict[st
 
 
 def read_split_file(path: str | Path) -> list[str]:
-    """Image ids listed one per line (blank lines ignored, duplicates dropped, order kept)."""
-    ids = [line.strip() for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines()]
+    """Image ids listed one per line (blank lines ignored, duplicates dropped, order kept; a BOM is dropped)."""
+    ids = [line.strip().lstrip("\ufeff").strip()
+           for line in Path(path).read_text(encoding="utf-8-sig", errors="replace").splitlines()]
     return list(dict.fromkeys(i for i in ids if i))
 
 
@@ -147,14 +159,18 @@ def read_kaggle_captions(path: str | Path, skipped: Counter | None = None) -> di
     """Read a Kaggle ``captions.txt`` (CSV, header ``image,caption``) into ``{image_id: [caption, ...]}``.
 
     A row whose caption has unquoted commas (more columns than the header, the
-    caption last) is kept with its columns joined back, and counted.
+    caption last) is kept with its columns joined back, and counted. The CSV is
+    parsed strictly: a quote that is never closed (which would swallow the rest of
+    the file into one caption) is a ``ValueError`` naming the line it opens on.
     """
     path = Path(path)
     skipped = Counter() if skipped is None else skipped
     captions = _Captions(skipped)
-    reader = csv.reader(io.StringIO(_read_text(path), newline=""))
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""), strict=True)
+    row_start = 1   # the line the row being read starts on (a quoted caption may span lines)
     try:
         header = next(reader, None)
+        row_start = reader.line_num + 1
         columns = [c.strip().lower() for c in header or []]
         if "image" not in columns or "caption" not in columns:
             raise ValueError(f"{path}:1: expected the CSV header 'image,caption', found {','.join(header or [])!r}.")
@@ -180,8 +196,12 @@ def read_kaggle_captions(path: str | Path, skipped: Counter | None = None) -> di
                 continue
             if _check_image_id(image_id, skipped, where):
                 captions.add(image_id, caption, where)
+            row_start = reader.line_num + 1
     except csv.Error as error:
-        raise ValueError(f"{path}:{reader.line_num}: not valid CSV ({error}).") from error
+        if "unexpected end of data" in str(error):
+            raise ValueError(f"{path}:{row_start}: a quote opened on this line is never closed (the rest of the "
+                             "file would become one caption); close it or remove it.") from None
+        raise ValueError(f"{path}:{row_start}: not valid CSV ({error}).") from None
     return captions.by_image
 
 
@@ -191,6 +211,8 @@ def _read_json(path: Path, *keys: str) -> dict:
         data = json.loads(_read_text(path))
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}:{error.lineno}: not valid JSON ({error.msg}, column {error.colno}).") from error
+    except RecursionError:   # arrays or objects nested thousands deep: no caption file looks like that
+        raise ValueError(f"{path}: not valid JSON for captions (nested too deeply to read).") from None
     for key in keys:
         if not isinstance(data, dict) or not isinstance(data.get(key), list):
             raise ValueError(f"{path}: expected a JSON object with a list {key!r}.")

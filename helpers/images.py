@@ -19,6 +19,20 @@ is decoded twice:
    header is fine but whose data is broken (a truncated JPEG) fails here; the
    pipeline drops it and reports which file and why
    (see :func:`helpers.features.iter_features`).
+
+**Only an allow-list of formats is ever opened** (:data:`ALLOWED_FORMATS`: JPEG,
+PNG, GIF, BMP, WebP, TIFF, MPO). Pillow recognises dozens more, some through
+outside programs (an EPS/PostScript file goes to Ghostscript, a code-execution
+risk on a hostile file named ``photo.jpg``); those are refused from their first
+bytes with their detected format named, before any plugin parses them. Every
+image the course opens goes through this module: the pipeline, the pictures
+(:func:`open_rgb`), the judgement figures and the ``caption`` command.
+
+**EXIF orientation is honoured** (a phone photo stored sideways with orientation
+6 is turned upright, as every photo viewer shows it): :func:`check_image` reads
+the orientation from the header and sends a turned JPEG to the Pillow decoder,
+which applies ``PIL.ImageOps.exif_transpose``; :func:`open_rgb` does the same for
+pictures.
 """
 
 from __future__ import annotations
@@ -40,9 +54,96 @@ MAX_IMAGE_PIXELS = 40_000_000
 JPEG, PNG, PNG16, PILLOW = 0, 1, 2, 3
 _FORMAT_ROUTE = {"JPEG": JPEG, "MPO": JPEG, "PNG": PNG}
 
+#: The only image formats the course opens (Pillow's names). MPO (a camera's multi-picture
+#: JPEG) is opened by Pillow's JPEG plugin. Everything else is refused, named, unopened.
+ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF", "MPO")
+_PILLOW_PLUGINS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF")   # what Image.open(formats=...) takes
+
+#: The EXIF tag of the orientation (1 = upright; 2-8 = mirrored and/or turned).
+ORIENTATION_TAG = 0x0112
+
 
 class BadImageError(ValueError):
     """An image file that cannot be used; the message names the file and the problem."""
+
+
+def detected_format(start: bytes) -> str | None:
+    """The format Pillow would take a file starting with ``start`` for, from the plugins'
+    signature checks alone (no plugin opens the file). ``None`` when none recognises it."""
+    from PIL import Image
+
+    Image.init()
+    for name, (_factory, accept) in Image.OPEN.items():
+        try:
+            if accept is not None and accept(start) is True:
+                return name
+        except Exception:  # a signature check that cannot cope with these bytes
+            continue
+    return None
+
+
+def _refusal(handle) -> str:
+    """The reason a file no allowed plugin opens is refused, naming its detected format."""
+    handle.seek(0)
+    start = handle.read(64)
+    name = detected_format(start)
+    if name is not None:
+        return (f"{name} files are not accepted (only {', '.join(ALLOWED_FORMATS)}); "
+                "it was not opened")
+    return f"not an image file (Pillow does not recognise its format; it starts with {start[:16]!r})"
+
+
+def open_image(source):
+    """``PIL.Image.open`` restricted to :data:`ALLOWED_FORMATS` (header only, lazy, like ``Image.open``).
+
+    ``source`` is a path or a binary file object. Any other format, even one
+    Pillow could read, raises :class:`BadImageError` naming its detected format
+    (and the file); so does a header Pillow cannot parse."""
+    from PIL import Image, UnidentifiedImageError
+
+    name = str(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "image")
+    try:
+        image = Image.open(source, formats=_PILLOW_PLUGINS)
+    except UnidentifiedImageError:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as handle:
+                raise BadImageError(f"{name}: {_refusal(handle)}") from None
+        raise BadImageError(f"{name}: {_refusal(source)}") from None
+    if image.format not in ALLOWED_FORMATS:   # a plugin returning another format (cannot happen today)
+        image.close()
+        raise BadImageError(f"{name}: {image.format} files are not accepted (only {', '.join(ALLOWED_FORMATS)})")
+    return image
+
+
+def orientation(image) -> int:
+    """The EXIF orientation of an opened image (1 when it has none), read without decoding pixels."""
+    if image.format == "PNG" and "exif" not in image.info:   # PNG keeps eXIf after the pixels: reading it decodes
+        return 1
+    try:
+        value = image.getexif().get(ORIENTATION_TAG, 1)
+    except Exception:   # broken EXIF: treat as upright, the pixels may still be fine
+        return 1
+    return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def open_rgb(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS):
+    """An image file as an upright RGB ``PIL.Image`` (for pictures): the allow-list, the pixel limit,
+    EXIF orientation applied, first frame. Any problem raises :class:`BadImageError` naming the file."""
+    from PIL import Image, ImageOps
+
+    check = check_image(path, max_pixels)
+    if not check.ok:
+        raise BadImageError(f"{path}: {check.reason}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with open_image(path) as image:
+                upright = ImageOps.exif_transpose(image)
+                return upright.convert("RGB")
+    except BadImageError:
+        raise
+    except Exception as error:   # truncated or corrupt data: every decoder error is a BadImageError
+        raise BadImageError(f"{path}: cannot be decoded ({type(error).__name__}: {error})") from None
 
 
 @dataclass(frozen=True)
@@ -54,6 +155,7 @@ class ImageCheck:
     width: int = 0
     height: int = 0
     format: str = ""
+    orientation: int = 1   # EXIF orientation (1: upright); others go to the Pillow decoder, which turns them
 
     @property
     def ok(self) -> bool:
@@ -76,13 +178,15 @@ def check_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:   # reads the header only
+            with open_image(path) as image:   # reads the header only; allowed formats only
                 width, height = image.size
                 image_format = image.format or ""
+                turned = orientation(image)
+    except BadImageError as error:   # not an allowed format: refused from its first bytes
+        return ImageCheck(None, str(error).removeprefix(f"{path}: "))
     except UnidentifiedImageError:
         with open(path, "rb") as handle:
-            start = handle.read(16)
-        return ImageCheck(None, f"not an image file (Pillow does not recognise its format; it starts with {start!r})")
+            return ImageCheck(None, _refusal(handle))
     except Image.DecompressionBombError as error:
         return ImageCheck(None, f"image too large ({error})")
     except Exception as error:  # a header so broken that Pillow cannot parse it
@@ -99,17 +203,20 @@ def check_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> 
         with open(path, "rb") as handle:
             if handle.read(26)[24:25] == b"\x10":   # the bit depth in the PNG's IHDR chunk
                 route = PNG16
-    return ImageCheck(route, None, width, height, image_format)
+    if turned != 1:   # TensorFlow's decoders ignore EXIF: Pillow decodes and turns it upright
+        route = PILLOW
+    return ImageCheck(route, None, width, height, image_format, turned)
 
 
 def _pillow_rgb(data: bytes) -> np.ndarray:
-    """Decode any Pillow-readable image (first frame) to uint8 RGB."""
+    """Decode an image of an allowed format (first frame) to uint8 RGB, turned upright by its EXIF orientation."""
     import io
 
-    from PIL import Image
+    from PIL import ImageOps
 
     data = data.item() if hasattr(data, "item") else data   # a NumPy bytes scalar from tf.numpy_function
-    with Image.open(io.BytesIO(data)) as image:
+    with open_image(io.BytesIO(data)) as opened:
+        image = ImageOps.exif_transpose(opened)   # a copy, upright (the image itself when upright)
         if image.mode in ("I;16", "I;16B", "I;16L", "I"):   # 16/32-bit grayscale: scale, do not clip
             array = np.asarray(image, dtype=np.float64)
             peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
@@ -157,7 +264,9 @@ def load_image(path: str | os.PathLike, image_size: int, max_pixels: int = MAX_I
         raise BadImageError(f"{path}: {check.reason}")
     try:
         return decode_image(tf.io.read_file(str(path)), check.route, image_size)
-    except tf.errors.OpError as error:
+    except BadImageError as error:
+        raise BadImageError(f"{path}: {str(error).removeprefix('image: ')}") from None
+    except Exception as error:   # TensorFlow's decoders and Pillow's (OSError, SyntaxError, ...) alike
         raise BadImageError(f"{path}: {decode_error_message(error)}") from None
 
 
@@ -166,6 +275,10 @@ def decode_error_message(error: Exception) -> str:
     import re
 
     message = getattr(error, "message", None) or str(error)
+    if not isinstance(error, Exception) or not message:
+        return f"cannot be decoded ({type(error).__name__})"
+    if not hasattr(error, "message"):   # a Python decoder's own error: keep its type, it says what kind
+        message = f"{type(error).__name__}: {message}"
     message = re.sub(r"\{\{[^}]*\}\}\s*", "", message)      # {{function_node ...}}
     message = re.sub(r"\s*\[Op:[^\]]*\]", "", message).strip()
     message = message.splitlines()[0] if message else type(error).__name__

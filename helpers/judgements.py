@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from helpers import paths
+from helpers.formats import check_image_id, is_safe_image_id
 from helpers.text import clean_caption
 
 logger = logging.getLogger("helpers.judgements")
@@ -126,7 +127,12 @@ def image_folders(judgements_dir: Path) -> list[Path]:
 
 
 def find_image(image_id: str, folders: Sequence[Path]) -> Path | None:
-    """The image file ``image_id`` in the first folder that has it, else ``None``."""
+    """The image file ``image_id`` in the first folder that has it, else ``None``.
+
+    An id that is not a plain image file name (``/etc/passwd``, ``../..``) is never
+    looked up: the same check as caption ids (:func:`helpers.formats.is_safe_image_id`)."""
+    if not is_safe_image_id(image_id):
+        return None
     for folder in folders:
         if (folder / image_id).is_file():
             return folder / image_id
@@ -180,12 +186,13 @@ def _check_fields(fields: list[str], expected: int, where: str, skipped: Counter
         logger.warning("%s: %d fields instead of %d, skipped", where, len(fields), expected)
         return False
     try:
-        split_caption_id(fields[1])
+        caption_image, _ = split_caption_id(fields[1].strip())
     except ValueError:
         skipped["lines whose second field is not a caption id"] += 1
         logger.warning("%s: %r is not a caption id '<image>#<n>', skipped", where, fields[1])
         return False
-    return True
+    # the judged image and the caption's image are file names: the same check as the caption readers'
+    return check_image_id(fields[0].strip(), skipped, where) and check_image_id(caption_image, skipped, where)
 
 
 def _no_lines(path: Path, what: str, skipped: Counter) -> ValueError:
@@ -558,7 +565,8 @@ def disagreement_figure(rows: Sequence[dict], metric: str, image_paths: Sequence
     """The disagreements of :func:`worst_disagreements` whose image is at hand, as pictures titled
     with the judged caption, the metric's score and the people's."""
     import matplotlib.pyplot as plt
-    from PIL import Image
+
+    from helpers.images import open_rgb
 
     columns = min(3, len(rows))
     lines = (len(rows) + columns - 1) // columns
@@ -567,8 +575,7 @@ def disagreement_figure(rows: Sequence[dict], metric: str, image_paths: Sequence
         axis.axis("off")
     for axis, row, path in zip(axes.flat, rows, image_paths):
         pair = row["pair"]
-        with Image.open(path) as image:
-            axis.imshow(image.convert("RGB"))
+        axis.imshow(open_rgb(path))
         verdict = "metric too kind" if row["gap"] > 0 else "metric too harsh"
         people = pair.human("expert")
         people_text = f"experts {people:.1f}/4" if people is not None else f"crowd {pair.human('crowd'):.0%} yes"
@@ -624,7 +631,7 @@ def read_scores(run_dir: str | os.PathLike) -> list[dict]:
         raise FileNotFoundError(f"{path} does not exist. It is written by notebooks/09_metrics_vs_humans.ipynb: "
                                 "run that notebook first (same parameters).")
     rows = []
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         for row in csv.DictReader(handle):
             row["own_caption"] = row["own_caption"] == "1"
             for key in ("expert_mean", "crowd_yes_fraction", *METRICS):

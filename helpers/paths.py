@@ -89,11 +89,15 @@ def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file, with an error that names the file and says which notebook makes it."""
     path = require(path)
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8-sig") as handle:   # -sig: a BOM (some Windows editors add one) is dropped
         try:
             return json.load(handle)
         except json.JSONDecodeError as error:
             raise ValueError(f"{path} is not valid JSON ({error}).") from error
+        except RecursionError:
+            raise ValueError(f"{path} is not valid JSON for the course (nested too deeply to read).") from None
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start}).") from None
 
 
 def require(path: str | os.PathLike) -> Path:

@@ -90,7 +90,9 @@ class Vocabulary:
     def load(cls, path: str | Path) -> "Vocabulary":
         path = Path(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
             return cls(data["words"], data.get("counts"), data.get("min_count", 1))
-        except (KeyError, TypeError, json.JSONDecodeError) as error:
+        except (KeyError, TypeError, AttributeError, json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ValueError(f"{path} is not a vocabulary file ({error!r}).") from error
+        except RecursionError:
+            raise ValueError(f"{path} is not a vocabulary file (JSON nested too deeply to read).") from None

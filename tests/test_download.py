@@ -480,3 +480,82 @@ def test_dataset_flickr8k_downloads_then_loads_the_official_layout(server, tmp_p
     requests = len(server.requests)
     assert datasets.load_dataset("flickr8k").splits == dataset.splits
     assert len(server.requests) == requests, "a second load needs no network"
+
+
+# --------------------------------------------------------------------------- broken archives (issue 15)
+
+
+def _patch_first_member(archive: Path, local_offset: int, central_offset: int, value: bytes) -> None:
+    """Overwrite a field of the first member in both its local header and its central-directory entry."""
+    data = bytearray(archive.read_bytes())
+    local, central = data.index(b"PK\x03\x04"), data.index(b"PK\x01\x02")
+    data[local + local_offset:local + local_offset + len(value)] = value
+    data[central + central_offset:central + central_offset + len(value)] = value
+    archive.write_bytes(bytes(data))
+
+
+def _corrupt_deflate(archive: Path) -> None:
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("Flicker8k_Dataset/photo.jpg", bytes(range(256)) * 400)
+    data = bytearray(archive.read_bytes())
+    start = 30 + len("Flicker8k_Dataset/photo.jpg")          # the compressed data follows the local header
+    data[start:start + 40] = b"\xff" * 40
+    archive.write_bytes(bytes(data))
+
+
+def _encrypted(archive: Path) -> None:
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("Flicker8k_Dataset/photo.jpg", b"x" * 100)
+    _patch_first_member(archive, 6, 8, b"\x01\x00")        # general-purpose flag bit 0: encrypted
+
+
+def _unknown_compression(archive: Path) -> None:
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("Flicker8k_Dataset/photo.jpg", b"x" * 100)
+    _patch_first_member(archive, 8, 10, b"\x63\x00")       # method 99 (AES), unknown to zipfile
+
+
+def _long_name(archive: Path) -> None:
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("Flicker8k_Dataset/ok.jpg", b"fine")
+        zf.writestr("Flicker8k_Dataset/" + "a" * 300 + ".jpg", b"x")
+
+
+def _file_where_folder_goes(archive: Path) -> None:
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("Flicker8k_Dataset/photos", b"I am a file")
+        zf.writestr("Flicker8k_Dataset/photos/a.jpg", b"x")
+
+
+@pytest.mark.parametrize("make, member, cause", [
+    (_corrupt_deflate, "Flicker8k_Dataset/photo.jpg", r"corrupt|CRC"),
+    (_encrypted, "Flicker8k_Dataset/photo.jpg", "encrypted"),
+    (_unknown_compression, "Flicker8k_Dataset/photo.jpg", "compression method"),
+    (_long_name, "Flicker8k_Dataset/" + "a" * 300 + ".jpg", "name too long"),
+    (_file_where_folder_goes, "Flicker8k_Dataset/photos/a.jpg", "Not a directory|File exists"),
+], ids=["corrupt-deflate", "encrypted", "unknown-compression", "300-character-name", "file-where-a-folder-goes"])
+def test_every_extraction_failure_is_a_download_error_naming_archive_member_and_cause(tmp_path, make, member, cause):
+    archive = tmp_path / "broken.zip"
+    make(archive)
+    target = tmp_path / "target"
+    with pytest.raises(DownloadError) as raised:
+        safe_extract_zip(archive, target)
+    message = str(raised.value)
+    assert "\n" not in message and str(archive) in message and repr(member) in message, message
+    assert re.search(cause, message, re.IGNORECASE), message
+    # nothing half-extracted: no member in place, no temporary folder left
+    assert not target.exists() or sorted(p.name for p in target.iterdir()) == [], list(target.iterdir())
+
+
+def test_leftover_extracting_folder_is_removed_by_the_next_extraction(tmp_path):
+    target = tmp_path / "target"
+    leftover = target / ".extracting-killed"
+    (leftover / "Flicker8k_Dataset").mkdir(parents=True)
+    (leftover / "Flicker8k_Dataset" / "half.jpg").write_bytes(b"half")
+    archive = tmp_path / "good.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("Flicker8k_Dataset/a.jpg", b"whole")
+    extracted = safe_extract_zip(archive, target)
+    assert [p.name for p in extracted] == ["a.jpg"]
+    assert sorted(p.name for p in target.iterdir()) == ["Flicker8k_Dataset"]
+    assert not (target / "Flicker8k_Dataset" / "half.jpg").exists()
