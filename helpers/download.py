@@ -378,7 +378,7 @@ def _cause(error: BaseException) -> str:
     if isinstance(error, RuntimeError) and "encrypted" in str(error):
         return "it is encrypted (needs a password)"
     if isinstance(error, NotImplementedError):
-        return f"{error} (a compression method Python's zipfile cannot read)"
+        return "its compression method is not supported by Python's zipfile"
     if isinstance(error, zlib.error):
         return f"corrupt compressed data ({error})"
     if isinstance(error, OSError) and error.errno is not None:

@@ -6,7 +6,6 @@ loss curves) and used in notebooks/06_training.ipynb (the loss curves).
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 # Pictures notebook 08 writes into the run folder (besides paths.CAPTION_GRID_FILE).
@@ -36,34 +35,107 @@ def plot_loss_curves(history: dict, baseline_loss: float | None = None, path: st
     return figure
 
 
+# The caption grid's geometry, in inches and points: every caption is wrapped to the width of its column (measured
+# in the font, so a line of wide letters or one long word is broken too) and the figure is made as tall as the
+# longest caption needs, so nothing runs off the figure (a 40-word caption gets its lines, not the row above).
+GRID_COLUMN_INCHES = 3.6
+GRID_IMAGE_INCHES = 3.0
+GRID_TITLE_SIZE = 9.5
+GRID_TEXT_SIZE = 8.5
+GRID_LINE_SPACING = 1.25          # line height, in font sizes (matplotlib's default is 1.2)
+MAX_CAPTION_LINES = 6             # a longer generated caption ends in "…" (40 words fit)
+MAX_REFERENCE_LINES = 3           # per reference
+
+
+def _text_width(renderer, text: str, properties) -> float:
+    """Width of ``text`` in points, as ``renderer`` draws it in ``properties``."""
+    width, _, _ = renderer.get_text_width_height_descent(text, properties, ismath=False)
+    return width * 72.0 / renderer.dpi
+
+
+def wrap_to_width(text: str, width_points: float, measure, max_lines: int | None = None) -> list[str]:
+    """Lines of ``text`` no wider than ``width_points`` (``measure(line) -> points``), broken between
+    words, and inside a word too long for one line; at most ``max_lines``, the last ending in "…"."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        candidate = f"{current} {word}" if current else word
+        if measure(candidate) <= width_points:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        while measure(word) > width_points and len(word) > 1:   # a word longer than the line: cut it
+            cut = max(1, max(k for k in range(1, len(word) + 1) if k == 1 or measure(word[:k]) <= width_points))
+            lines.append(word[:cut])
+            word = word[cut:]
+        current = word
+    if current or not lines:
+        lines.append(current)
+    if max_lines is not None and len(lines) > max_lines:
+        lines = lines[:max_lines]
+        last = lines[-1]
+        while last and measure(last + "…") > width_points:
+            last = last[:-1].rstrip()
+        lines[-1] = last + "…"
+    return lines
+
+
 def caption_grid(image_paths: list[str | Path], generated: list[str], references: list[list[str]],
                  path: str | Path | None = None, columns: int = 4, max_references: int = 2,
                  labels: list[str] | None = None, title: str | None = None):
     """A grid of images, each titled with its generated caption (bold) and some references.
 
-    ``labels`` (optional, one per image) are written above each caption, e.g. a score."""
+    ``labels`` (optional, one per image) are written above each caption, e.g. a score.
+    Images are opened upright through :func:`helpers.images.open_rgb` (allowed formats
+    only, EXIF orientation applied). Captions are wrapped to their column's width and
+    the figure grows to hold the longest (at most :data:`MAX_CAPTION_LINES` lines per
+    generated caption and :data:`MAX_REFERENCE_LINES` per reference), so every text
+    stays inside the figure."""
     import matplotlib.pyplot as plt
-    from PIL import Image
+    from matplotlib.font_manager import FontProperties
+
+    from helpers.images import open_rgb
 
     count = len(image_paths)
     rows = max(1, -(-count // columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 5.0 * rows), squeeze=False)
+    left, right, wspace = 0.02, 0.98, 0.08
+    figure, axes = plt.subplots(rows, columns, figsize=(GRID_COLUMN_INCHES * columns, 5.0 * rows), squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
-    wrap = lambda text: "\n".join(textwrap.wrap(text, 40))  # noqa: E731
+    renderer = figure.canvas.get_renderer()
+    column_points = 72.0 * GRID_COLUMN_INCHES * columns * (right - left) / (columns + (columns - 1) * wspace)
+    bold = FontProperties(size=GRID_TITLE_SIZE, weight="bold")
+    plain = FontProperties(size=GRID_TEXT_SIZE)
     labels = labels or [""] * count
-    for axis, image_path, caption, refs, label in zip(axes.flat, image_paths, generated, references, labels):
-        with Image.open(image_path) as image:
-            axis.imshow(image.convert("RGB"))
-        heading = (label + "\n" if label else "") + wrap("model: " + caption)
-        axis.set_title(heading, fontsize=9.5, fontweight="bold", loc="left", color="#0b4f9c")
-        distinct = list(dict.fromkeys(refs))[:max_references]
-        shown = "\n".join(wrap("human: " + r) for r in distinct)
-        axis.text(0, -0.03, shown, transform=axis.transAxes, va="top", fontsize=8.5, color="#333")
+    headings, reference_texts = [], []
+    for caption, refs, label in zip(generated, references, labels):
+        lines = wrap_to_width(label, column_points, lambda t: _text_width(renderer, t, bold)) if label else []
+        lines += wrap_to_width("model: " + caption, column_points, lambda t: _text_width(renderer, t, bold),
+                               MAX_CAPTION_LINES)
+        headings.append(lines)
+        shown = [line for reference in list(dict.fromkeys(refs))[:max_references]
+                 for line in wrap_to_width("human: " + reference, column_points,
+                                           lambda t: _text_width(renderer, t, plain), MAX_REFERENCE_LINES)]
+        reference_texts.append(shown)
+
+    line_inches = lambda size, n: n * size * GRID_LINE_SPACING / 72.0  # noqa: E731
+    heading_inches = line_inches(GRID_TITLE_SIZE, max((len(h) for h in headings), default=1)) + 0.12
+    reference_inches = line_inches(GRID_TEXT_SIZE, max((len(r) for r in reference_texts), default=0)) + 0.15
+    title_inches = 0.5 if title else 0.05
+    height = title_inches + rows * (heading_inches + GRID_IMAGE_INCHES + reference_inches) + 0.05
+    figure.set_size_inches(GRID_COLUMN_INCHES * columns, height)
+    figure.subplots_adjust(left=left, right=right, wspace=wspace, top=1 - (title_inches + heading_inches) / height,
+                           bottom=(reference_inches + 0.05) / height,
+                           hspace=(heading_inches + reference_inches) / GRID_IMAGE_INCHES)
+    for axis, image_path, heading, shown in zip(axes.flat, image_paths, headings, reference_texts):
+        axis.imshow(open_rgb(image_path))
+        axis.set_title("\n".join(heading), fontsize=GRID_TITLE_SIZE, fontweight="bold", loc="left",
+                       color="#0b4f9c", parse_math=False, linespacing=GRID_LINE_SPACING)
+        axis.text(0, -0.02, "\n".join(shown), transform=axis.transAxes, va="top", fontsize=GRID_TEXT_SIZE,
+                  color="#333", parse_math=False, linespacing=GRID_LINE_SPACING)
     if title:
-        figure.suptitle(title, fontsize=13, x=0.02, ha="left")
-    figure.subplots_adjust(left=0.02, right=0.98, top=0.95 if not title else 0.90, bottom=0.08, wspace=0.08,
-                           hspace=0.55)
+        figure.suptitle(title, fontsize=13, x=0.02, y=1 - 0.1 / height, ha="left", va="top")
     if path is not None:
         figure.savefig(path, dpi=80)
     return figure
