@@ -52,7 +52,7 @@ class Captioner:
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise RunFolderError(f"run folder {run_dir}: no such folder")
-        try:
+        try:   # load_trained_model checks that the files belong together (training.check_run_consistency)
             model, vocabulary, config = training.load_trained_model(run_dir)
             max_length = int(config["text"]["max_length"])
             encoder = str(config["features"]["encoder"])
@@ -62,8 +62,8 @@ class Captioner:
         except KeyError as error:
             raise RunFolderError(f"run folder {run_dir}: config.json lacks {error} "
                                  "(run notebooks 02, 03 and 06 into it)") from None
-        except Exception as error:  # missing files, a corrupt model, invalid JSON
-            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        except Exception as error:  # missing files, a corrupt model, invalid JSON, files that disagree
+            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise RunFolderError(f"run folder {run_dir}: {message}") from None
         return cls(run_dir, model, vocabulary, max_length, encoder, weights, pretrained, seed)
 

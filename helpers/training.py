@@ -245,6 +245,9 @@ def train(model, train_dataset, dev_dataset, *, epochs: int, run_dir: str | Path
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     backup_dir = run_dir / BACKUP_DIR
+    damaged = discard_damaged_backup(backup_dir)
+    if damaged:
+        print(f"{damaged}: starting over from epoch 1 (the backup of the interrupted training was removed)")
     early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, verbose=verbose)
     tracker = _training_tracker(backup_dir, early_stopping, run_dir / paths.MODEL_FILE)
     # double_checkpoint: a backup cut in half by a kill falls back to the one before
@@ -261,16 +264,145 @@ def train(model, train_dataset, dev_dataset, *, epochs: int, run_dir: str | Path
     return history
 
 
+def discard_damaged_backup(backup_dir: str | Path) -> str | None:
+    """Remove ``training_backup/`` when what a resumed training would read from it is damaged.
+
+    ``keras.callbacks.BackupAndRestore`` reads ``training_metadata.json`` (the epoch to
+    resume after) and the tracker reads ``history.json``; a file cut short or overwritten
+    would end the run with a ``JSONDecodeError``. Returns a one-line description of the
+    damage (the backup is then gone and training starts over), or ``None`` when the
+    backup is usable or absent."""
+    import json
+    import shutil
+
+    backup_dir = Path(backup_dir)
+    if not backup_dir.is_dir():
+        return None
+    problem = None
+    for name, keys in (("training_metadata.json", ("epoch",)), (paths.HISTORY_FILE, ("loss", "val_loss"))):
+        path = backup_dir / name
+        if not path.exists():
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as error:
+            problem = f"{path} is damaged ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+            break
+        if not isinstance(data, dict) or any(key not in data for key in keys):
+            problem = f"{path} is damaged (it lacks {', '.join(repr(k) for k in keys)})"
+            break
+        if name == "training_metadata.json" and not (isinstance(data["epoch"], int) and data["epoch"] >= 0):
+            problem = f"{path} is damaged (epoch {data['epoch']!r} is not a whole number >= 0)"
+            break
+        if name == paths.HISTORY_FILE and not all(isinstance(data[k], list) for k in keys):
+            problem = f"{path} is damaged (the losses are not lists)"
+            break
+    if problem is not None:
+        shutil.rmtree(backup_dir, ignore_errors=True)
+    return problem
+
+
+def check_model_file(model_path: str | Path) -> Path:
+    """Raise a one-line ``ValueError`` naming ``model_path`` when it is not a Keras ``.keras`` file.
+
+    A ``.keras`` file is a zip archive holding ``config.json`` and the weights; random
+    bytes or an empty archive would otherwise give Keras' unclear "File not found" or
+    "There is no item named ..."."""
+    import zipfile
+
+    model_path = paths.require(model_path)
+    if model_path.stat().st_size == 0:
+        raise ValueError(f"{model_path} is empty (0 bytes): not a Keras model; train again (notebook 06)")
+    if not zipfile.is_zipfile(model_path):
+        with open(model_path, "rb") as handle:
+            start = handle.read(8)
+        raise ValueError(f"{model_path} is damaged or not a Keras model (a .keras file is a zip archive; "
+                         f"this one starts with {start!r}); train again (notebook 06)")
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+        raise ValueError(f"{model_path} is damaged ({error}); train again (notebook 06)") from None
+    missing = [name for name in ("config.json", "model.weights.h5") if name not in names]
+    if missing:
+        raise ValueError(f"{model_path} is damaged or not a Keras model: the archive lacks "
+                         f"{' and '.join(missing)}; train again (notebook 06)")
+    return model_path
+
+
+def check_run_consistency(run_dir: str | Path, model, vocabulary: Vocabulary, config: dict) -> None:
+    """Raise a one-line ``ValueError`` naming the file and the mismatch when the files of a
+    run folder do not belong together: the vocabulary against the model's output size,
+    ``max_length`` against the model's input length, the encoder's feature size against
+    the model's feature input, the encoder named in ``config.json`` against ``features.npz``.
+
+    (Files from two runs, or a ``config.json`` edited by hand, would otherwise fail deep
+    inside decoding with a traceback, or caption with the wrong words.)"""
+    from helpers import features
+
+    run_dir = Path(run_dir)
+    config_path = run_dir / paths.CONFIG_FILE
+    text, feature_config = config.get("text") or {}, config.get("features") or {}
+    max_length = text.get("max_length")
+    if "max_length" in text and not (isinstance(max_length, int) and not isinstance(max_length, bool)
+                                     and max_length >= 2):
+        raise ValueError(f"{config_path}: text.max_length is {max_length!r}; it must be a whole number of at "
+                         "least 2 (start and stop tokens): rerun notebook 02")
+    try:
+        output_size = model.outputs[0].shape[-1]
+        feature_size = model.inputs[0].shape[-1]
+        input_length = model.inputs[1].shape[1] if len(model.inputs) > 1 and len(model.inputs[1].shape) > 1 else None
+    except (AttributeError, IndexError, TypeError):
+        raise ValueError(f"{run_dir / paths.MODEL_FILE}: not a captioning model (it needs two inputs, image "
+                         "features and the caption so far, and one output)") from None
+    if output_size is not None and output_size != len(vocabulary):
+        raise ValueError(f"{run_dir / paths.VOCABULARY_FILE} has {len(vocabulary)} words but "
+                         f"{run_dir / paths.MODEL_FILE} predicts {output_size}: the two come from different runs "
+                         "(rerun notebooks 02-06 into one run folder)")
+    if input_length is not None and isinstance(max_length, int) and input_length not in (max_length - 1, max_length):
+        raise ValueError(f"{config_path}: text.max_length is {max_length} but {run_dir / paths.MODEL_FILE} reads "
+                         f"{input_length} words (expected {max_length - 1}): the two come from different runs")
+    encoder = feature_config.get("encoder")
+    if encoder is not None:
+        if encoder not in features.ENCODERS:
+            raise ValueError(f"{config_path}: unknown encoder {encoder!r} (known: {', '.join(features.ENCODERS)})")
+        expected = features.ENCODERS[encoder].feature_dim
+        if feature_size is not None and feature_size != expected:
+            raise ValueError(f"{config_path}: the {encoder} encoder gives {expected} features but "
+                             f"{run_dir / paths.MODEL_FILE} expects {feature_size}: the two come from different runs")
+    stated = feature_config.get("feature_dim")
+    if stated is not None and feature_size is not None and stated != feature_size:
+        raise ValueError(f"{config_path}: features.feature_dim is {stated!r} but {run_dir / paths.MODEL_FILE} "
+                         f"expects {feature_size} features")
+    features_path = run_dir / paths.FEATURES_FILE
+    if encoder is not None and features_path.exists():
+        try:
+            with np.load(features_path, allow_pickle=False) as data:
+                made_with = str(data["encoder"]) if "encoder" in data.files else None
+        except Exception:   # a damaged features.npz is notebook 03's business, not the caption's
+            made_with = None
+        if made_with is not None and made_with != encoder:
+            raise ValueError(f"{features_path} was made with the {made_with} encoder but {config_path} names "
+                             f"{encoder}: the two come from different runs (rerun notebook 03)")
+
+
 def load_trained_model(run_dir: str | Path):
     """Load ``(model, vocabulary, config)`` of a trained run folder — one call, no pickle.
 
-    Uses Keras' safe ``.keras`` loading (``safe_mode=True``: no arbitrary code)."""
+    Uses Keras' safe ``.keras`` loading (``safe_mode=True``: no arbitrary code). A damaged
+    ``model.keras`` or files that do not belong together (:func:`check_run_consistency`)
+    raise a one-line ``ValueError`` naming the file and the problem."""
     import keras
 
     run_dir = Path(run_dir)
-    model_path = paths.require(run_dir / paths.MODEL_FILE)
-    model = keras.saving.load_model(model_path, safe_mode=True)
+    model_path = check_model_file(run_dir / paths.MODEL_FILE)
+    try:
+        model = keras.saving.load_model(model_path, safe_mode=True)
+    except Exception as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{model_path} cannot be loaded by Keras ({first})") from None
     vocabulary = Vocabulary.load(paths.require(run_dir / paths.VOCABULARY_FILE))
     config = paths.read_config(run_dir)
+    check_run_consistency(run_dir, model, vocabulary, config)
     return model, vocabulary, config
 
