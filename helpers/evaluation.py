@@ -193,22 +193,48 @@ class MetricUnavailable(RuntimeError):
     """A metric could not be computed here (the message says why)."""
 
 
+#: The most memory METEOR's Java process may take (its ``-Xmx``). pycocoevalcap starts it with ``-Xmx2G``,
+#: which alone would fill Binder's 2 GB; METEOR 1.5 with its English paraphrase table needs about 512 MB
+#: (measured: 256m fails, 512m gives the same scores at a peak RSS of 595 MiB; 2G lets it grow to 1.15 GB).
+METEOR_JAVA_HEAP = "768m"
+
+
+def meteor_command(heap: str = METEOR_JAVA_HEAP) -> list[str]:
+    """The command that starts pycocoevalcap's METEOR jar, with the JVM heap capped at ``heap``."""
+    from pycocoevalcap.meteor import meteor as module
+
+    return ["java", "-jar", f"-Xmx{heap}", module.METEOR_JAR, "-", "-", "-stdio", "-l", "en", "-norm"]
+
+
+def _meteor_scorer(heap: str = METEOR_JAVA_HEAP):
+    """pycocoevalcap's ``Meteor``, started with :func:`meteor_command` instead of its own ``-Xmx2G``."""
+    import os
+
+    from pycocoevalcap.meteor import meteor as module
+
+    scorer = module.Meteor.__new__(module.Meteor)   # its __init__ would start java -Xmx2G
+    scorer.meteor_cmd = meteor_command(heap)
+    scorer.meteor_p = subprocess.Popen(scorer.meteor_cmd, cwd=os.path.dirname(os.path.abspath(module.__file__)),
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    scorer.lock = threading.Lock()
+    return scorer
+
+
 def meteor(references: dict[str, list[str]], hypotheses: dict[str, str], *,
            timeout: float = 600) -> tuple[float, dict[str, float]]:
     """METEOR 1.5 of the corpus and of each image ``(score, {image_id: score})``.
 
     Raises :class:`MetricUnavailable` (with the reason) when Java is missing, the
-    METEOR jar fails, or it takes longer than ``timeout`` seconds."""
+    METEOR jar fails, or it takes longer than ``timeout`` seconds. Java's heap is capped
+    at :data:`METEOR_JAVA_HEAP` (pycocoevalcap's own 2 GB would not fit on Binder)."""
     available, why = java_status()
     if not available:
         raise MetricUnavailable(f"METEOR needs Java: {why}. Install a Java runtime (e.g. OpenJDK 17) to get it.")
     image_ids, gts, res = _coco_inputs(references, hypotheses)
     if not image_ids:
         return 0.0, {}
-    from pycocoevalcap.meteor.meteor import Meteor
-
     try:
-        scorer = Meteor()
+        scorer = _meteor_scorer()
     except OSError as error:
         raise MetricUnavailable(f"METEOR could not start Java: {error}") from error
     outcome: dict = {}

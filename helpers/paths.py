@@ -25,6 +25,26 @@ FLICKR8K_DIR = DATA_DIR / "flickr8k"
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 RUNS_DIR = REPO_ROOT / "runs"
 
+
+class NotACheckoutError(ImportError):
+    """``helpers`` was installed without the course around it (``pip install .`` rather than ``-e``)."""
+
+
+def _require_checkout() -> None:
+    """Fail at once, saying what to do, when ``helpers`` is not inside a clone of the course.
+
+    The notebooks and the bundled data are not part of the Python package: a non-editable install
+    (``pip install .``, or ``pip install git+https://...``) copies ``helpers`` alone into
+    site-packages, where every path below would point nowhere."""
+    if not (NOTEBOOKS_DIR.is_dir() and SAMPLE_DIR.is_dir()):
+        raise NotACheckoutError(
+            f"helpers is installed at {REPO_ROOT / 'helpers'} without the course's notebooks/ and data/ beside it "
+            "(a non-editable install). Clone the repository and install it editable instead: "
+            "git clone <the course repository> && cd <its folder> && pip install -e \".[test]\"")
+
+
+_require_checkout()
+
 # File names inside a run folder, one spelling everywhere.
 CLEAN_CAPTIONS_FILE = "captions_clean.json"       # 01
 LOOKUP_TABLE_FILE = "lookup_table.json"           # 02

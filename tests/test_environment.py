@@ -17,8 +17,9 @@ REPO_ROOT = paths.REPO_ROOT
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 #: pip name -> conda-forge name, where they differ (conda-forge's CPU TensorFlow is "tensorflow" with a cpu build).
 CONDA_NAME = {"tensorflow-cpu": "tensorflow"}
-#: conda-only lines: the interpreter, pip itself, and graphviz (a system program, not a pip package).
-CONDA_ONLY = {"python", "pip", "graphviz"}
+#: conda-only lines: the interpreter, pip itself, graphviz + pydot (the model diagram: a system program and its
+#: Python side) and openjdk (Java for METEOR): with pip these come from the system, or the course does without.
+CONDA_ONLY = {"python", "pip", "graphviz", "pydot", "openjdk"}
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
 
@@ -123,3 +124,27 @@ def test_notebook_00_sees_conda_forge_tensorflow_as_the_cpu_build(monkeypatch):
     rows = overview.installed_requirements()
     assert rows == [{"package": "tensorflow-cpu", "pin": "==2.21.*", "installed": "2.21.0", "ok": True}] or \
         sys.platform == "darwin"
+
+
+@pytest.mark.parametrize("path", ["environment.yml", "binder/environment.yml"])
+def test_conda_environments_bring_java_for_meteor_and_the_model_diagram(path):
+    versions, _, _ = conda_pins(REPO_ROOT / path)
+    assert "openjdk" in versions, f"{path}: Java (openjdk) is needed for METEOR in notebook 08"
+    assert {"graphviz", "pydot"} <= set(versions), f"{path}: keras.utils.plot_model needs graphviz and pydot"
+
+
+def test_a_non_editable_install_fails_at_once_saying_to_clone(tmp_path):
+    """`pip install .` copies helpers/ alone into site-packages: importing it says what to do instead."""
+    import shutil
+    import subprocess
+
+    site = tmp_path / "site-packages"
+    shutil.copytree(REPO_ROOT / "helpers", site / "helpers", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    for command in (["-c", "import helpers.datasets"], ["-m", "helpers", "run", "--only", "01"]):
+        result = subprocess.run([sys.executable, *command], cwd=tmp_path, env=env, capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode != 0, command
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("helpers.paths.NotACheckoutError: helpers is installed at") and \
+            "Clone the repository" in last and "pip install -e" in last, result.stderr[-1500:]

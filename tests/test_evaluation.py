@@ -140,3 +140,20 @@ def test_word_usage_best_and_worst_and_lengths():
     best, worst = evaluation.best_and_worst({"a": 0.1, "b": 0.9, "c": 0.5, "d": 0.5}, count=2)
     assert best == ["b", "c"] and worst == ["a", "d"]
     assert evaluation.caption_lengths(["startseq two red circles endseq", "a b big"]) == [3, 1]
+
+
+def test_meteor_starts_java_with_a_capped_heap(monkeypatch):
+    """pycocoevalcap runs `java -jar -Xmx2G`, which alone would fill Binder's 2 GB: the course caps it."""
+    started = []
+
+    def fake_popen(command, **kwargs):
+        started.append(command)
+        raise OSError("not really starting java")
+
+    monkeypatch.setattr(evaluation, "java_status", lambda: (True, "java 17"))
+    monkeypatch.setattr(evaluation.subprocess, "Popen", fake_popen)
+    with pytest.raises(evaluation.MetricUnavailable, match="could not start Java"):
+        evaluation.meteor(REFERENCES, PERFECT)
+    assert started and started[0][:3] == ["java", "-jar", f"-Xmx{evaluation.METEOR_JAVA_HEAP}"]
+    assert "-Xmx2G" not in started[0] and started[0][3].endswith("meteor-1.5.jar")
+    assert evaluation.METEOR_JAVA_HEAP == "768m"
