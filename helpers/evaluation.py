@@ -194,8 +194,9 @@ class MetricUnavailable(RuntimeError):
 
 
 #: The most memory METEOR's Java process may take (its ``-Xmx``). pycocoevalcap starts it with ``-Xmx2G``,
-#: which alone would fill Binder's 2 GB; METEOR 1.5 with its English paraphrase table needs about 512 MB
-#: (measured: 256m fails, 512m gives the same scores at a peak RSS of 595 MiB; 2G lets it grow to 1.15 GB).
+#: which alone would fill Binder's 2 GB; METEOR 1.5 with its English paraphrase table needs about 512 MB.
+#: Measured (200 segments): -Xmx256m fails (out of memory), 512m gives the same score at a peak RSS of 595 MiB,
+#: 768m 819 MiB, 1G 845 MiB, 2G 1,152 MiB. 768m leaves METEOR room for long test sets and the course room in 2 GB.
 METEOR_JAVA_HEAP = "768m"
 
 

@@ -148,3 +148,19 @@ def test_a_non_editable_install_fails_at_once_saying_to_clone(tmp_path):
         last = result.stderr.strip().splitlines()[-1]
         assert last.startswith("helpers.paths.NotACheckoutError: helpers is installed at") and \
             "Clone the repository" in last and "pip install -e" in last, result.stderr[-1500:]
+
+
+def test_licence_citation_and_the_github_workflow():
+    licence = (REPO_ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert licence.startswith("MIT License") and "CC BY 4.0" in licence
+    citation = yaml.safe_load((REPO_ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    assert citation["cff-version"] == "1.2.0" and citation["license"] == "MIT"
+    assert citation["version"] == PYPROJECT["project"]["version"]
+    assert citation["repository-code"] == PYPROJECT["project"]["urls"]["Repository"]
+    assert {"title", "authors", "message"} <= set(citation)
+    workflow = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))
+    steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
+    assert [step["run"] for step in steps if "run" in step] == ["bash .ci/run"], "CI runs exactly .ci/run"
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    badge = PYPROJECT["project"]["urls"]["Repository"].replace("https://github.com/", "") + "/actions/workflows/ci.yml"
+    assert f"https://github.com/{badge}/badge.svg" in readme, "README shows the CI badge"

@@ -52,6 +52,8 @@ def target_problem(source: Path, target: str) -> str | None:
         elif host == "github.com" and path.count("/") >= 2:
             pieces = path.split("/")
             repo, inside = "/".join(pieces[1:3]), "/".join(pieces[5:])
+            if pieces[3:5] == ["actions", "workflows"]:   # a workflow's page or badge: the workflow file
+                inside = ".github/workflows/" + pieces[5] if len(pieces) > 5 else ""
         else:
             return None  # another site: not checked here (no network)
         if repo != REPO:
