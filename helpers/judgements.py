@@ -566,7 +566,7 @@ def disagreement_figure(rows: Sequence[dict], metric: str, image_paths: Sequence
     with the judged caption, the metric's score and the people's."""
     import matplotlib.pyplot as plt
 
-    from helpers.images import open_rgb
+    from helpers.visualization import show_image
 
     columns = min(3, len(rows))
     lines = (len(rows) + columns - 1) // columns
@@ -575,7 +575,7 @@ def disagreement_figure(rows: Sequence[dict], metric: str, image_paths: Sequence
         axis.axis("off")
     for axis, row, path in zip(axes.flat, rows, image_paths):
         pair = row["pair"]
-        axis.imshow(open_rgb(path))
+        show_image(axis, path)   # upright; a file that cannot be shown gets its reason instead
         verdict = "metric too kind" if row["gap"] > 0 else "metric too harsh"
         people = pair.human("expert")
         people_text = f"experts {people:.1f}/4" if people is not None else f"crowd {pair.human('crowd'):.0%} yes"

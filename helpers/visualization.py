@@ -47,6 +47,25 @@ MAX_CAPTION_LINES = 6             # a longer generated caption ends in "…" (40
 MAX_REFERENCE_LINES = 3           # per reference
 
 
+def show_image(axis, image_path: str | Path) -> bool:
+    """Draw the image file upright in ``axis`` (:func:`helpers.images.open_rgb`: allowed formats only, EXIF
+    orientation applied); a file that cannot be shown gets its reason written in its place instead, so one bad
+    photo never stops a picture of many. Returns whether the image was drawn."""
+    import textwrap
+
+    from helpers.images import BadImageError, open_rgb
+
+    try:
+        axis.imshow(open_rgb(image_path))
+        return True
+    except BadImageError as error:
+        reason = str(error).removeprefix(f"{image_path}: ")
+        axis.text(0.5, 0.5, "\n".join(textwrap.wrap(f"{Path(image_path).name}: {reason}", 34)[:8]),
+                  transform=axis.transAxes, ha="center", va="center", fontsize=8, color="#a00", parse_math=False)
+        axis.set_facecolor("#f3f3f3")
+        return False
+
+
 def _text_width(renderer, text: str, properties) -> float:
     """Width of ``text`` in points, as ``renderer`` draws it in ``properties``."""
     width, _, _ = renderer.get_text_width_height_descent(text, properties, ismath=False)
@@ -87,15 +106,13 @@ def caption_grid(image_paths: list[str | Path], generated: list[str], references
     """A grid of images, each titled with its generated caption (bold) and some references.
 
     ``labels`` (optional, one per image) are written above each caption, e.g. a score.
-    Images are opened upright through :func:`helpers.images.open_rgb` (allowed formats
-    only, EXIF orientation applied). Captions are wrapped to their column's width and
+    Images are drawn by :func:`show_image` (upright; a file that cannot be shown gets
+    its reason in its place). Captions are wrapped to their column's width and
     the figure grows to hold the longest (at most :data:`MAX_CAPTION_LINES` lines per
     generated caption and :data:`MAX_REFERENCE_LINES` per reference), so every text
     stays inside the figure."""
     import matplotlib.pyplot as plt
     from matplotlib.font_manager import FontProperties
-
-    from helpers.images import open_rgb
 
     count = len(image_paths)
     rows = max(1, -(-count // columns))
@@ -129,7 +146,7 @@ def caption_grid(image_paths: list[str | Path], generated: list[str], references
                            bottom=(reference_inches + 0.05) / height,
                            hspace=(heading_inches + reference_inches) / GRID_IMAGE_INCHES)
     for axis, image_path, heading, shown in zip(axes.flat, image_paths, headings, reference_texts):
-        axis.imshow(open_rgb(image_path))
+        show_image(axis, image_path)
         axis.set_title("\n".join(heading), fontsize=GRID_TITLE_SIZE, fontweight="bold", loc="left",
                        color="#0b4f9c", parse_math=False, linespacing=GRID_LINE_SPACING)
         axis.text(0, -0.02, "\n".join(shown), transform=axis.transAxes, va="top", fontsize=GRID_TEXT_SIZE,

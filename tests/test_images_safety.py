@@ -64,10 +64,17 @@ def test_an_eps_file_named_jpg_never_reaches_ghostscript(tmp_path, fake_gs):
                     lambda p: images._pillow_rgb(p.read_bytes())):
         with pytest.raises(images.BadImageError, match="EPS files are not accepted"):
             open_it(path)
-    with pytest.raises(images.BadImageError, match="EPS"):   # the pictures
-        visualization.caption_grid([path], ["a caption"], [["a reference"]])
-    with pytest.raises(images.BadImageError, match="EPS"):
-        judgements.disagreement_figure([{"pair": None, "gap": 1}], "bleu4", [path])
+    # the pictures: the image's place says why it is not shown, the other images are still drawn
+    good = tmp_path / "good.jpg"
+    Image.new("RGB", (40, 30), "red").save(good)
+    figure = visualization.caption_grid([path, good], ["a caption", "another"], [["a reference"], ["one more"]])
+    assert [len(axis.images) for axis in figure.axes[:2]] == [0, 1]
+    assert any("holiday.jpg: EPS files are not accepted" in t.get_text().replace("\n", " ")
+               for t in figure.axes[0].texts)
+    pair = judgements.JudgedPair("holiday.jpg", "holiday.jpg#0", "a dog", ["a dog runs"], expert_scores=(4, 4, 4),
+                                 scores={"bleu4": 0.5})
+    figure = judgements.disagreement_figure([{"pair": pair, "gap": 1.0}], "bleu4", [path])
+    assert not figure.axes[0].images and "EPS files" in figure.axes[0].texts[0].get_text().replace("\n", " ")
     # the feature pipeline: refused from its header, never decoded, counted with its reason
     results = list(features.iter_features(lambda batch, training=False: np.zeros((len(batch), 4)), [path],
                                           "mobilenet_v2", progress=False))
