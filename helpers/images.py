@@ -87,6 +87,8 @@ def _refusal(handle) -> str:
     handle.seek(0)
     start = handle.read(64)
     name = detected_format(start)
+    if name in ALLOWED_FORMATS:   # its signature says JPEG (say), but the JPEG plugin could not parse the header
+        return f"unreadable image header (it starts like a {name} file, but the header is damaged)"
     if name is not None:
         return (f"{name} files are not accepted (only {', '.join(ALLOWED_FORMATS)}); "
                 "it was not opened")

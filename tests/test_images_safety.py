@@ -154,3 +154,10 @@ def test_truncated_files_of_every_format_are_a_bad_image_error(tmp_path, fmt):
         images.load_image(path, 32)
     with pytest.raises(images.BadImageError, match=f"cut.{fmt.lower()}: "):
         images.open_rgb(path)
+
+
+def test_a_damaged_header_of_an_allowed_format_is_not_called_a_refused_format(tmp_path):
+    path = tmp_path / "damaged.jpg"
+    path.write_bytes(b"\xff\xd8\xff\xe0\x00\x02" + b"junk" * 3)
+    check = images.check_image(path)
+    assert not check.ok and check.reason.startswith("unreadable image header (it starts like a JPEG file"), check
