@@ -213,11 +213,11 @@ def _meteor_scorer(heap: str = METEOR_JAVA_HEAP):
 
     from pycocoevalcap.meteor import meteor as module
 
-    scorer = module.Meteor.__new__(module.Meteor)   # its __init__ would start java -Xmx2G
-    scorer.meteor_cmd = meteor_command(heap)
-    scorer.meteor_p = subprocess.Popen(scorer.meteor_cmd, cwd=os.path.dirname(os.path.abspath(module.__file__)),
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    scorer.lock = threading.Lock()
+    command = meteor_command(heap)
+    process = subprocess.Popen(command, cwd=os.path.dirname(os.path.abspath(module.__file__)),
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    scorer = module.Meteor.__new__(module.Meteor)   # its __init__ would start java -Xmx2G; made once java runs
+    scorer.meteor_cmd, scorer.meteor_p, scorer.lock = command, process, threading.Lock()
     return scorer
 
 
