@@ -1,7 +1,6 @@
 """Readers against hostile and odd files (issue 15): a BOM everywhere, strict CSV, deep JSON, judgement ids."""
 
 import json
-import logging
 from collections import Counter
 
 import pytest
