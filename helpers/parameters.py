@@ -98,8 +98,8 @@ PARAMETERS: list[Parameter] = [
               ("03", "06"), minimum=1),
     Parameter("SEED", int, 42, "random seed: the same seed gives the same run", ("01", "03", "04", "05", "06", "07"),
               minimum=0),
-    Parameter("RUN_DIR", str, "", 'where the run\'s files go; "" means runs/<DATASET>-<ENCODER>-<WEIGHTS>, plus a '
-              "short hash of any other parameter that changes results and is not at its default",
+    Parameter("RUN_DIR", str, "", 'where the run\'s files go; "" means runs/<DATASET>-<ENCODER>-<WEIGHTS>'
+              "[-<hash of other changed parameters>]",
               ("00", "01", "02", "03", "04", "05", "06", "07", "08", "09"), result_changing=False),
     Parameter("IMAGES_DIR", str, "", 'images folder when it is not beside the caption file (COCO); "" means find it',
               ("01",), result_changing=False),

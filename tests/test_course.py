@@ -9,7 +9,6 @@ import pytest
 from helpers import course, decoding, features, paths, training
 
 NOTEBOOK_PATHS = sorted(paths.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
-CORE_PARAMETERS = ["DATASET", "ENCODER", "WEIGHTS", "EPOCHS", "BATCH_SIZE", "SEED", "RUN_DIR"]
 
 
 def code_cells(path):
@@ -27,22 +26,6 @@ def test_committed_notebooks_carry_no_outputs(path):
     assert notebook.metadata.kernelspec.name == "python3"
     for cell in code_cells(path):
         assert cell.outputs == [] and cell.execution_count is None, f"{path.name} has outputs: clear them before committing"
-
-
-@pytest.mark.parametrize("path", NOTEBOOK_PATHS, ids=lambda p: p.name)
-def test_one_parameters_cell_with_the_shared_parameters(path):
-    tagged = [c for c in code_cells(path) if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
-    values: dict = {}
-    exec(tagged[0].source, {}, values)
-    assert all(name in values for name in CORE_PARAMETERS), path.name
-    for name, default in course.DEFAULTS.items():
-        assert values[name] == default, f"{path.name}: {name} default differs from helpers.course.DEFAULTS"
-    reference: dict = {}
-    exec([c for c in code_cells(NOTEBOOK_PATHS[0]) if "parameters" in c.metadata.get("tags", [])][0].source, {}, reference)
-    assert {n: values[n] for n in CORE_PARAMETERS} == {n: reference[n] for n in CORE_PARAMETERS}
-    for line in tagged[0].source.splitlines():
-        assert line.startswith("#") or ":" in line.split("=")[0], f"{path.name}: parameters are annotated literals: {line}"
 
 
 def run_cells(path, namespace, run_dir, rerun_tag=None):
@@ -66,17 +49,6 @@ def test_running_the_token_cell_twice_leaves_one_start_and_one_stop_token(tmp_pa
                     words = caption.split()
                     assert words.count("startseq") == 1 and words.count("endseq") == 1, caption
                     assert words[0] == "startseq" and words[-1] == "endseq"
-
-
-def test_parameter_values_are_read_like_papermill():
-    assert course.parse_value("5") == 5 and course.parse_value("0.5") == 0.5
-    assert course.parse_value("True") is True and course.parse_value("sample") == "sample"
-    assert course.parse_value("/data/my set") == "/data/my set"
-
-
-def test_only_that_matches_nothing_is_an_error():
-    with pytest.raises(SystemExit):
-        course.main(["run", "--only", "42"])
 
 
 @pytest.mark.course
