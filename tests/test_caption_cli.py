@@ -63,7 +63,7 @@ def sample_run(tmp_path_factory):
     paths.write_json_atomic(run_dir / paths.CONFIG_FILE, {
         "text": {"max_length": max_length},
         "features": {"encoder": "mobilenet_v2", "weights": weights, "pretrained": pretrained,
-                     "feature_dim": int(matrix.shape[1])}})
+                     "image_size": 224, "feature_dim": int(matrix.shape[1])}})
     return run_dir, sample, image_ids
 
 
