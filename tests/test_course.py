@@ -37,6 +37,7 @@ def run_cells(path, namespace, run_dir, rerun_tag=None):
             exec(cell.source, namespace)  # a student runs the cell a second time
 
 
+@pytest.mark.course   # executes notebooks 01 and 02 cell by cell
 def test_running_the_token_cell_twice_leaves_one_start_and_one_stop_token(tmp_path):
     run_cells(paths.NOTEBOOKS_DIR / "01_text_cleaning.ipynb", {}, tmp_path)
     namespace: dict = {}
