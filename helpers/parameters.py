@@ -12,7 +12,8 @@ each notebook named (type, default and ``# meaning`` as declared), e.g.::
     Parameter("NO_REPEAT_NGRAM", int, 0, "never repeat an n-gram of this size (0: off)", ("07",), minimum=0),
 
 ``result_changing=False`` for parameters that do not change what a run computes (display, locations,
-speed); every other parameter names the default run folder and is checked against the run it opens.
+speed) or only change outputs that record them (07's decoding options); every other parameter names the
+default run folder and is checked against the run it opens.
 """
 
 from __future__ import annotations
@@ -137,10 +138,12 @@ PARAMETERS: list[Parameter] = [
               "0 skips it)", ("06",), minimum=0, result_changing=False),
     Parameter("BASELINE_MAX_PAIRS", int, 100000, "skip the prefix-pair comparison above this many training pairs "
               "(Flickr8k: ~300,000)", ("06",), minimum=0, result_changing=False),
+    # decoding options change only 07/08's captions and scores, which record them: an existing run may be
+    # decoded again with other values (python -m helpers run --only 07 08 -p BEAM_WIDTH 5)
     Parameter("BEAM_WIDTH", int, 3, "captions kept at each step of beam search (1: greedy decoding)", ("07",),
-              minimum=1),
+              minimum=1, result_changing=False),
     Parameter("LENGTH_ALPHA", float, 0.7, "beam length normalisation: rank by log P / length^alpha (0: none, "
-              "1: per word)", ("07",), minimum=0.0, maximum=5.0),
+              "1: per word)", ("07",), minimum=0.0, maximum=5.0, result_changing=False),
     Parameter("NUM_EXAMPLES", int, 12, "test images shown in the caption grid", ("08",), minimum=1,
               result_changing=False),
     Parameter("NUM_BEST_WORST", int, 4, "test images shown among the best and among the worst captions", ("08",),

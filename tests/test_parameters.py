@@ -117,3 +117,13 @@ def test_parameter_values_are_read_like_papermill():
     assert parameters.parse_value("True") is True and parameters.parse_value("sample") == "sample"
     assert parameters.parse_value("/data/my set") == "/data/my set"
     assert parameters.check({"LEARNING_RATE": 1}) == {"LEARNING_RATE": 1.0}
+
+
+def test_a_run_dir_made_with_other_parameters_is_refused_before_any_notebook(capsys, tmp_path):
+    from helpers.run import RunFolder
+
+    RunFolder.open(tmp_path / "run", {"UNITS": 256})
+    assert cli.main(["run", "--run-dir", str(tmp_path / "run"), "-p", "UNITS", "128"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "UNITS=256" in error and "UNITS=128" in error
+    assert not (tmp_path / "run" / "notebooks").exists()
