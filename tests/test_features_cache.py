@@ -64,6 +64,7 @@ def reference(dataset, untrained, model, tmp_path_factory):
     return extract(dataset, untrained, Counting(model), tmp_path_factory.mktemp("reference_cache"))
 
 
+@pytest.mark.course   # end to end, slow: extraction in a subprocess, killed
 def test_a_killed_extraction_resumes_without_redoing_finished_images(dataset, untrained, model, reference, tmp_path):
     folder, ids = dataset
     cache_root = tmp_path / "cache"
@@ -163,6 +164,7 @@ def empty_keras_home_path(tmp_path, monkeypatch):
     return tmp_path / "keras"
 
 
+@pytest.mark.course   # end to end, slow: three extractions
 def test_new_weights_in_the_same_file_or_a_changed_image_are_never_served_stale(dataset, model, tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()
