@@ -119,7 +119,8 @@ def test_the_same_command_runs_the_course_on_a_kaggle_captions_file(tmp_path):
     # are too few to beat the word-frequency baseline that 06 asserts; 10 take seconds.
     result = subprocess.run([sys.executable, "-m", "helpers", "run", "--run-dir", str(run_dir),
                              "-p", "DATASET", str(root / "captions.txt"), "-p", "WEIGHTS", "none",
-                             "-p", "EPOCHS", "10"], cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True,
+                             "-p", "EPOCHS", "10", "-p", "MEASURE_ENCODERS", "False",
+                             "-p", "FEATURE_CACHE", str(tmp_path / "feature_cache")], cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True,
                             timeout=1200)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     config = paths.read_config(run_dir)
