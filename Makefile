@@ -1,5 +1,5 @@
 # Shortcuts; each target is one command from README.md.
-.PHONY: setup course test clean-runs
+.PHONY: setup course test test-fast lint clean-runs
 
 setup:            ## create .venv and install the course
 	python3 -m venv .venv && .venv/bin/pip install -e ".[test]"
@@ -7,8 +7,14 @@ setup:            ## create .venv and install the course
 course:           ## run notebooks 00-09 on the sample into runs/
 	.venv/bin/python -m helpers run
 
-test:             ## the test suite (runs the whole course once; about 15 min on 2 cores)
+test:             ## the whole test suite, as CI runs it (runs the course; about 15 min on 2 cores)
 	.venv/bin/python -m pytest
+
+test-fast:        ## the fast loop: every test that does not run the course or a notebook
+	.venv/bin/python -m pytest -m "not course"
+
+lint:             ## ruff check (configured in pyproject.toml)
+	.venv/bin/ruff check .
 
 clean-runs:
 	rm -rf runs/

@@ -79,7 +79,6 @@ def main(argv: list[str] | None = None) -> int:
             current = started_lines[-1] if started_lines else current
             per_notebook[current] = max(per_notebook.get(current, 0), rss)
             time.sleep(0.2)
-    log = log_path.read_text(errors="replace")
     seconds = time.perf_counter() - started
     peak_single = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     mib = lambda n: f"{n / 2**20:,.0f} MiB"  # noqa: E731

@@ -6,6 +6,8 @@ One module per stage of the pipeline, in the order the notebooks teach them:
 module                     taught in
 =========================  ==============================================
 ``helpers.paths``          (plumbing) where the data and the runs live
+``helpers.run``            (plumbing) the run folder: file names, config.json, save/load per stage
+``helpers.parameters``     (plumbing) every parameter of the course, declared once
 ``helpers.overview``       notebooks/00_start_here.ipynb (the course map, a setup check)
 ``helpers.text``           notebooks/01_text_cleaning.ipynb
 ``helpers.datasets``       notebooks/01_text_cleaning.ipynb (loading, splits)
@@ -13,7 +15,11 @@ module                     taught in
 ``helpers.download``       notebooks/01_text_cleaning.ipynb (the real Flickr8k)
 ``helpers.vocabulary``     notebooks/02_lookup_table.ipynb
 ``helpers.images``         notebooks/03_feature_extraction.ipynb (reading images, bad-image checks)
-``helpers.features``       notebooks/03_feature_extraction.ipynb
+``helpers.features``       notebooks/03_feature_extraction.ipynb (gathers the four below)
+``helpers.encoders``       notebooks/03_feature_extraction.ipynb (the CNNs, WEIGHTS)
+``helpers.extraction``     notebooks/03_feature_extraction.ipynb (the tf.data pipeline)
+``helpers.feature_cache``  notebooks/03_feature_extraction.ipynb (the cache, features.npz)
+``helpers.encoder_demos``  notebooks/03_feature_extraction.ipynb (demos; reads ../shared)
 ``helpers.embeddings``     notebooks/04_word_embeddings.ipynb
 ``helpers.model``          notebooks/05_merge_lstm_model.ipynb
 ``helpers.training``       notebooks/06_training.ipynb
@@ -23,6 +29,7 @@ module                     taught in
 ``helpers.visualization``  notebooks/06 (loss curves) and 08 (pictures of captions)
 ``helpers.judgements``     notebooks/09_metrics_vs_humans.ipynb
 ``helpers.course``         ``python -m helpers run`` (runs every notebook)
+``helpers.cli``            ``python -m helpers run`` and ``python -m helpers caption``
 =========================  ==============================================
 
 Importing ``helpers`` has no side effects: no seeding, no downloads and no

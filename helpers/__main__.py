@@ -1,9 +1,8 @@
-"""``python -m helpers run ...`` (see :mod:`helpers.course`) and ``python -m helpers caption ...``
-(see :mod:`helpers.captioner`)."""
+"""``python -m helpers run ...`` and ``python -m helpers caption ...`` (see :mod:`helpers.cli`)."""
 
 import sys
 
-from helpers.course import main
+from helpers.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

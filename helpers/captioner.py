@@ -16,8 +16,6 @@ run folder cannot be used (nothing is captioned then).
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +27,12 @@ from helpers.decoding import DEFAULT_ALPHA
 
 class RunFolderError(RuntimeError):
     """The run folder cannot be used for captioning (the message says why)."""
+
+
+def command_line(run_dir, photos, beam: int = 1) -> list[str]:
+    """The terminal command that captions ``photos`` with this run (what notebook 07 shows)."""
+    return ["python", "-m", "helpers", "caption", "--run", str(run_dir), *(["--beam", str(beam)] if beam > 1 else []),
+            *map(str, photos)]
 
 
 @dataclass
@@ -47,22 +51,20 @@ class Captioner:
 
     @classmethod
     def load(cls, run_dir: str | Path) -> "Captioner":
-        from helpers import training
+        from helpers.run import RunFolder
 
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise RunFolderError(f"run folder {run_dir}: no such folder")
         try:   # load_trained_model checks that the files belong together (training.check_run_consistency)
-            model, vocabulary, config = training.load_trained_model(run_dir)
-            max_length = int(config["text"]["max_length"])
-            encoder = str(config["features"]["encoder"])
-            weights = str(config["features"]["weights"])
-            pretrained = bool(config["features"].get("pretrained", weights != "none"))
-            seed = config["features"].get("seed")  # untrained weights are rebuilt from the seed 03 used
-        except KeyError as error:
-            raise RunFolderError(f"run folder {run_dir}: config.json lacks {error} "
-                                 "(run notebooks 02, 03 and 06 into it)") from None
-        except Exception as error:  # missing files, a corrupt model, invalid JSON, files that disagree
+            folder = RunFolder.existing(run_dir)
+            model, vocabulary = folder.load_trained_model()
+            max_length = int(folder.load_text().max_length)
+            features_section = folder.load_features_section()
+            encoder, weights = str(features_section.encoder), str(features_section.weights)
+            pretrained = bool(features_section.pretrained)
+            seed = features_section.seed  # untrained weights are rebuilt from the seed 03 used
+        except Exception as error:  # missing files or sections, a corrupt model, invalid JSON, files that disagree
             message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise RunFolderError(f"run folder {run_dir}: {message}") from None
         return cls(run_dir, model, vocabulary, max_length, encoder, weights, pretrained, seed)
@@ -139,24 +141,3 @@ def caption_photos(run_dir: str | Path, photos: list[str | Path], *, beam: int =
     for name, caption in zip(names, captions):
         out(f"{name}: {caption}")
     return 1 if failed else 0
-
-
-def add_command(commands) -> None:
-    """Register ``caption`` on the ``python -m helpers`` sub-command parser."""
-    parser = commands.add_parser("caption", help="caption your own photos with a trained run",
-                                 description="Print one caption per photo, using a trained run folder.")
-    parser.add_argument("--run", required=True, metavar="RUN_DIR",
-                        help="a run folder with model.keras, vocabulary.json and config.json (notebook 06)")
-    parser.add_argument("photos", nargs="+", metavar="PHOTO", help="image files (JPEG, PNG, GIF, BMP)")
-    parser.add_argument("--beam", type=int, default=1, metavar="K",
-                        help="beam search of width K (default 1: greedy decoding)")
-    parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
-                        help=f"length normalisation of beam search (default {DEFAULT_ALPHA}; 0 = none)")
-
-
-def run_command(args: argparse.Namespace) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if args.beam < 1:
-        print(f"error: --beam must be at least 1, got {args.beam}", file=sys.stderr)
-        return 2
-    return caption_photos(args.run, args.photos, beam=args.beam, alpha=args.alpha)

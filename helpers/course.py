@@ -1,183 +1,96 @@
 """Run the whole course, notebook after notebook, with papermill.
 
-``python -m helpers run [-p NAME VALUE ...] [--run-dir DIR]`` executes
-notebooks 00-09 in order with the same parameters, writes the executed notebooks
-into ``<run dir>/notebooks/`` next to every artifact of the run, and prints where
-the results are and the headline scores. ``python -m helpers run --list-parameters``
-lists every notebook's parameters (type, default, meaning), read from the same
-``parameters`` cells that papermill fills (``papermill --help-notebook``); a ``-p``
-that no notebook has is an error (a typo would otherwise be ignored silently).
+``python -m helpers run [-p NAME VALUE ...] [--run-dir DIR] [--only NN ...]`` (see :mod:`helpers.cli`)
+executes notebooks 00-09 in order. Every ``-p`` is checked against :mod:`helpers.parameters` before notebook
+00 starts; the run folder is opened once (:class:`helpers.run.RunFolder`: created, or refused when it was
+made with other result-changing parameters); each notebook then gets only its own parameters and the run
+folder's path as ``RUN_DIR``. The executed notebooks go into ``<run folder>/notebooks/``; at the end it
+prints where the results are and the headline scores.
 """
 
 from __future__ import annotations
 
-import argparse
-import ast
 import os
-import sys
 import time
 from pathlib import Path
+from typing import Any, Mapping
 
+from helpers import parameters as params
 from helpers import paths
+from helpers.parameters import parse_value  # noqa: F401  (python -m helpers run reads -p values with it)
+from helpers.run import NOTEBOOKS, RunFolder
 
-NOTEBOOKS = [
-    "00_start_here.ipynb",
-    "01_text_cleaning.ipynb",
-    "02_lookup_table.ipynb",
-    "03_feature_extraction.ipynb",
-    "04_word_embeddings.ipynb",
-    "05_merge_lstm_model.ipynb",
-    "06_training.ipynb",
-    "07_caption_generation.ipynb",
-    "08_evaluation_and_visualization.ipynb",
-    "09_metrics_vs_humans.ipynb",
-]
-
-# Defaults of the parameters that name the run folder; the notebooks' parameter
-# cells hold the same values (a test checks it).
-DEFAULTS = {"DATASET": "sample", "ENCODER": "mobilenet_v2", "WEIGHTS": "auto"}
+__all__ = ["NOTEBOOKS", "main", "notebook_parameters", "open_run_folder", "run_course", "summary"]
 
 
-def parse_value(text: str):
-    """A ``-p`` value the way papermill reads it: int, float, bool or None if it
-    looks like one, otherwise the string itself."""
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-    return value if isinstance(value, (int, float, bool, type(None))) else text
+def notebook_parameters(notebook: str, values: Mapping[str, Any], run_dir: str | Path) -> dict[str, Any]:
+    """What papermill passes to one notebook: its own parameters that were given, and ``RUN_DIR``."""
+    own = {p.name for p in params.for_notebook(notebook)}
+    return {**{name: value for name, value in values.items() if name in own}, "RUN_DIR": str(run_dir)}
 
 
-def notebook_parameters(notebooks: list[str] | None = None) -> dict[str, dict[str, dict]]:
-    """``{notebook: {name: {"name", "inferred_type_name", "default", "help"}}}`` from each
-    notebook's ``parameters`` cell, parsed by papermill exactly as ``--help-notebook`` does."""
-    import papermill
-
-    return {name: papermill.inspect_notebook(str(paths.NOTEBOOKS_DIR / name)) for name in notebooks or NOTEBOOKS}
-
-
-def parameter_names(notebook: str) -> list[str]:
-    """The names assigned in a notebook's ``parameters`` cell (read with ``ast``, so a line papermill
-    cannot parse still counts)."""
-    import nbformat
-
-    names = []
-    for cell in nbformat.read(paths.NOTEBOOKS_DIR / notebook, as_version=4).cells:
-        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
-            for node in ast.parse(cell.source).body:
-                targets = [node.target] if isinstance(node, ast.AnnAssign) else getattr(node, "targets", [])
-                names += [t.id for t in targets if isinstance(t, ast.Name)]
-    return names
+def open_run_folder(values: Mapping[str, Any] | None = None, run_dir: str | Path | None = None) -> RunFolder:
+    """Check every value and open the run folder (``--run-dir``, else ``RUN_DIR``, else the default name).
+    Raises :class:`helpers.parameters.ParameterError` or :class:`helpers.run.RunFolderError`."""
+    values = dict(values or {})
+    run_dir = run_dir or values.pop("RUN_DIR", "") or ""
+    return RunFolder.open(run_dir, params.check({k: v for k, v in values.items() if k != "RUN_DIR"}))
 
 
-def parameters_text(notebooks: list[str] | None = None) -> str:
-    """Every notebook's parameters, one line each: name, type, default and meaning."""
-    lines = []
-    for notebook, parameters in notebook_parameters(notebooks).items():
-        lines.append(notebook)
-        for parameter in parameters.values():
-            lines.append(f"  {parameter['name']:<18} {parameter['inferred_type_name']:<6} "
-                         f"{parameter['default']:<16} {parameter['help']}")
-    return "\n".join(lines)
-
-
-def run_course(parameters: dict | None = None, run_dir: str | Path | None = None, *,
+def run_course(parameters: Mapping[str, Any] | None = None, run_dir: str | Path | None = None, *,
                notebooks: list[str] | None = None, timeout: int = 3600, quiet: bool = False) -> Path:
     """Execute the notebooks in order; returns the run folder. Raises on the first failure."""
     import papermill
 
-    parameters = dict(parameters or {})
-    settings = {**DEFAULTS, **{k: v for k, v in parameters.items() if k in DEFAULTS}}
-    if run_dir is not None:
-        run_dir = Path(run_dir).expanduser().resolve()
-    run_dir = paths.resolve_run_dir(run_dir or parameters.get("RUN_DIR") or "", str(settings["DATASET"]),
-                                    str(settings["ENCODER"]), str(settings["WEIGHTS"]))
-    parameters["RUN_DIR"] = str(run_dir)
-    executed_dir = run_dir / "notebooks"
-    executed_dir.mkdir(parents=True, exist_ok=True)
+    values = dict(parameters or {})
+    folder = open_run_folder(values, run_dir or values.pop("RUN_DIR", None))
+    values.pop("RUN_DIR", None)
+    folder.executed_notebooks_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
-    say(f"Running the course into {run_dir}")
-    say("Parameters: " + ", ".join(f"{k}={v!r}" for k, v in parameters.items()))
+    say(f"Running the course into {folder.path}")
+    say("Parameters: " + (", ".join(f"{k}={v!r}" for k, v in values.items()) or "the defaults"))
     chosen = notebooks or NOTEBOOKS
     for number, name in enumerate(chosen, start=1):
         started = time.perf_counter()
         say(f"[{number}/{len(chosen)}] {name} ...")
-        output = executed_dir / name
+        output = folder.executed_notebooks_dir / name
         try:
             papermill.execute_notebook(
-                str(paths.NOTEBOOKS_DIR / name), str(output), parameters=parameters, kernel_name="python3",
-                cwd=str(paths.NOTEBOOKS_DIR), progress_bar=False, execution_timeout=timeout,
-                report_mode=False,
+                str(paths.NOTEBOOKS_DIR / name), str(output),
+                parameters=notebook_parameters(name, values, folder.path), kernel_name="python3",
+                cwd=str(paths.NOTEBOOKS_DIR), progress_bar=False, execution_timeout=timeout, report_mode=False,
             )
         except papermill.PapermillExecutionError as error:
             raise RuntimeError(
                 f"{name} failed: {error.ename}: {error.evalue}\nThe executed notebook, with the error, is {output}"
             ) from None
         say(f"      done in {time.perf_counter() - started:.1f} s")
-    return run_dir
+    return folder.path
 
 
 def summary(run_dir: Path) -> str:
     """Where the results are and the headline scores."""
-    lines = [f"Results are in {run_dir}", f"  executed notebooks: {run_dir / 'notebooks'}"]
-    for name in (paths.MODEL_FILE, paths.VOCABULARY_FILE, paths.FEATURES_FILE, paths.SCORES_FILE,
-                 paths.CAPTION_GRID_FILE):
-        if (run_dir / name).exists():
-            lines.append(f"  {name}: {run_dir / name}")
-    scores_path = run_dir / paths.SCORES_FILE
-    if scores_path.exists():
-        scores = paths.read_json(scores_path)
-        model = scores["model"]
-        lines.append("Scores on the test split (greedy decoding; BLEU at corpus level; all x100):")
-        lines.append("  model:          " + "  ".join(f"{k.upper()} {100 * v:5.1f}" for k, v in model.items()))
-        baseline = scores.get("best_constant_caption")
-        if baseline:
-            lines.append(f"  best constant caption \"{baseline['caption']}\": BLEU4 {100 * baseline['bleu4']:5.1f}")
-        lines.append(f"  image features: {scores.get('weights', '?')}")
+    folder = RunFolder.existing(run_dir)
+    lines = [f"Results are in {folder.path}", f"  executed notebooks: {folder.executed_notebooks_dir}"]
+    lines += [f"  {path.name}: {path}" for path in folder.existing_outputs()]
+    try:
+        scores = folder.load_scores()
+    except FileNotFoundError:
+        return "\n".join(lines)
+    model = scores["model"]
+    lines.append("Scores on the test split (greedy decoding; BLEU at corpus level; all x100):")
+    lines.append("  model:          " + "  ".join(f"{k.upper()} {100 * v:5.1f}" for k, v in model.items()))
+    baseline = scores.get("best_constant_caption")
+    if baseline:
+        lines.append(f"  best constant caption \"{baseline['caption']}\": BLEU4 {100 * baseline['bleu4']:5.1f}")
+    lines.append(f"  image features: {scores.get('weights', '?')}")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers", description="The image-captioning course.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run notebooks 00-09 in order on one set of parameters")
-    run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
-                     help="a notebook parameter, e.g. -p EPOCHS 5 (passed to every notebook)")
-    run.add_argument("--run-dir", default=None, help="folder for everything the run writes "
-                     "(default runs/<dataset>-<encoder>-<weights>)")
-    run.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks, e.g. --only 07 08")
-    run.add_argument("--timeout", type=int, default=3600, help="seconds one cell may take")
-    run.add_argument("--list-parameters", action="store_true",
-                     help="list every notebook's parameters (type, default, meaning) and exit")
-    from helpers import captioner
-    captioner.add_command(commands)  # python -m helpers caption --run RUN_DIR photo.jpg ...
-    args = parser.parse_args(argv)
-    if args.command == "caption":
-        return captioner.run_command(args)
+    """``python -m helpers ...`` (kept here for older callers; see :func:`helpers.cli.main`)."""
+    from helpers import cli
 
-    if args.list_parameters:
-        print(parameters_text())
-        return 0
-    known = {name for notebook in NOTEBOOKS for name in parameter_names(notebook)}
-    unknown = sorted({name for name, _ in args.parameter} - known)
-    if unknown:
-        parser.error(f"no notebook has the parameter {', '.join(unknown)} "
-                     f"(see python -m helpers run --list-parameters); known: {', '.join(sorted(known))}")
-
-    parameters = {name: parse_value(value) for name, value in args.parameter}
-    notebooks = NOTEBOOKS
-    if args.only:
-        notebooks = [n for n in NOTEBOOKS if any(n.startswith(prefix.zfill(2)) for prefix in args.only)]
-        if not notebooks:
-            parser.error(f"--only {' '.join(args.only)} matches no notebook")
-    started = time.perf_counter()
-    try:
-        run_dir = run_course(parameters, args.run_dir, notebooks=notebooks, timeout=args.timeout)
-    except (RuntimeError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"\nThe course ran in {time.perf_counter() - started:.0f} s.")
-    print(summary(run_dir))
-    return 0
+    return cli.main(argv)

@@ -171,12 +171,6 @@ def resolve_dataset_path(dataset: str, *, download: bool = True) -> Path:
     return path
 
 
-def resolve_dataset_dir(dataset: str, *, download: bool = True) -> Path:
-    """Folder of ``DATASET`` (see :func:`resolve_dataset_path`); a caption file gives its folder."""
-    path = resolve_dataset_path(dataset, download=download)
-    return path if path.is_dir() else path.parent
-
-
 def format_of_file(path: str | Path) -> str | None:
     """The format a caption file's name says (see :data:`FORMATS`), or ``None``."""
     name = Path(path).name

@@ -47,7 +47,6 @@ import numpy as np
 
 from helpers.vocabulary import PAD_ID, Vocabulary
 
-BEAM_CAPTIONS_FILE = "beam_captions.json"   # 07: {"width", "alpha", "captions": {image_id: caption}}
 DEFAULT_ALPHA = 0.7                          # length normalisation exponent (0 = none, 1 = per word)
 
 

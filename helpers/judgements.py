@@ -57,6 +57,7 @@ from pathlib import Path
 
 from helpers import paths
 from helpers.formats import check_image_id, is_safe_image_id
+from helpers.run import AGREEMENT_FILE, JUDGEMENT_SCORES_FILE
 from helpers.text import clean_caption
 
 logger = logging.getLogger("helpers.judgements")
@@ -71,8 +72,7 @@ FIXTURE_DIR = paths.DATA_DIR / "judgements_fixture"
 #: The real Flickr8k text files beside the checkout on the course's own machines.
 SHARED_TEXT_DIR = paths.REPO_ROOT.parent / "shared" / "data" / "flickr8k_text"
 
-JUDGEMENT_SCORES_FILE = "judgement_scores.csv"   # 09: one row per judged pair
-AGREEMENT_FILE = "metric_agreement.json"          # 09: rank correlations
+# Its two files in the run folder are named in helpers.run.
 
 METRICS = ("bleu1", "bleu4", "cider_d")
 HUMANS = ("expert", "crowd")
@@ -609,6 +609,7 @@ def write_results(run_dir: str | os.PathLike, judgements: Judgements, agreement_
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(buffer.getvalue())
+        paths.usual_permissions(tmp_name)
         os.replace(tmp_name, scores_path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -11,13 +11,12 @@ and a test checks that ``docs/teaching.md`` shows what the file says.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys
 from pathlib import Path
 
-from helpers import paths
+from helpers import paths, run
 
 TIMINGS_FILE = paths.REPO_ROOT / "docs" / "timings.json"
 #: The entries of docs/timings.json that hold measured seconds per notebook.
@@ -25,34 +24,34 @@ SAMPLE_ENTRY = "sample_2cpu"
 FLICKR8K_ENTRY = "flickr8k_2cpu"
 DISTRIBUTION = "captioning-course-helpers"
 
-#: What each notebook teaches, reads and writes (file names as spelled in helpers.paths / helpers.judgements).
+#: What each notebook teaches, reads and writes (file names as spelled in helpers.run).
 STAGES = [
     {"notebook": "00_start_here.ipynb", "idea": "the map of the course; is everything installed?",
      "reads": [], "writes": []},
     {"notebook": "01_text_cleaning.ipynb", "idea": "clean captions: no punctuation, lower case, no numbers",
-     "reads": ["the dataset's captions"], "writes": [paths.CLEAN_CAPTIONS_FILE]},
+     "reads": ["the dataset's captions"], "writes": [run.CLEAN_CAPTIONS_FILE]},
     {"notebook": "02_lookup_table.ipynb", "idea": "image -> captions per split, start/stop tokens, the vocabulary",
-     "reads": [paths.CLEAN_CAPTIONS_FILE], "writes": [paths.LOOKUP_TABLE_FILE, paths.VOCABULARY_FILE]},
+     "reads": [run.CLEAN_CAPTIONS_FILE], "writes": [run.LOOKUP_TABLE_FILE, run.VOCABULARY_FILE]},
     {"notebook": "03_feature_extraction.ipynb", "idea": "a pretrained CNN turns each image into a vector",
-     "reads": [paths.CLEAN_CAPTIONS_FILE, "the images"], "writes": [paths.FEATURES_FILE]},
+     "reads": [run.CLEAN_CAPTIONS_FILE, "the images"], "writes": [run.FEATURES_FILE]},
     {"notebook": "04_word_embeddings.ipynb", "idea": "FastText word vectors -> the embedding matrix",
-     "reads": [paths.LOOKUP_TABLE_FILE, paths.VOCABULARY_FILE],
-     "writes": [paths.WORD_VECTORS_FILE, paths.EMBEDDING_MATRIX_FILE]},
+     "reads": [run.LOOKUP_TABLE_FILE, run.VOCABULARY_FILE],
+     "writes": [run.WORD_VECTORS_FILE, run.EMBEDDING_MATRIX_FILE]},
     {"notebook": "05_merge_lstm_model.ipynb", "idea": "the merge model: image vector + LSTM over the words",
-     "reads": [paths.VOCABULARY_FILE, paths.FEATURES_FILE, paths.EMBEDDING_MATRIX_FILE],
-     "writes": [paths.UNTRAINED_MODEL_FILE]},
+     "reads": [run.VOCABULARY_FILE, run.FEATURES_FILE, run.EMBEDDING_MATRIX_FILE],
+     "writes": [run.UNTRAINED_MODEL_FILE]},
     {"notebook": "06_training.ipynb", "idea": "(image, caption so far) -> next word; loss curves, a baseline",
-     "reads": [paths.LOOKUP_TABLE_FILE, paths.FEATURES_FILE, paths.UNTRAINED_MODEL_FILE],
-     "writes": [paths.MODEL_FILE, paths.HISTORY_FILE, paths.LOSS_CURVE_FILE]},
+     "reads": [run.LOOKUP_TABLE_FILE, run.FEATURES_FILE, run.UNTRAINED_MODEL_FILE],
+     "writes": [run.MODEL_FILE, run.HISTORY_FILE, run.LOSS_CURVE_FILE]},
     {"notebook": "07_caption_generation.ipynb", "idea": "greedy decoding until the stop token",
-     "reads": [paths.MODEL_FILE, paths.FEATURES_FILE, paths.LOOKUP_TABLE_FILE],
-     "writes": [paths.GENERATED_CAPTIONS_FILE]},
+     "reads": [run.MODEL_FILE, run.FEATURES_FILE, run.LOOKUP_TABLE_FILE],
+     "writes": [run.GENERATED_CAPTIONS_FILE]},
     {"notebook": "08_evaluation_and_visualization.ipynb", "idea": "BLEU-1..4, the best constant caption, pictures",
-     "reads": [paths.GENERATED_CAPTIONS_FILE, paths.LOOKUP_TABLE_FILE],
-     "writes": [paths.SCORES_FILE, paths.CAPTION_GRID_FILE]},
+     "reads": [run.GENERATED_CAPTIONS_FILE, run.LOOKUP_TABLE_FILE],
+     "writes": [run.SCORES_FILE, run.CAPTION_GRID_FILE]},
     {"notebook": "09_metrics_vs_humans.ipynb", "idea": "do BLEU and CIDEr agree with people? rank correlation",
      "reads": ["Flickr8k's expert and crowd judgements (or a synthetic fixture)"],
-     "writes": ["judgement_scores.csv", "metric_agreement.json"]},
+     "writes": [run.JUDGEMENT_SCORES_FILE, run.AGREEMENT_FILE]},
 ]
 
 
@@ -204,24 +203,16 @@ def requirements_markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def timings_json_text(timings: dict) -> str:
-    return json.dumps(timings, indent=2, ensure_ascii=False) + "\n"
-
-
 def parameters_markdown() -> str:
     """Every parameter of the course once: type, default, meaning and the notebooks that have it
-    (from the notebooks' ``parameters`` cells, as ``python -m helpers run --list-parameters`` shows them)."""
-    from helpers import course
+    (from :mod:`helpers.parameters`, as ``python -m helpers run --list-parameters`` shows them)."""
+    from helpers import parameters
 
-    seen: dict[str, dict] = {}
-    for notebook, parameters in course.notebook_parameters().items():
-        for name, parameter in parameters.items():
-            entry = seen.setdefault(name, {**parameter, "notebooks": []})
-            entry["notebooks"].append(notebook[:2])
+    def cell(text: str) -> str:   # markdown-safe: <unk> and <DATASET> are not HTML tags
+        return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
     lines = ["| parameter | type | default | meaning | notebooks |", "|---|---|---|---|---|"]
-    everywhere = len(course.NOTEBOOKS)
-    for name, entry in seen.items():
-        where = "all" if len(entry["notebooks"]) == everywhere else ", ".join(entry["notebooks"])
-        meaning = entry["help"].replace("|", "\\|")
-        lines.append(f"| `{name}` | {entry['inferred_type_name']} | `{entry['default']}` | {meaning} | {where} |")
+    for p in parameters.PARAMETERS:
+        where = "all" if len(p.notebooks) == len(run.NOTEBOOKS) else ", ".join(p.notebooks)
+        lines.append(f"| `{p.name}` | {p.type.__name__} | `{p.default!r}` | {cell(p.help)} | {where} |")
     return "\n".join(lines)

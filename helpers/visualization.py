@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# Pictures notebook 08 writes into the run folder (besides paths.CAPTION_GRID_FILE).
-BEST_AND_WORST_FILE = "best_and_worst.png"
-WORD_USAGE_FILE = "word_usage.png"
-CAPTION_LENGTHS_FILE = "caption_lengths.png"
+# The pictures' file names in the run folder belong to helpers.run (imported here for older code).
+from helpers.run import BEST_AND_WORST_FILE, CAPTION_LENGTHS_FILE, WORD_USAGE_FILE  # noqa: F401
 
 
 def plot_loss_curves(history: dict, baseline_loss: float | None = None, path: str | Path | None = None):

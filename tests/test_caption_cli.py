@@ -63,10 +63,11 @@ def sample_run(tmp_path_factory):
     paths.write_json_atomic(run_dir / paths.CONFIG_FILE, {
         "text": {"max_length": max_length},
         "features": {"encoder": "mobilenet_v2", "weights": weights, "pretrained": pretrained,
-                     "feature_dim": int(matrix.shape[1])}})
+                     "image_size": 224, "feature_dim": int(matrix.shape[1])}})
     return run_dir, sample, image_ids
 
 
+@pytest.mark.course   # end to end, slow: trains a model and extracts features first
 def test_the_command_line_captions_sample_images_and_reports_bad_files(sample_run, tmp_path, capsys):
     run_dir, sample, image_ids = sample_run
     not_an_image = tmp_path / "notes.jpg"
@@ -93,6 +94,7 @@ def test_the_command_line_captions_sample_images_and_reports_bad_files(sample_ru
         assert evaluation.bleu_scores({"a": references}, {"a": cli_caption})["bleu1"] > 0.5, cli_caption
 
 
+@pytest.mark.course   # end to end, slow: trains a model and extracts features first
 def test_beam_option_and_all_good_photos_exit_zero(sample_run, capsys):
     run_dir, sample, image_ids = sample_run
     photos = [str(sample.image_path(i)) for i in image_ids[:2]]
@@ -118,6 +120,7 @@ def test_an_unreadable_run_folder_is_one_clear_error(tmp_path, capsys):
     assert capsys.readouterr().err.startswith(f"error: run folder {broken}:")
 
 
+@pytest.mark.course   # end to end, slow: the caption command in a fresh process
 def test_python_m_helpers_caption_on_the_three_real_photos(sample_run, tmp_path):
     """The real command, in a fresh process, on real Flickr8k photos (../shared)."""
     need(SHARED_PHOTOS)

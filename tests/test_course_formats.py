@@ -23,7 +23,8 @@ from helpers import course, paths
 from helpers.datasets import load_dataset
 
 N_IMAGES = 48
-SMALL = {"WEIGHTS": "none", "EPOCHS": "10"}  # teacher forcing: 36 captions x 5 make few steps an epoch
+# teacher forcing: 36 captions x 5 make few steps an epoch; the encoder table (a minute) is shown by the course run
+SMALL = {"WEIGHTS": "none", "EPOCHS": "10", "MEASURE_ENCODERS": "False"}
 
 
 def sample_images(n: int = N_IMAGES):
@@ -70,7 +71,8 @@ def test_the_same_command_runs_the_course_on_another_format(tmp_path, fmt, make)
     extra, split_sizes, caption_file = make(tmp_path / fmt)
     run_dir = tmp_path / "run"
     command = [sys.executable, "-m", "helpers", "run", "--run-dir", str(run_dir), "-p", "DATASET", str(caption_file),
-               *extra, *(arg for name, value in SMALL.items() for arg in ("-p", name, value))]
+               *extra, *(arg for name, value in SMALL.items() for arg in ("-p", name, value)),
+               "-p", "FEATURE_CACHE", str(tmp_path / "feature_cache")]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(command, cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]

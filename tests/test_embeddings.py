@@ -44,6 +44,7 @@ def test_on_the_sample_colours_end_up_near_colours_and_shapes_near_shapes():
     assert len({w for w, _ in word_vectors.most_similar("circles", topn=4)} & shapes) >= 3
 
 
+@pytest.mark.course   # end to end, slow: FastText on the real Flickr8k captions
 def test_flickr8k_fasttext_puts_dog_words_near_dog(shared_text):
     """Real captions: FastText on the 30,000 training captions of Flickr8k (5 epochs, ~10 s)."""
     from helpers.datasets import read_split_file, read_token_file

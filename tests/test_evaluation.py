@@ -113,6 +113,7 @@ def test_a_java_that_fails_leaves_meteor_out_too(monkeypatch, tmp_path):
     assert any("exit code 3" in n for n in result["notes"])
 
 
+@pytest.mark.course   # end to end, slow: starts METEOR's JVM
 def test_meteor_through_java():
     if not evaluation.java_status()[0]:
         pytest.skip("no working Java here: METEOR cannot run (the missing-Java path is tested above)")

@@ -1,10 +1,8 @@
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import features
+from helpers import encoders, features
 from tests.conftest import SHARED_KERAS
 
 
@@ -12,7 +10,7 @@ from tests.conftest import SHARED_KERAS
 def empty_keras_home(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     (tmp_path / "keras" / "models").mkdir(parents=True)
-    monkeypatch.setattr(features, "_can_download", lambda url, timeout=5.0: (False, "offline (test)"))
+    monkeypatch.setattr(encoders, "_can_download", lambda url, timeout=5.0: (False, "offline (test)"))
     return tmp_path / "keras"
 
 

@@ -64,6 +64,7 @@ def reference(dataset, untrained, model, tmp_path_factory):
     return extract(dataset, untrained, Counting(model), tmp_path_factory.mktemp("reference_cache"))
 
 
+@pytest.mark.course   # end to end, slow: extraction in a subprocess, killed
 def test_a_killed_extraction_resumes_without_redoing_finished_images(dataset, untrained, model, reference, tmp_path):
     folder, ids = dataset
     cache_root = tmp_path / "cache"
@@ -163,6 +164,7 @@ def empty_keras_home_path(tmp_path, monkeypatch):
     return tmp_path / "keras"
 
 
+@pytest.mark.course   # end to end, slow: three extractions
 def test_new_weights_in_the_same_file_or_a_changed_image_are_never_served_stale(dataset, model, tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()
@@ -191,3 +193,45 @@ def test_new_weights_in_the_same_file_or_a_changed_image_are_never_served_stale(
     assert counting.seen == 1, "only the changed image is extracted again"
     assert not np.allclose(third.table[ids[0]], second.table[ids[0]], rtol=1e-2, atol=0)
     assert np.array_equal(third.table.matrix(ids[1:4]), second.table.matrix(ids[1:4]))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not_a_zip", "wrong_shape"])
+def test_a_damaged_chunk_is_named_dropped_and_its_images_extracted_again(dataset, untrained, model, reference,
+                                                                           tmp_path, caplog, damage):
+    cache_root = tmp_path / "cache"
+    first = extract(dataset, untrained, Counting(model), cache_root)
+    chunks = sorted(first.cache_dir.glob("chunk-*.npz"))
+    victim = chunks[0]
+    with np.load(victim) as data:
+        lost = data["image_ids"].tolist() + data["skipped_ids"].tolist()
+        arrays = dict(data)
+    if damage == "truncated":
+        victim.write_bytes(victim.read_bytes()[:200])
+    elif damage == "not_a_zip":
+        victim.write_bytes(b"this is not a chunk")
+    else:
+        arrays["features"] = arrays["features"][:, :7]     # the wrong feature size
+        with open(victim, "wb") as handle:
+            np.savez(handle, **arrays)
+    counting = Counting(model)
+    with caplog.at_level("WARNING", logger="helpers.feature_cache"):
+        again = extract(dataset, untrained, counting, cache_root)
+    assert counting.seen == len(lost)                       # exactly the damaged chunk's images, nothing else
+    assert not victim.exists()
+    assert any(victim.name in record.getMessage() and "damaged" in record.getMessage() for record in caplog.records)
+    assert again.table.image_ids == reference.table.image_ids
+    np.testing.assert_allclose(again.table.features, reference.table.features, rtol=1e-4, atol=1e-30)
+
+
+def test_cache_and_run_files_respect_the_umask(dataset, untrained, model, tmp_path):
+    from helpers import paths
+
+    old = os.umask(0o022)
+    try:
+        result = extract(dataset, untrained, Counting(model), tmp_path / "cache", path=tmp_path / "features.npz")
+        written = paths.write_json_atomic(tmp_path / "config.json", {"a": 1})
+    finally:
+        os.umask(old)
+    files = [tmp_path / "features.npz", written, result.cache_dir / "key.json", *result.cache_dir.glob("chunk-*.npz")]
+    for path in files:
+        assert path.stat().st_mode & 0o777 == 0o644, f"{path.name}: {oct(path.stat().st_mode & 0o777)}"

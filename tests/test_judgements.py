@@ -194,6 +194,7 @@ def test_on_the_fixture_every_metric_agrees_with_the_made_up_people(tmp_path):
     assert saved["synthetic_fixture"] is True and len(saved["agreement"]) == 6
 
 
+@pytest.mark.course   # end to end, slow: 51,323 real judged pairs
 def test_on_the_real_judgements_every_metric_agrees_with_people_but_less_than_people_do(shared_text):
     loaded = judgements.load_judgements(shared_text)
     assert not loaded.skipped and len(loaded.pairs) == 51323  # 5,822 + 47,830 minus 2,329 judged by both

@@ -10,10 +10,9 @@ sys.path.insert(0, str(paths.REPO_ROOT / "scripts"))
 
 def test_the_map_covers_every_notebook_in_order_and_names_real_run_files():
     assert [stage["notebook"] for stage in overview.STAGES] == course.NOTEBOOKS
-    file_names = {value for name, value in vars(paths).items() if name.endswith("_FILE")}
-    from helpers import judgements
+    from helpers import run
 
-    file_names |= {judgements.JUDGEMENT_SCORES_FILE, judgements.AGREEMENT_FILE}
+    file_names = {value for name, value in vars(run).items() if name.endswith("_FILE")}
     for stage in overview.STAGES:
         for name in stage["reads"] + stage["writes"]:
             assert " " in name or name in file_names, f"{stage['notebook']}: {name} is not a run-folder file name"

@@ -3,33 +3,22 @@ import json
 import pytest
 from PIL import Image
 
-from helpers import paths, visualization
-
-
-def test_default_run_dir_is_keyed_by_the_parameters(tmp_path, monkeypatch):
-    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")
-    a = paths.resolve_run_dir("", "sample", "mobilenet_v2", "auto")
-    b = paths.resolve_run_dir("", "sample", "inception_v3", "auto")
-    c = paths.resolve_run_dir("", "/data/my flickr", "mobilenet_v2", "/w/weights.h5")
-    assert a.name == "sample-mobilenet_v2-auto" and a != b and a.is_dir()
-    assert c.name == "my_flickr-mobilenet_v2-weights"
-    assert paths.resolve_run_dir(str(tmp_path / "mine"), "sample", "x", "y") == tmp_path / "mine"
-    assert paths.resolve_run_dir("runs/rel", "sample", "x", "y") == paths.REPO_ROOT / "runs" / "rel"
+from helpers import paths, run, visualization
 
 
 def test_json_is_written_atomically_and_config_sections_merge(tmp_path):
     paths.write_json_atomic(tmp_path / "a.json", {"x": 1})
     assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
-    paths.update_config(tmp_path, "text", {"max_length": 9})
-    paths.update_config(tmp_path, "text", {"vocabulary_size": 50})
-    paths.update_config(tmp_path, "training", {"epochs": 3})
-    assert paths.read_config(tmp_path) == {"text": {"max_length": 9, "vocabulary_size": 50}, "training": {"epochs": 3}}
+    run.update_config(tmp_path, "text", {"max_length": 9})
+    run.update_config(tmp_path, "text", {"vocabulary_size": 50})
+    run.update_config(tmp_path, "training", {"epochs": 3})
+    assert run.read_config(tmp_path) == {"text": {"max_length": 9, "vocabulary_size": 50}, "training": {"epochs": 3}}
 
 
 def test_a_missing_run_file_names_the_notebook_that_makes_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="02_lookup_table"):
-        paths.read_json(tmp_path / paths.VOCABULARY_FILE)
+        paths.read_json(tmp_path / run.VOCABULARY_FILE)
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ValueError, match="bad.json"):
         paths.read_json(tmp_path / "bad.json")

@@ -133,6 +133,7 @@ def test_the_trained_model_names_the_colour_and_reloads_with_the_same_captions(t
     assert colour_accuracy(run_dir)[1] == captions
 
 
+@pytest.mark.course   # end to end, slow: two trainings in subprocesses
 def test_the_same_seed_gives_the_same_run(tmp_path):
     first = run(tmp_path / "a", epochs=3, seed=5)
     second = run(tmp_path / "b", epochs=3, seed=5)
@@ -157,6 +158,7 @@ def child_environment():
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(paths.REPO_ROOT)}
 
 
+@pytest.mark.course   # end to end, slow: training in a subprocess, killed
 def test_a_killed_training_resumes_where_it_stopped(tmp_path):
     run_dir, epochs = tmp_path / "run", 12
     partial = run_dir / training.BACKUP_DIR / paths.HISTORY_FILE
@@ -193,6 +195,7 @@ def test_a_killed_training_resumes_where_it_stopped(tmp_path):
     assert colour_accuracy(run_dir)[1] == captions  # reloading the artifact gives exactly the same captions
 
 
+@pytest.mark.course   # end to end, slow: training under tf.distribute
 def test_mirrored_strategy_trains_on_two_logical_devices(tmp_path):
     command = [sys.executable, str(TOY_SCRIPT), "--run-dir", str(tmp_path), "--epochs", "12",
                "--strategy", "mirrored", "--logical-cpus", "2"]

@@ -1,0 +1,100 @@
+"""``python -m helpers``: the course's commands.
+
+``run``       run notebooks 00-09 in order into one run folder (:mod:`helpers.course`); every ``-p`` is
+              checked before notebook 00 starts (a bad one: one line naming it and what is allowed, exit 2)
+``caption``   caption your own photos with a trained run folder (:mod:`helpers.captioner`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from helpers import parameters as params
+from helpers.decoding import DEFAULT_ALPHA
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def parser() -> argparse.ArgumentParser:
+    main_parser = argparse.ArgumentParser(prog="python -m helpers", description="The image-captioning course.")
+    commands = main_parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run notebooks 00-09 in order on one set of parameters")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
+                     help="a notebook parameter, e.g. -p EPOCHS 5 (checked first; passed to the notebooks that have it)")
+    run.add_argument("--run-dir", default=None, help="folder for everything the run writes (default "
+                     "runs/<dataset>-<encoder>-<weights>[-<hash of the other parameters that change results>])")
+    run.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks, e.g. --only 07 08")
+    run.add_argument("--timeout", type=int, default=3600, help="seconds one cell may take")
+    run.add_argument("--list-parameters", action="store_true",
+                     help="list every parameter once (type, default, allowed values, notebooks, meaning) and exit")
+
+    caption = commands.add_parser("caption", help="caption your own photos with a trained run",
+                                  description="Print one caption per photo, using a trained run folder.")
+    caption.add_argument("--run", required=True, metavar="RUN_DIR",
+                         help="a run folder with model.keras, vocabulary.json and config.json (notebook 06)")
+    caption.add_argument("photos", nargs="+", metavar="PHOTO", help="image files (JPEG, PNG, GIF, BMP)")
+    caption.add_argument("--beam", type=int, default=1, metavar="K",
+                         help="beam search of width K (default 1: greedy decoding)")
+    caption.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                         help=f"length normalisation of beam search (default {DEFAULT_ALPHA}; 0 = none)")
+    return main_parser
+
+
+def caption_command(args: argparse.Namespace) -> int:
+    from helpers import captioner
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if args.beam < 1:
+        return _fail(f"--beam must be at least 1, got {args.beam}")
+    return captioner.caption_photos(args.run, args.photos, beam=args.beam, alpha=args.alpha)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from helpers import course
+    from helpers.run import NOTEBOOKS, RunFolderError
+
+    if args.list_parameters:
+        print(params.listing())
+        return 0
+    values = {}
+    try:
+        for name, text in args.parameter:
+            parameter = params.get(name)
+            values[name] = text if parameter.type is str else params.parse_value(text)
+        values = params.check(values)
+    except params.ParameterError as error:
+        return _fail(str(error))
+    notebooks = NOTEBOOKS
+    if args.only:
+        notebooks = [n for n in NOTEBOOKS if any(n.startswith(prefix.zfill(2)) for prefix in args.only)]
+        if not notebooks:
+            return _fail(f"--only {' '.join(args.only)} matches no notebook (00 to {NOTEBOOKS[-1][:2]})")
+    try:
+        run_dir = str(Path(args.run_dir).expanduser().resolve()) if args.run_dir else None
+        folder = course.open_run_folder(values, run_dir)
+    except (params.ParameterError, RunFolderError) as error:
+        return _fail(str(error))
+    values.pop("RUN_DIR", None)
+    started = time.perf_counter()
+    try:
+        run_dir = course.run_course(values, folder.path, notebooks=notebooks, timeout=args.timeout)
+    except (RuntimeError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"\nThe course ran in {time.perf_counter() - started:.0f} s.")
+    print(course.summary(run_dir))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "caption":
+        return caption_command(args)
+    return run_command(args)

@@ -1,0 +1,587 @@
+"""The run folder: every file one run of the course writes, its ``config.json``, and who writes what.
+
+Used by every notebook (its first cell after the parameters opens the run folder, its load cell reads
+through it, its save cell writes through it), by ``python -m helpers run`` and by ``python -m helpers
+caption``. Nothing else spells a run-folder file name or a ``config.json`` key.
+
+**Opening.** ``RunFolder.open(RUN_DIR, parameters)``:
+
+- ``RUN_DIR`` empty: ``runs/<DATASET>-<ENCODER>-<WEIGHTS>``, followed by ``-<8 hex digits>`` when any other
+  parameter that changes results (:mod:`helpers.parameters`, ``result_changing``) is not at its default:
+  two runs that differ only in ``UNITS`` (or ``EPOCHS``, ``MIN_WORD_COUNT``, ``SEED``...) get two folders
+  and never share a model. Parameters a notebook does not have count at their defaults, so a notebook
+  opened on its own with ``RUN_DIR=""`` finds the default run.
+- ``RUN_DIR`` given (relative to the repository, or absolute): that folder. The parameters that made it are
+  recorded in ``config.json`` (section ``parameters``); opening it with a different value of a parameter
+  that changes results is **refused** (:class:`RunFolderError`, one line naming the parameter, both values
+  and what to do) rather than mixing two runs' files in one folder.
+
+**Loading.** Each ``load_*`` raises :class:`MissingInputError` when its file is missing: one line naming
+the file and the notebook that writes it (shown in Jupyter without a traceback).
+
+**config.json** holds one typed section per stage (the dataclasses below); keys a section does not know
+(an older or newer run) are kept in its ``extra`` and written back unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from helpers import parameters as params
+from helpers import paths
+from helpers.paths import _slug, read_json, write_json_atomic
+
+# --- file names inside a run folder: one spelling, here only -----------------------------------------------
+CLEAN_CAPTIONS_FILE = "captions_clean.json"         # 01
+LOOKUP_TABLE_FILE = "lookup_table.json"             # 02
+VOCABULARY_FILE = "vocabulary.json"                 # 02
+FEATURES_FILE = "features.npz"                      # 03
+SKIPPED_IMAGES_FILE = "skipped_images.json"         # 03: image id -> why it has no features
+WORD_VECTORS_FILE = "word_vectors.txt"              # 04 (word2vec text format)
+EMBEDDING_MATRIX_FILE = "embedding_matrix.npy"      # 04
+WORD_MAP_FILE = "word_map.png"                      # 04
+UNTRAINED_MODEL_FILE = "model_untrained.keras"      # 05
+MODEL_DIAGRAM_FILE = "model.png"                    # 05
+MODEL_FILE = "model.keras"                          # 06
+HISTORY_FILE = "history.json"                       # 06
+LOSS_CURVE_FILE = "loss_curves.png"                 # 06
+TRAINING_BACKUP_DIR = "training_backup"             # 06: resuming an interrupted training
+PREFIX_PAIR_BASELINE_DIR = "prefix_pair_baseline"   # 06: the slow comparison's own files
+GENERATED_CAPTIONS_FILE = "generated_captions.json"  # 07: {image_id: caption}
+BEAM_CAPTIONS_FILE = "beam_captions.json"           # 07: {"width", "alpha", "captions": {image_id: caption}}
+SCORES_FILE = "scores.json"                         # 08
+CAPTION_GRID_FILE = "caption_grid.png"              # 08
+BEST_AND_WORST_FILE = "best_and_worst.png"          # 08
+WORD_USAGE_FILE = "word_usage.png"                  # 08
+CAPTION_LENGTHS_FILE = "caption_lengths.png"        # 08
+JUDGEMENT_SCORES_FILE = "judgement_scores.csv"      # 09: one row per judged pair
+AGREEMENT_FILE = "metric_agreement.json"            # 09: rank correlations
+CONFIG_FILE = "config.json"                         # every notebook adds its section
+EXECUTED_NOTEBOOKS_DIR = "notebooks"                # python -m helpers run: the executed notebooks
+
+NOTEBOOKS = [
+    "00_start_here.ipynb", "01_text_cleaning.ipynb", "02_lookup_table.ipynb", "03_feature_extraction.ipynb",
+    "04_word_embeddings.ipynb", "05_merge_lstm_model.ipynb", "06_training.ipynb", "07_caption_generation.ipynb",
+    "08_evaluation_and_visualization.ipynb", "09_metrics_vs_humans.ipynb",
+]
+
+#: The notebook that writes each file (and each config.json section).
+MADE_BY = {
+    CLEAN_CAPTIONS_FILE: "01_text_cleaning.ipynb", "data": "01_text_cleaning.ipynb",
+    LOOKUP_TABLE_FILE: "02_lookup_table.ipynb", VOCABULARY_FILE: "02_lookup_table.ipynb",
+    "text": "02_lookup_table.ipynb",
+    FEATURES_FILE: "03_feature_extraction.ipynb", SKIPPED_IMAGES_FILE: "03_feature_extraction.ipynb",
+    "features": "03_feature_extraction.ipynb",
+    WORD_VECTORS_FILE: "04_word_embeddings.ipynb", EMBEDDING_MATRIX_FILE: "04_word_embeddings.ipynb",
+    "embeddings": "04_word_embeddings.ipynb",
+    UNTRAINED_MODEL_FILE: "05_merge_lstm_model.ipynb", "model": "05_merge_lstm_model.ipynb",
+    MODEL_FILE: "06_training.ipynb", HISTORY_FILE: "06_training.ipynb", LOSS_CURVE_FILE: "06_training.ipynb",
+    "training": "06_training.ipynb",
+    GENERATED_CAPTIONS_FILE: "07_caption_generation.ipynb", BEAM_CAPTIONS_FILE: "07_caption_generation.ipynb",
+    SCORES_FILE: "08_evaluation_and_visualization.ipynb", CAPTION_GRID_FILE: "08_evaluation_and_visualization.ipynb",
+    "scores": "08_evaluation_and_visualization.ipynb",
+    JUDGEMENT_SCORES_FILE: "09_metrics_vs_humans.ipynb", AGREEMENT_FILE: "09_metrics_vs_humans.ipynb",
+}
+
+
+class _OneLine:
+    """Shown by Jupyter (IPython calls ``_render_traceback_``) as one line, without a traceback."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+class MissingInputError(_OneLine, FileNotFoundError):
+    """A file a notebook reads is not in the run folder; the message names it and the notebook that writes it."""
+
+    def __init__(self, path: str | os.PathLike, notebook: str | None = None, what: str | None = None):
+        path = Path(path)
+        self.path, self.notebook = path, notebook
+        missing = what or f"{path.name} is missing from the run folder {path.parent}"
+        hint = (f": it is written by notebooks/{notebook}; run that notebook (and the ones before it) into this "
+                "run folder first, with the same parameters" if notebook else "")
+        super().__init__(f"{missing}{hint}.")
+
+
+class RunFolderError(_OneLine, ValueError):
+    """The run folder cannot be used: not a folder, or made with other parameters (the message says which)."""
+
+
+# --- config.json: one typed section per stage ----------------------------------------------------------------
+
+@dataclass
+class Section:
+    """Base of the config.json sections: unknown keys are kept in ``extra`` and written back."""
+
+    extra: dict = field(default_factory=dict, kw_only=True)
+    NAME = ""
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "Section":
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        return cls(**{k: v for k, v in values.items() if k in known},
+                   extra={k: v for k, v in values.items() if k not in known})
+
+    def to_dict(self) -> dict:
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        return {**values, **self.extra}
+
+
+@dataclass
+class DataSection(Section):        # 01
+    NAME = "data"
+    dataset: str
+    format: str
+    root: str
+    images_dir: str
+    split_sizes: dict
+    skipped: dict = field(default_factory=dict)
+
+
+@dataclass
+class TextSection(Section):        # 02
+    NAME = "text"
+    max_length: int
+    vocabulary_size: int = 0
+    min_word_count: int = 1
+    start_token: str = "startseq"
+    stop_token: str = "endseq"
+
+
+@dataclass
+class FeaturesSection(Section):    # 03
+    NAME = "features"
+    encoder: str
+    weights: str
+    pretrained: bool
+    image_size: int
+    feature_dim: int
+    seed: int | None = None
+    weights_reason: str = ""
+    skipped_images: int = 0
+    cache_dir: str = ""
+
+
+@dataclass
+class EmbeddingsSection(Section):  # 04
+    NAME = "embeddings"
+    kind: str
+    source: str
+    dim: int
+    epochs: int
+    window: int
+    min_count: int
+    covered_fraction: float
+    missing: int
+
+
+@dataclass
+class ModelSection(Section):       # 05
+    NAME = "model"
+    architecture: str
+    units: int
+    dropout: float
+    train_embeddings: bool
+    learning_rate: float
+    input_length: int
+    parameters: int
+
+
+@dataclass
+class TrainingSection(Section):    # 06
+    NAME = "training"
+    mode: str
+    epochs: int
+    epochs_run: int
+    batch_size: int
+    seed: int
+    patience: int
+    strategy: str
+    best_epoch: int
+    best_val_loss: float
+    baseline_val_loss: float
+    seconds_per_epoch: float
+    prefix_pair_baseline: dict | None = None
+
+
+@dataclass
+class ScoresSection(Section):      # 08
+    NAME = "scores"
+    model: dict
+    beam: dict
+    best_constant_bleu4: float
+
+    @property
+    def bleu(self) -> dict:
+        return {k: v for k, v in self.model.items() if k.startswith("bleu")}
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "bleu": self.bleu}
+
+
+SECTIONS = {cls.NAME: cls for cls in (DataSection, TextSection, FeaturesSection, EmbeddingsSection, ModelSection,
+                                      TrainingSection, ScoresSection)}
+
+
+@dataclass
+class CleanCaptions:
+    """``captions_clean.json`` (01): the dataset, its images folder, the splits and the cleaned captions."""
+
+    dataset: str
+    root: str
+    images_dir: Path
+    splits: dict[str, list[str]]
+    captions: dict[str, list[str]]
+
+
+@dataclass
+class BeamCaptions:
+    """``beam_captions.json`` (07)."""
+
+    width: int
+    alpha: float
+    captions: dict[str, str]
+
+
+# --- the folder ----------------------------------------------------------------------------------------------
+
+def default_name(values: Mapping[str, Any]) -> str:
+    """``<dataset>-<encoder>-<weights>`` plus ``-<hash>`` of the other result-changing parameters that are not
+    at their defaults, e.g. ``sample-mobilenet_v2-auto`` or ``sample-mobilenet_v2-auto-3f2a9c1d``."""
+    full = {**params.defaults(), **values}
+    dataset, encoder, weights = (str(full[name]) for name in params.NAMING)
+    dataset_name = Path(dataset).name if ("/" in dataset or os.sep in dataset) else dataset
+    weights_name = Path(weights).stem if ("/" in weights or os.sep in weights) else weights
+    name = "-".join(_slug(part) for part in (dataset_name, encoder, weights_name))
+    digest = params.short_hash(full)
+    return f"{name}-{digest}" if digest else name
+
+
+def _resolve(run_dir: str | os.PathLike) -> Path:
+    path = Path(run_dir).expanduser()
+    return path if path.is_absolute() else paths.REPO_ROOT / path
+
+
+class RunFolder:
+    """One run of the course on disk. Open it with :meth:`open` (notebooks, the course command) or
+    :meth:`existing` (the caption command)."""
+
+    def __init__(self, path: Path, parameters: Mapping[str, Any] | None = None):
+        self.path = Path(path)
+        self.parameters = dict(parameters or {})
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    # --- opening ---------------------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, run_dir: str | os.PathLike | None = "", parameters: Mapping[str, Any] | None = None, *,
+             notebook: str | None = None) -> "RunFolder":
+        """The run folder for ``run_dir`` (or the default one of ``parameters``), created if needed.
+
+        ``parameters``: name -> value (a notebook passes ``globals()`` and its ``notebook`` prefix, e.g. "05",
+        to pick its own parameters). Values are checked (:class:`helpers.parameters.ParameterError`); an
+        existing folder made with other result-changing values is refused (:class:`RunFolderError`)."""
+        given = dict(parameters or {})
+        if notebook is not None:
+            given = {p.name: given[p.name] for p in params.for_notebook(notebook) if p.name in given}
+        given.pop("RUN_DIR", None)
+        given = params.check(given)
+        path = _resolve(run_dir) if run_dir else paths.RUNS_DIR / default_name(given)
+        if path.exists() and not path.is_dir():
+            raise RunFolderError(f"RUN_DIR={str(run_dir)!r}: {path} is a file, not a folder")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise RunFolderError(f"RUN_DIR={str(run_dir)!r}: cannot create {path} ({error.strerror})") from None
+        folder = cls(path, given)
+        folder._record_parameters(given)
+        return folder
+
+    @classmethod
+    def existing(cls, run_dir: str | os.PathLike) -> "RunFolder":
+        """A run folder that must exist already (nothing is created or recorded)."""
+        path = _resolve(run_dir)
+        if not path.is_dir():
+            raise RunFolderError(f"run folder {run_dir}: no such folder")
+        folder = cls(path)
+        folder.parameters = dict(folder.config().get("parameters", {}))
+        return folder
+
+    def _record_parameters(self, given: Mapping[str, Any]) -> None:
+        config = self.config()
+        recorded = dict(config.get("parameters", {}))
+        changing = {name: value for name, value in given.items() if params.BY_NAME[name].result_changing}
+        if recorded:
+            for name, value in changing.items():
+                if name in recorded and recorded[name] != value:
+                    raise RunFolderError(
+                        f"run folder {self.path} was made with {name}={recorded[name]!r}, not {name}={value!r}: "
+                        "use another RUN_DIR (or leave RUN_DIR empty: the default folder is named after the "
+                        "parameters that change results)")
+        else:
+            recorded = params.result_changing(given)   # a new folder: every result-changing parameter
+        recorded.update(changing)
+        if config.get("parameters") != recorded:
+            config["parameters"] = recorded
+            write_json_atomic(self.path / CONFIG_FILE, config)
+        self.parameters = {**recorded, **given}
+
+    # --- files -----------------------------------------------------------------------------------------------
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def _require(self, name: str) -> Path:
+        path = self.path / name
+        if not path.exists():
+            raise MissingInputError(path, MADE_BY.get(name))
+        return path
+
+    def _read_json(self, name: str) -> Any:
+        return read_json(self._require(name))
+
+    features_path = property(lambda self: self.path / FEATURES_FILE)
+    executed_notebooks_dir = property(lambda self: self.path / EXECUTED_NOTEBOOKS_DIR)
+    word_map_path = property(lambda self: self.path / WORD_MAP_FILE)
+    model_diagram_path = property(lambda self: self.path / MODEL_DIAGRAM_FILE)
+    loss_curves_path = property(lambda self: self.path / LOSS_CURVE_FILE)
+    prefix_pair_baseline_dir = property(lambda self: self.path / PREFIX_PAIR_BASELINE_DIR)
+    caption_grid_path = property(lambda self: self.path / CAPTION_GRID_FILE)
+    best_and_worst_path = property(lambda self: self.path / BEST_AND_WORST_FILE)
+    word_usage_path = property(lambda self: self.path / WORD_USAGE_FILE)
+    caption_lengths_path = property(lambda self: self.path / CAPTION_LENGTHS_FILE)
+
+    # --- config.json -----------------------------------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        """The whole ``config.json`` as a dict ({} before any notebook wrote it)."""
+        path = self.path / CONFIG_FILE
+        return read_json(path) if path.exists() else {}
+
+    def save_section(self, section: Section) -> Section:
+        """Write one stage's section of ``config.json`` (replacing that section, keeping the others)."""
+        config = self.config()
+        config[section.NAME] = section.to_dict()
+        write_json_atomic(self.path / CONFIG_FILE, config)
+        return section
+
+    def load_section(self, kind: type[Section]) -> Section:
+        values = self.config().get(kind.NAME)
+        if values is None:
+            raise MissingInputError(self.path / CONFIG_FILE, MADE_BY.get(kind.NAME),
+                                    what=f"{CONFIG_FILE} in {self.path} has no {kind.NAME!r} section")
+        try:
+            return kind.from_dict(values)
+        except TypeError as error:
+            raise RunFolderError(f"{self.path / CONFIG_FILE}: section {kind.NAME!r} is incomplete ({error})") from None
+
+    def load_data(self) -> DataSection:
+        return self.load_section(DataSection)
+
+    def load_text(self) -> TextSection:
+        return self.load_section(TextSection)
+
+    def load_features_section(self) -> FeaturesSection:
+        return self.load_section(FeaturesSection)
+
+    def load_model_section(self) -> ModelSection:
+        return self.load_section(ModelSection)
+
+    def load_training(self) -> TrainingSection:
+        return self.load_section(TrainingSection)
+
+    # --- 01 ----------------------------------------------------------------------------------------------------
+
+    def save_captions(self, dataset, captions_clean: dict[str, list[str]]) -> Path:
+        """01: the cleaned captions and splits (``captions_clean.json``) and the ``data`` section."""
+        name = str(self.parameters.get("DATASET", dataset.name if hasattr(dataset, "name") else ""))
+        path = write_json_atomic(self.path / CLEAN_CAPTIONS_FILE, {
+            "dataset": name, "root": str(dataset.root), "images_dir": str(dataset.images_dir),
+            "splits": dataset.splits, "captions": captions_clean})
+        self.save_section(DataSection(dataset=name, format=dataset.format, root=str(dataset.root),
+                                      images_dir=str(dataset.images_dir),
+                                      split_sizes={s: len(ids) for s, ids in dataset.splits.items()},
+                                      skipped=dict(dataset.skipped)))
+        return path
+
+    def load_captions(self) -> CleanCaptions:
+        values = self._read_json(CLEAN_CAPTIONS_FILE)
+        return CleanCaptions(values["dataset"], values["root"], Path(values["images_dir"]), values["splits"],
+                             values["captions"])
+
+    # --- 02 ----------------------------------------------------------------------------------------------------
+
+    def save_lookup_table(self, lookup_table: dict, vocabulary, *, max_length: int, min_word_count: int) -> Path:
+        """02: ``lookup_table.json``, ``vocabulary.json`` and the ``text`` section."""
+        from helpers import text
+
+        path = write_json_atomic(self.path / LOOKUP_TABLE_FILE, lookup_table)
+        vocabulary.save(self.path / VOCABULARY_FILE)
+        self.save_section(TextSection(max_length=int(max_length), vocabulary_size=len(vocabulary),
+                                      min_word_count=int(min_word_count), start_token=text.START_TOKEN,
+                                      stop_token=text.STOP_TOKEN))
+        return path
+
+    def load_lookup_table(self) -> dict[str, dict[str, list[str]]]:
+        return self._read_json(LOOKUP_TABLE_FILE)
+
+    def load_vocabulary(self):
+        from helpers.vocabulary import Vocabulary
+
+        return Vocabulary.load(self._require(VOCABULARY_FILE))
+
+    # --- 03 ----------------------------------------------------------------------------------------------------
+
+    def save_skipped_images(self, skipped: dict[str, str]) -> Path:
+        return write_json_atomic(self.path / SKIPPED_IMAGES_FILE, skipped)
+
+    def save_features_section(self, weights, extraction, *, seed: int | None) -> FeaturesSection:
+        """03: the ``features`` section, from the weights choice and the finished extraction."""
+        table = extraction.table
+        return self.save_section(FeaturesSection(
+            encoder=table.encoder, weights=weights.label, pretrained=weights.pretrained, image_size=table.image_size,
+            feature_dim=table.dim, seed=seed, weights_reason=weights.reason,
+            skipped_images=len(extraction.skipped), cache_dir=str(extraction.cache_dir)))
+
+    def load_features(self):
+        from helpers.feature_cache import load_features
+
+        return load_features(self._require(FEATURES_FILE))
+
+    # --- 04 ----------------------------------------------------------------------------------------------------
+
+    def save_embeddings(self, matrix: np.ndarray, vocabulary, section: EmbeddingsSection) -> Path:
+        """04: the embedding matrix, the vocabulary's vectors (word2vec text) and the ``embeddings`` section."""
+        from helpers import embeddings
+
+        embeddings.save_word_vectors(embeddings.vocabulary_vectors(vocabulary, matrix), self.path / WORD_VECTORS_FILE)
+        np.save(self.path / EMBEDDING_MATRIX_FILE, matrix)
+        self.save_section(section)
+        return self.path / EMBEDDING_MATRIX_FILE
+
+    def load_word_vectors(self):
+        """04's vectors of the vocabulary's words (gensim ``KeyedVectors``)."""
+        from helpers import embeddings
+
+        return embeddings.load_word_vectors(self._require(WORD_VECTORS_FILE))
+
+    def load_embedding_matrix(self) -> np.ndarray:
+        return np.load(self._require(EMBEDDING_MATRIX_FILE), allow_pickle=False)
+
+    # --- 05 ----------------------------------------------------------------------------------------------------
+
+    def save_untrained_model(self, model, *, architecture: str, units: int, dropout: float, train_embeddings: bool,
+                             learning_rate: float) -> Path:
+        """05: ``model_untrained.keras`` and the ``model`` section."""
+        from helpers.model import input_length
+
+        path = self.path / UNTRAINED_MODEL_FILE
+        model.save(path)
+        self.save_section(ModelSection(architecture=architecture, units=int(units), dropout=float(dropout),
+                                       train_embeddings=bool(train_embeddings), learning_rate=float(learning_rate),
+                                       input_length=input_length(model), parameters=int(model.count_params())))
+        return path
+
+    def load_untrained_model(self):
+        import keras
+
+        return keras.saving.load_model(self._require(UNTRAINED_MODEL_FILE), compile=False)
+
+    # --- 06 ----------------------------------------------------------------------------------------------------
+
+    def save_training(self, section: TrainingSection) -> TrainingSection:
+        """06: the ``training`` section (``model.keras`` and ``history.json`` are written by
+        :func:`helpers.training.train` into this folder)."""
+        return self.save_section(section)
+
+    def load_trained_model(self):
+        """06's ``model.keras`` (safe mode) and the vocabulary: ``(model, vocabulary)``."""
+        from helpers import training
+
+        self._require(MODEL_FILE)
+        self._require(VOCABULARY_FILE)
+        model, vocabulary, _ = training.load_trained_model(self.path)
+        return model, vocabulary
+
+    def load_history(self) -> dict:
+        return self._read_json(HISTORY_FILE)
+
+    # --- 07 ----------------------------------------------------------------------------------------------------
+
+    def save_generated_captions(self, captions: dict[str, str]) -> Path:
+        return write_json_atomic(self.path / GENERATED_CAPTIONS_FILE, captions)
+
+    def load_generated_captions(self) -> dict[str, str]:
+        return self._read_json(GENERATED_CAPTIONS_FILE)
+
+    def save_beam_captions(self, width: int, alpha: float, captions: dict[str, str]) -> Path:
+        return write_json_atomic(self.path / BEAM_CAPTIONS_FILE, {"width": width, "alpha": alpha, "captions": captions})
+
+    def load_beam_captions(self) -> BeamCaptions:
+        values = self._read_json(BEAM_CAPTIONS_FILE)
+        return BeamCaptions(values["width"], values["alpha"], values["captions"])
+
+    # --- 08 ----------------------------------------------------------------------------------------------------
+
+    def save_scores(self, *, model_scores: dict, beam: BeamCaptions, beam_scores: dict, constant_caption: str,
+                    constant_bleu4: float, test_images: int, notes: Any = None) -> Path:
+        """08: ``scores.json`` (greedy and beam scores, the best constant caption, what the run was made of)
+        and the ``scores`` section."""
+        from helpers import evaluation
+
+        data, feats = self.load_data(), self.load_features_section()
+        path = write_json_atomic(self.path / SCORES_FILE, {
+            "model": model_scores, "model_x100": evaluation.percent(model_scores), "decoding": "greedy",
+            "beam": {"width": beam.width, "alpha": beam.alpha, "scores": beam_scores,
+                     "x100": evaluation.percent(beam_scores)},
+            "best_constant_caption": {"caption": constant_caption, "bleu4": constant_bleu4},
+            "beats_constant_caption": model_scores["bleu4"] > constant_bleu4,
+            "test_images": test_images, "dataset": data.dataset, "encoder": feats.encoder, "weights": feats.weights,
+            "pretrained_features": feats.pretrained, "bleu": evaluation.METRICS_DESCRIPTION["bleu"],
+            "metrics": evaluation.METRICS_DESCRIPTION, "notes": notes,
+        })
+        self.save_section(ScoresSection(model=model_scores, beam=beam_scores, best_constant_bleu4=constant_bleu4))
+        return path
+
+    def load_scores(self) -> dict:
+        return self._read_json(SCORES_FILE)
+
+    # --- 09 ----------------------------------------------------------------------------------------------------
+
+    def load_metric_agreement(self) -> dict:
+        """09's ``metric_agreement.json`` (written by :func:`helpers.judgements.write_results`)."""
+        return self._read_json(AGREEMENT_FILE)
+
+    # --- what is there ---------------------------------------------------------------------------------------
+
+    def existing_outputs(self) -> list[Path]:
+        """The headline files of a finished run that exist (for the course command's summary)."""
+        names = (MODEL_FILE, VOCABULARY_FILE, FEATURES_FILE, SCORES_FILE, CAPTION_GRID_FILE)
+        return [self.path / name for name in names if (self.path / name).exists()]
+
+
+def read_config(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The whole ``config.json`` of a run folder as a dict ({} when there is none)."""
+    path = Path(run_dir) / CONFIG_FILE
+    return read_json(path) if path.exists() else {}
+
+
+def update_config(run_dir: str | os.PathLike, section: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``values`` into section ``section`` of ``config.json`` (for tests and tools that build a run
+    folder by hand; notebooks use :meth:`RunFolder.save_section`)."""
+    path = Path(run_dir) / CONFIG_FILE
+    config = read_json(path) if path.exists() else {}
+    config.setdefault(section, {}).update(values)
+    write_json_atomic(path, config)
+    return config
