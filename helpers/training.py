@@ -160,6 +160,8 @@ def unigram_baseline_loss(train_sequences: np.ndarray, eval_sequences: np.ndarra
     return float(-np.mean(np.log(probabilities[targets(eval_sequences)])))
 
 
+# What every Keras 3 ``.keras`` zip archive holds (its own config.json, not the run folder's).
+KERAS_ARCHIVE_MEMBERS = ("config" + ".json", "model.weights.h5")
 BACKUP_DIR = "training_backup"  # inside the run folder while a training runs; removed when it finishes
 
 
@@ -323,7 +325,7 @@ def check_model_file(model_path: str | Path) -> Path:
             names = set(archive.namelist())
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
         raise ValueError(f"{model_path} is damaged ({error}); train again (notebook 06)") from None
-    missing = [name for name in ("config.json", "model.weights.h5") if name not in names]
+    missing = [name for name in KERAS_ARCHIVE_MEMBERS if name not in names]
     if missing:
         raise ValueError(f"{model_path} is damaged or not a Keras model: the archive lacks "
                          f"{' and '.join(missing)}; train again (notebook 06)")
