@@ -3,7 +3,12 @@
 
 import sys
 
-from helpers.course import main
+from helpers import quiet
 
 if __name__ == "__main__":
+    # Before TensorFlow or a notebook's kernel starts: no TensorFlow log lines, and no kernel TCP notice, in the output.
+    quiet.setup()
+
+    from helpers.course import main
+
     sys.exit(main())

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import ast
-import os
 import sys
 import time
 from pathlib import Path
 
-from helpers import paths
+from helpers import paths, quiet
 
 NOTEBOOKS = [
     "00_start_here.ipynb",
@@ -95,7 +94,7 @@ def run_course(parameters: dict | None = None, run_dir: str | Path | None = None
     parameters["RUN_DIR"] = str(run_dir)
     executed_dir = run_dir / "notebooks"
     executed_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet.setup(filter_stderr=False)  # the kernels inherit the logging environment (see helpers.quiet)
 
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     say(f"Running the course into {run_dir}")
