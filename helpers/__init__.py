@@ -6,6 +6,7 @@ One module per stage of the pipeline, in the order the notebooks teach them:
 module                     taught in
 =========================  ==============================================
 ``helpers.paths``          (plumbing) where the data and the runs live
+``helpers.quiet``          (plumbing) no TensorFlow log lines in the notebooks' outputs
 ``helpers.overview``       notebooks/00_start_here.ipynb (the course map, a setup check)
 ``helpers.text``           notebooks/01_text_cleaning.ipynb
 ``helpers.datasets``       notebooks/01_text_cleaning.ipynb (loading, splits)
