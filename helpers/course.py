@@ -17,7 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import paths, quiet
+from helpers import paths
+from helpers.quiet import setup as quiet_tensorflow  # (run_course has a parameter named quiet)
 
 NOTEBOOKS = [
     "00_start_here.ipynb",
@@ -94,7 +95,7 @@ def run_course(parameters: dict | None = None, run_dir: str | Path | None = None
     parameters["RUN_DIR"] = str(run_dir)
     executed_dir = run_dir / "notebooks"
     executed_dir.mkdir(parents=True, exist_ok=True)
-    quiet.setup(filter_stderr=False)  # the kernels inherit the logging environment (see helpers.quiet)
+    quiet_tensorflow(filter_stderr=False)  # the kernels inherit the logging environment (see helpers.quiet)
 
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     say(f"Running the course into {run_dir}")

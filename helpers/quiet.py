@@ -80,7 +80,7 @@ def _install_filter() -> None:
     thread = threading.Thread(target=_pump, args=(read_end, original), name="helpers.quiet stderr filter",
                               daemon=True)
     thread.start()
-    _filter.update(pid=os.getpid(), thread=thread, original=original)
+    _filter.update(pid=os.getpid(), thread=thread, original=original, pipe=os.fstat(2).st_ino)
     atexit.register(_restore)
 
 
@@ -125,6 +125,11 @@ def _pump(read_end: int, original: int) -> None:
 def _restore() -> None:
     """At exit: give file descriptor 2 back and let the filter pass on what is left."""
     if _filter.get("pid") != os.getpid():
+        return
+    try:
+        if os.fstat(2).st_ino != _filter["pipe"]:
+            return  # someone else has redirected standard error since (pytest's capture): leave it
+    except OSError:
         return
     try:
         sys.stderr.flush()

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -30,7 +29,8 @@ SETTINGS = {
 
 
 def browser_and_driver() -> tuple[str, str]:
-    browser = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+    browsers = [shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")]
+    browser = next((path for path in browsers if path), None)
     driver = shutil.which("chromedriver")
     if not (browser and driver):
         pytest.skip("Chromium and its driver are not installed (Debian: apt-get install chromium chromium-driver; "
@@ -136,7 +136,6 @@ def test_notebook_08_runs_in_jupyterlab_in_a_real_browser(jupyterlab, chromium, 
         chromium.execute_script(PROMPTS)), 900, "every cell to run")
     assert all(p.startswith("[") for p in prompts), prompts
     seconds = time.monotonic() - started
-    chromium.save_screenshot(str(tmp_path / "08_end.png"))
 
     stderr = chromium.execute_script(
         "return [...document.querySelectorAll('[data-mime-type=\"application/vnd.jupyter.stderr\"]')]"
@@ -158,8 +157,10 @@ def test_notebook_08_runs_in_jupyterlab_in_a_real_browser(jupyterlab, chromium, 
         const cell = [...document.querySelectorAll('.jp-CodeCell')]
             .find(c => c.querySelector('.jp-InputArea').textContent.includes('visualization.caption_grid('));
         const image = cell && cell.querySelector('.jp-OutputArea img');
+        if (image) image.scrollIntoView();
         return image ? [image.complete, image.naturalWidth, image.naturalHeight] : null;""")
     assert grid and grid[0] and grid[1] > 500 and grid[2] > 500, f"the caption grid is not displayed: {grid}"
+    chromium.save_screenshot(str(tmp_path / "08_caption_grid.png"))
 
     chromium.execute_script("arguments[0].scrollIntoView()", dropdown[0])
     chromium.save_screenshot(str(tmp_path / "08_explorer.png"))
