@@ -125,15 +125,33 @@ def test_notebook_08_runs_in_jupyterlab_in_a_real_browser(jupyterlab, chromium, 
     started = time.monotonic()
     chromium.get(jupyterlab)
     wait_for(lambda: chromium.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell"), 60, "the notebook to open")
-    wait_for(lambda: chromium.execute_script(
-        "return document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'"),
-        60, "the kernel to start")
-    # Run > Run All Cells, through the menus
-    next(item for item in chromium.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-item") if item.text == "Run").click()
-    wait_for(lambda: [item for item in chromium.find_elements(By.CSS_SELECTOR, ".lm-Menu-item")
-                      if item.text.startswith("Run All Cells")], 10, "the Run menu")[0].click()
-    prompts = wait_for(lambda: (lambda p: p if p and all(x not in ("[ ]:", "[*]:", "") for x in p) else None)(
-        chromium.execute_script(PROMPTS)), 900, "every cell to run")
+    # the kernel is connected and idle: the status bar says "Python 3 (ipykernel) | Idle"
+    wait_for(lambda: "| Idle" in chromium.find_element(By.CSS_SELECTOR, "#jp-main-statusbar").text, 90,
+             "the kernel to start")
+
+    def run_all_cells():  # Run > Run All Cells, through the menus
+        next(item for item in chromium.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-item") if item.text == "Run").click()
+        wait_for(lambda: [item for item in chromium.find_elements(By.CSS_SELECTOR, ".lm-Menu-item")
+                          if item.text.startswith("Run All Cells")], 10, "the Run menu")[0].click()
+
+    def started_running():
+        return any(p == "[*]:" or p[1:-2].isdigit() for p in chromium.execute_script(PROMPTS))
+
+    run_all_cells()
+    try:
+        wait_for(started_running, 20, "the cells to start running")
+    except AssertionError:  # the click came before the page was ready for it: once more
+        chromium.save_screenshot(str(tmp_path / "08_before_run.png"))
+        dialogs = [d.text for d in chromium.find_elements(By.CSS_SELECTOR, ".jp-Dialog")]
+        assert not dialogs, f"a dialog is open: {dialogs}"
+        run_all_cells()
+        wait_for(started_running, 20, "the cells to start running (second Run All Cells)")
+    try:
+        prompts = wait_for(lambda: (lambda p: p if p and all(x not in ("[ ]:", "[*]:", "") for x in p) else None)(
+            chromium.execute_script(PROMPTS)), 900, "every cell to run")
+    except AssertionError as error:
+        chromium.save_screenshot(str(tmp_path / "08_timed_out.png"))
+        raise AssertionError(f"{error}; the cells' prompts: {chromium.execute_script(PROMPTS)}") from None
     assert all(p.startswith("[") for p in prompts), prompts
     seconds = time.monotonic() - started
 
