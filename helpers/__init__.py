@@ -8,6 +8,7 @@ module                     taught in
 ``helpers.paths``          (plumbing) where the data and the runs live
 ``helpers.run``            (plumbing) the run folder: file names, config.json, save/load per stage
 ``helpers.parameters``     (plumbing) every parameter of the course, declared once
+``helpers.quiet``          (plumbing) no TensorFlow log lines in the notebooks' outputs
 ``helpers.overview``       notebooks/00_start_here.ipynb (the course map, a setup check)
 ``helpers.text``           notebooks/01_text_cleaning.ipynb
 ``helpers.datasets``       notebooks/01_text_cleaning.ipynb (loading, splits)

@@ -10,7 +10,6 @@ prints where the results are and the headline scores.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -19,6 +18,7 @@ from helpers import parameters as params
 from helpers import paths
 from helpers.parameters import parse_value  # noqa: F401  (python -m helpers run reads -p values with it)
 from helpers.run import NOTEBOOKS, RunFolder
+from helpers.quiet import setup as quiet_tensorflow  # (run_course has a parameter named quiet)
 
 __all__ = ["NOTEBOOKS", "main", "notebook_parameters", "open_run_folder", "run_course", "summary"]
 
@@ -46,7 +46,7 @@ def run_course(parameters: Mapping[str, Any] | None = None, run_dir: str | Path 
     folder = open_run_folder(values, run_dir or values.pop("RUN_DIR", None))
     values.pop("RUN_DIR", None)
     folder.executed_notebooks_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow(filter_stderr=False)  # the kernels inherit the logging environment (see helpers.quiet)
 
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     say(f"Running the course into {folder.path}")

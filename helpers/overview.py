@@ -11,6 +11,7 @@ and a test checks that ``docs/teaching.md`` shows what the file says.
 
 from __future__ import annotations
 
+import html
 import os
 import platform
 import sys
@@ -140,6 +141,38 @@ def next_notebook(run_dir: str | os.PathLike) -> str | None:
     return None
 
 
+def _written_files(folder: Path) -> list[Path]:
+    names = {name for stage in STAGES for name in stage["writes"]} | {paths.CONFIG_FILE}
+    return [folder / name for name in sorted(names) if (folder / name).exists()]
+
+
+def run_folders(runs_dir: str | os.PathLike = paths.RUNS_DIR) -> list[Path]:
+    """The run folders in ``runs_dir`` (default ``runs/``) that hold at least one file a notebook
+    writes, the most recently written first (the feature cache is not a run folder)."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    folders = [folder for folder in runs_dir.iterdir() if folder.is_dir() and _written_files(folder)]
+    return sorted(folders, key=lambda folder: max(f.stat().st_mtime for f in _written_files(folder)), reverse=True)
+
+
+def run_folder_to_check(run_dir: str | os.PathLike, *, chosen: bool = False,
+                        runs_dir: str | os.PathLike = paths.RUNS_DIR) -> tuple[Path, str]:
+    """Which run folder notebook 00 checks, and why: ``run_dir`` when RUN_DIR ``chosen`` it or when it
+    holds files already; otherwise the most recent run folder in ``runs_dir`` (made with other
+    parameters: a student who ran the course with ``-p DATASET flickr8k`` sees that run)."""
+    run_dir = Path(run_dir)
+    if chosen:
+        return run_dir, "the folder RUN_DIR names"
+    if _written_files(run_dir):
+        return run_dir, "the folder of these parameters (DATASET, ENCODER, WEIGHTS)"
+    others = [folder for folder in run_folders(runs_dir) if folder != run_dir]
+    if others:
+        return others[0], (f"the most recent run in {runs_dir}; the folder of these parameters, {run_dir.name}, "
+                           "holds nothing yet")
+    return run_dir, "the folder of these parameters (DATASET, ENCODER, WEIGHTS); no run has written anything yet"
+
+
 # --- is everything installed? ------------------------------------------------------------------
 
 def installed_requirements() -> list[dict]:
@@ -203,16 +236,19 @@ def requirements_markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def markdown_text(text: str) -> str:
+    """``text`` as it should read in a Markdown table cell: ``<unk>`` or ``<DATASET>`` shown, not taken
+    for HTML tags (and dropped by the renderer); ``|`` does not end the cell."""
+    return html.escape(text, quote=False).replace("|", "\\|")
+
+
 def parameters_markdown() -> str:
     """Every parameter of the course once: type, default, meaning and the notebooks that have it
     (from :mod:`helpers.parameters`, as ``python -m helpers run --list-parameters`` shows them)."""
     from helpers import parameters
 
-    def cell(text: str) -> str:   # markdown-safe: <unk> and <DATASET> are not HTML tags
-        return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-
     lines = ["| parameter | type | default | meaning | notebooks |", "|---|---|---|---|---|"]
     for p in parameters.PARAMETERS:
         where = "all" if len(p.notebooks) == len(run.NOTEBOOKS) else ", ".join(p.notebooks)
-        lines.append(f"| `{p.name}` | {p.type.__name__} | `{p.default!r}` | {cell(p.help)} | {where} |")
+        lines.append(f"| `{p.name}` | {p.type.__name__} | `{p.default!r}` | {markdown_text(p.help)} | {where} |")
     return "\n".join(lines)

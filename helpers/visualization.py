@@ -233,9 +233,13 @@ def caption_explorer(captioner, feature_table, image_ids: list[str], images_dir:
         print("The caption explorer needs a live Jupyter kernel (open the notebook in Jupyter); skipped.")
         return None
 
+    from helpers.text import strip_tokens
+
     images_dir = Path(images_dir)
     picker = widgets.Dropdown(options=list(image_ids), description="test image")
-    upload = widgets.FileUpload(accept="image/*", multiple=False, description="or upload a photo")
+    # width "auto": the button grows to its label (the default width cuts "or upload a photo")
+    upload = widgets.FileUpload(accept="image/*", multiple=False, description="or upload a photo",
+                                icon="upload", layout=widgets.Layout(width="auto"))
     output = widgets.Output()
 
     def show(image_bytes: bytes, feature_row, title: str, refs: list[str]):
@@ -247,7 +251,7 @@ def caption_explorer(captioner, feature_table, image_ids: list[str], images_dir:
             print(title)
             print(f"  greedy:       {greedy}")
             print(f"  beam, width {beam}: {beamed}")
-            for reference in list(dict.fromkeys(refs))[:3]:
+            for reference in list(dict.fromkeys(strip_tokens(r) for r in refs))[:3]:  # as people wrote them
                 print(f"  human:        {reference}")
 
     def on_pick(change):

@@ -98,3 +98,16 @@ def test_the_explorer_in_a_kernel_captions_the_picked_image_and_an_upload(images
     upload.value = ({"name": "notes.txt", "type": "text/plain", "size": 4, "content": memoryview(b"text"),
                      "last_modified": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)},)
     assert fake.calls == [1, 3, 1, 3, 1, 3], "a file that is not an image gets a message, not captions or a crash"
+
+
+def test_the_explorer_shows_human_captions_without_tokens_and_a_label_that_fits(images, monkeypatch, capsys):
+    pytest.importorskip("ipywidgets")
+    folder, ids = images
+    monkeypatch.setattr(visualization, "_live_kernel", lambda: True)
+    references = {ids[0]: ["startseq a red picture endseq", "startseq a red picture endseq", "startseq red endseq"]}
+    explorer = visualization.caption_explorer(FakeCaptioner(), FakeTable({i: np.zeros(4, np.float32) for i in ids}),
+                                              ids, folder, references)
+    shown = capsys.readouterr().out  # outside a real kernel the Output widget lets the prints through
+    assert "human:        a red picture\n" in shown and "human:        red\n" in shown
+    assert "startseq" not in shown and "endseq" not in shown and shown.count("a red picture") == 1
+    assert explorer.children[0].children[1].layout.width == "auto"

@@ -1,6 +1,7 @@
 """helpers.overview (notebook 00): the course map covers every notebook, the times come from docs/timings.json,
 and docs/teaching.md shows what that file says."""
 
+import os
 import sys
 
 from helpers import course, overview, paths
@@ -50,3 +51,32 @@ def test_run_folder_status_names_the_next_notebook(tmp_path):
     assert overview.next_notebook(tmp_path) == "01_text_cleaning.ipynb"
     (tmp_path / paths.CLEAN_CAPTIONS_FILE).write_text("{}")
     assert overview.next_notebook(tmp_path) == "02_lookup_table.ipynb"
+
+
+def test_the_parameter_table_shows_angle_brackets_as_text():
+    table = overview.parameters_markdown()
+    assert "runs/&lt;DATASET&gt;-&lt;ENCODER&gt;-&lt;WEIGHTS&gt;" in table
+    assert "become &lt;unk&gt;" in table
+    assert overview.markdown_text("a | b <i>") == "a \\| b &lt;i&gt;"
+
+
+def test_00_checks_the_run_that_exists_and_says_which(tmp_path):
+    runs = tmp_path / "runs"
+    mine, older, newer = runs / "sample-mobilenet_v2-auto", runs / "flickr8k-x-auto", runs / "mine-x-none"
+    for folder in (mine, older, newer, runs / "feature_cache"):
+        folder.mkdir(parents=True)
+    (runs / "feature_cache" / "chunk.npz").write_bytes(b"")
+    (older / paths.CLEAN_CAPTIONS_FILE).write_text("{}")
+    (newer / paths.CLEAN_CAPTIONS_FILE).write_text("{}")
+    (newer / paths.LOOKUP_TABLE_FILE).write_text("{}")
+    os.utime(older / paths.CLEAN_CAPTIONS_FILE, (1, 1))
+    assert overview.run_folders(runs) == [newer, older]
+
+    checked, why = overview.run_folder_to_check(mine, runs_dir=runs)
+    assert checked == newer and "most recent run" in why and mine.name in why
+    assert overview.run_folder_to_check(mine, chosen=True, runs_dir=runs)[0] == mine  # RUN_DIR set: that folder
+    (mine / paths.CLEAN_CAPTIONS_FILE).write_text("{}")
+    assert overview.run_folder_to_check(mine, runs_dir=runs)[0] == mine
+    empty = tmp_path / "nothing"
+    assert overview.run_folder_to_check(empty / "a", runs_dir=empty) == (
+        empty / "a", "the folder of these parameters (DATASET, ENCODER, WEIGHTS); no run has written anything yet")
