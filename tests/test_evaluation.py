@@ -140,3 +140,13 @@ def test_word_usage_best_and_worst_and_lengths():
     best, worst = evaluation.best_and_worst({"a": 0.1, "b": 0.9, "c": 0.5, "d": 0.5}, count=2)
     assert best == ["b", "c"] and worst == ["a", "d"]
     assert evaluation.caption_lengths(["startseq two red circles endseq", "a b big"]) == [3, 1]
+
+
+def test_bleu_keeping_short_words_counts_the_missing_a():
+    references = {"x": ["A dog runs on a beach"]}
+    telegraphic = {"x": "dog runs on beach"}
+    dropped = evaluation.bleu_scores(references, telegraphic)
+    kept = evaluation.bleu_scores(references, telegraphic, keep_short_words=True)
+    assert dropped["bleu1"] == pytest.approx(1.0)  # "a" is gone on both sides
+    assert kept["bleu1"] < dropped["bleu1"]  # the reference keeps "a", the caption lacks it: brevity penalty
+    assert evaluation.clean_for_scoring("startseq A dog endseq", keep_short_words=True) == "a dog"
