@@ -2,7 +2,7 @@
 down the one before.
 
     python benchmarks/binder_two_kernels.py --run-dir runs/sample-mobilenet_v2-auto           # 03 left open, then 04
-    python benchmarks/binder_two_kernels.py --run-dir DIR --first 06 --second 07
+    python benchmarks/binder_two_kernels.py --run-dir DIR --first 06 --second 07 -p FEATURE_CACHE /tmp/cache
 
 Needs a run folder in which the earlier notebooks have run (``python -m helpers run`` first). Executes the first
 notebook in a kernel and leaves that kernel running (idle, as JupyterLab does when a tab is closed without
@@ -23,6 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from binder_memory import BINDER_BYTES, REPO_ROOT, tree_rss  # noqa: E402
 
+sys.path.insert(0, str(REPO_ROOT))
+from helpers import course  # noqa: E402
+
 MIB = 1024 ** 2
 
 
@@ -33,13 +36,18 @@ def notebook_named(prefix: str) -> Path:
     return matches[0]
 
 
-def start(path: Path, run_dir: Path):
-    """A client with a started kernel, and the notebook parameterised with ``RUN_DIR``."""
+def start(path: Path, parameters: dict):
+    """A client with a started kernel, and the notebook parameterised (``RUN_DIR`` and the ``-p`` values)."""
     import nbformat
     from nbclient import NotebookClient
     from papermill.parameterize import parameterize_notebook
 
-    notebook = parameterize_notebook(nbformat.read(path, as_version=4), {"RUN_DIR": str(run_dir)})
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        cell.metadata.setdefault("tags", [])
+    notebook.metadata.setdefault("papermill", {})
+    names = set(course.parameter_names(path.name))
+    notebook = parameterize_notebook(notebook, {k: v for k, v in parameters.items() if k in names})
     client = NotebookClient(notebook, kernel_name="python3", timeout=1800,
                             resources={"metadata": {"path": str(path.parent)}})
     client.km = client.create_kernel_manager()
@@ -72,17 +80,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, required=True, help="a run folder where the earlier notebooks ran")
     parser.add_argument("--first", default="03", help="the notebook left open (default 03)")
     parser.add_argument("--second", default="04", help="the notebook opened next (default 04)")
+    parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="a parameter for both notebooks, as python -m helpers run takes it")
     args = parser.parse_args(argv)
+    parameters = {"RUN_DIR": str(args.run_dir.resolve()), **{k: course.parse_value(v) for k, v in args.p}}
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("MPLBACKEND", "Agg")
     first_path, second_path = notebook_named(args.first), notebook_named(args.second)
 
-    first, first_notebook = start(first_path, args.run_dir.resolve())
+    first, first_notebook = start(first_path, parameters)
     run_all(first, first_notebook)
     time.sleep(2)
     idle = kernels_rss()
     first_pids = set(idle)
-    second, second_notebook = start(second_path, args.run_dir.resolve())
+    second, second_notebook = start(second_path, parameters)
     worker = threading.Thread(target=run_all, args=(second, second_notebook))
     worker.start()
     peak_total, peak_second, first_at_peak = 0, 0, 0
@@ -95,8 +106,10 @@ def main(argv: list[str] | None = None) -> int:
             peak_total, first_at_peak = first_now + second_now, first_now
         time.sleep(0.2)
     worker.join()
+    from nbclient.util import run_sync
+
     for client in (first, second):
-        client.km.shutdown_kernel(now=True)
+        run_sync(client.km.shutdown_kernel)(now=True)
     print(f"{'':44} {'MiB':>7}")
     print(f"{first_path.name + ' (finished, kernel left running)':44} {sum(idle.values()) / MIB:>7,.0f}")
     print(f"{second_path.name + ' (running), peak':44} {peak_second / MIB:>7,.0f}")
