@@ -8,6 +8,7 @@ the notebook skips that demo. Nothing else in ``helpers`` depends on this module
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -55,36 +56,85 @@ def measure_encoders(names: list[str] | None = None, batch_size: int = 8, repeat
     return rows
 
 
+logger = logging.getLogger(__name__)
+
 SHARED_KERAS_DIR = paths.REPO_ROOT.parent / "shared" / "keras"
 
 
-def imagenet_classifier():
-    """``(encoder, head, labels)`` for the wrong-preprocessing demo: the ImageNet MobileNetV2
-    backbone with the classifier head kept beside the course in ``../shared/keras``
-    (``logits = features @ kernel + bias``, 1001 labels). ``None`` when either is absent."""
+PHOTOS_DIR = paths.REPO_ROOT / "data" / "photos"  # three public-domain photos for 03's demo (data/photos/README.md)
+IMAGENET_CLASSIFIER_MISSING = (
+    "this demo needs an ImageNet classifier, and none is available: keras.applications could not download "
+    "MobileNetV2 with its classifier (no internet?), and ../shared/keras (the course machines' offline copy) is "
+    "absent. Connect to the internet and run this cell again.")
+
+
+def imagenet_classifier(download: bool = True):
+    """An ImageNet classifier for notebook 03's wrong-preprocessing demo, or ``None`` when there is none
+    (:data:`IMAGENET_CLASSIFIER_MISSING` says why).
+
+    Tried in order: MobileNetV2 with its classifier (``include_top=True``) from the Keras cache; the ImageNet
+    MobileNetV2 backbone with the classifier head kept beside the course in ``../shared/keras``
+    (``logits = features @ kernel + bias``, 1001 labels; the offline route of the course's CI); the same
+    full model downloaded by ``keras.applications`` (Binder, Colab, a laptop online; ``download=False``
+    skips it). Returns ``(model, head, labels)``: ``head`` is ``None`` for the full model, whose output is
+    already the 1000 ImageNet probabilities. Use it with :func:`top_labels`."""
+    full = keras_cache_dir() / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"
+    if full.exists():
+        classifier = _keras_applications_classifier()
+        if classifier is not None:
+            return classifier
     head_file = SHARED_KERAS_DIR / "mobilenet_v2_1.0_224_imagenet_head.npz"
     labels_file = SHARED_KERAS_DIR / "imagenet_labels_1001.txt"
     weights_file = SHARED_KERAS_DIR / "models" / ENCODERS["mobilenet_v2"].weights_file
-    if not (head_file.exists() and labels_file.exists()):
-        return None
     cached = keras_cache_dir() / ENCODERS["mobilenet_v2"].weights_file
     source = cached if cached.exists() else weights_file
-    if not source.exists():
+    if head_file.exists() and labels_file.exists() and source.exists():
+        with np.load(head_file, allow_pickle=False) as head:
+            kernel, bias = head["kernel"], head["bias"]
+        encoder = build_encoder("mobilenet_v2", resolve_weights("mobilenet_v2", str(source)))
+        return encoder, (kernel, bias), labels_file.read_text().splitlines()
+    return _keras_applications_classifier() if download else None
+
+
+def _keras_applications_classifier():
+    """MobileNetV2 with its ImageNet classifier from ``keras.applications`` (downloaded once into the Keras
+    cache, with the class names), or ``None`` when it cannot be had (offline)."""
+    import json
+    import socket
+
+    import keras
+
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(30)  # offline, fail within seconds rather than hang
+    try:
+        model = keras.applications.MobileNetV2(weights="imagenet", include_top=True)
+        index_file = keras.utils.get_file(
+            "imagenet_class_index.json",
+            "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json",
+            cache_subdir="models", file_hash="c2c37ea517e94d9795004a39431a14cb")
+    except Exception as error:  # noqa: BLE001 - any download failure means: not available
+        logger.info("no keras.applications ImageNet classifier: %s", error)
         return None
-    with np.load(head_file, allow_pickle=False) as head:
-        kernel, bias = head["kernel"], head["bias"]
-    encoder = build_encoder("mobilenet_v2", resolve_weights("mobilenet_v2", str(source)))
-    return encoder, (kernel, bias), labels_file.read_text().splitlines()
+    finally:
+        socket.setdefaulttimeout(previous)
+    with open(index_file, encoding="utf-8") as file:
+        index = json.load(file)
+    labels = [index[str(i)][1].replace("_", " ") for i in range(len(index))]
+    return model, None, labels
 
 
 def top_labels(classifier, images, k: int = 3) -> list[list[tuple[str, float]]]:
     """The ``k`` most probable ImageNet labels (with probabilities) of an already preprocessed batch."""
-    encoder, (kernel, bias), labels = classifier
-    logits = np.asarray(encoder(images, training=False)) @ kernel + bias
-    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    model, head, labels = classifier
+    output = np.asarray(model(images, training=False), dtype=np.float64)
+    if head is None:
+        probabilities = output  # the full model ends in its softmax
+    else:
+        kernel, bias = head
+        logits = output @ kernel + bias
+        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
     return [[(labels[j], float(row[j])) for j in np.argsort(-row)[:k]] for row in probabilities]
-
 
 
 def plot_nearest_neighbours(table: FeatureTable, images_dir: str | Path, query_ids: list[str], k: int = 5):

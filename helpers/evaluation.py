@@ -55,26 +55,32 @@ BLEU_WEIGHTS = {
 }
 
 
-def _tokens(caption: str) -> list[str]:
-    return clean_caption(strip_tokens(caption)).split()
+def _tokens(caption: str, keep_short_words: bool = False) -> list[str]:
+    return clean_caption(strip_tokens(caption), keep_short_words).split()
 
 
-def clean_for_scoring(caption: str) -> str:
-    """The caption as every metric sees it: cleaned, start/stop/padding tokens stripped."""
-    return " ".join(_tokens(caption))
+def clean_for_scoring(caption: str, keep_short_words: bool = False) -> str:
+    """The caption as every metric sees it: cleaned, start/stop/padding tokens stripped
+    (``keep_short_words``: cleaned keeping numbers and one-letter words, see ``helpers.text``)."""
+    return " ".join(_tokens(caption, keep_short_words))
 
 
-def bleu_scores(references: dict[str, list[str]], hypotheses: dict[str, str]) -> dict[str, float]:
+def bleu_scores(references: dict[str, list[str]], hypotheses: dict[str, str], *,
+                keep_short_words: bool = False) -> dict[str, float]:
     """Corpus BLEU-1..4 of ``hypotheses`` ``{image_id: caption}`` against
-    ``references`` ``{image_id: [caption, ...]}`` (every hypothesis id must have references)."""
+    ``references`` ``{image_id: [caption, ...]}`` (every hypothesis id must have references).
+
+    Both sides are cleaned like the training captions; ``keep_short_words=True``
+    keeps numbers and one-letter words ("a"), as published Flickr8k figures do
+    (notebook 08 shows the difference)."""
     from nltk.translate.bleu_score import corpus_bleu
 
     image_ids = list(hypotheses)
     missing = [i for i in image_ids if i not in references]
     if missing:
         raise KeyError(f"{len(missing)} hypotheses have no references, first: {missing[0]}")
-    list_of_references = [[_tokens(r) for r in references[i]] for i in image_ids]
-    hypothesis_tokens = [_tokens(hypotheses[i]) for i in image_ids]
+    list_of_references = [[_tokens(r, keep_short_words) for r in references[i]] for i in image_ids]
+    hypothesis_tokens = [_tokens(hypotheses[i], keep_short_words) for i in image_ids]
     return {name: float(corpus_bleu(list_of_references, hypothesis_tokens, weights=weights))
             for name, weights in BLEU_WEIGHTS.items()}
 

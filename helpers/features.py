@@ -74,7 +74,8 @@ a notebook needs):
 
 from __future__ import annotations
 
-from helpers.encoder_demos import SHARED_KERAS_DIR, imagenet_classifier, measure_encoders, plot_nearest_neighbours, top_labels
+from helpers.encoder_demos import (IMAGENET_CLASSIFIER_MISSING, PHOTOS_DIR, SHARED_KERAS_DIR, imagenet_classifier,
+                                   measure_encoders, plot_nearest_neighbours, top_labels)
 from helpers.encoders import (ENCODERS, EncoderSpec, WeightsChoice, build_encoder, encoder_spec, keras_cache_dir,
                               preprocess_function, resolve_weights, weights_banner)
 from helpers.extraction import (FORWARD_CHUNK, PIPELINE_VERSION, check_images, extract_features, forward_function,
@@ -86,6 +87,7 @@ from helpers.images import MAX_IMAGE_PIXELS, BadImageError
 
 __all__ = [
     "BadImageError", "ENCODERS", "EncoderSpec", "FORWARD_CHUNK", "FeatureExtraction", "FeatureTable", "MAX_IMAGE_PIXELS",
+    "IMAGENET_CLASSIFIER_MISSING", "PHOTOS_DIR",
     "PIPELINE_VERSION", "SHARED_KERAS_DIR", "WeightsChoice", "build_encoder", "cache_folder", "cache_key",
     "captions_with_features", "check_images", "encoder_spec", "extract_features", "forward_function",
     "gather_features", "image_dataset", "imagenet_classifier", "iter_features", "keras_cache_dir", "load_features",

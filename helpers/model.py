@@ -173,3 +173,101 @@ def model_text_diagram(model) -> str:
         arrow = " + ".join(dict.fromkeys(sources)) if sources else "(input)"
         lines.append(f"{arrow:>34} -> {layer.name} ({layer.__class__.__name__}) {shape}")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Comparing two architectures (notebook 05 checks its hand-written model against the builders with it).
+
+def _layer_sources(model) -> dict[str, list[str]]:
+    """``{layer name: [names of the layers it reads from]}`` (Keras' hidden mask ops left out)."""
+    names = {layer.name for layer in model.layers}
+    sources: dict[str, list[str]] = {}
+    for layer in model.layers:
+        found = []
+        for node in getattr(layer, "_inbound_nodes", []):
+            for tensor in node.input_tensors:
+                history = getattr(tensor, "_keras_history", None)
+                if history is not None and history[0].name in names:
+                    found.append(history[0].name)
+        sources[layer.name] = found
+    return sources
+
+
+def _shape(layer) -> tuple:
+    output = getattr(layer, "output", None)
+    return tuple(output.shape) if output is not None else ()
+
+
+def _config(layer) -> dict:
+    """The layer's config without its name (and, for an input, without the name Keras derives from it)."""
+    config = dict(layer.get_config())
+    config.pop("name", None)
+    return config
+
+
+def _describe(model) -> list[dict]:
+    """Each layer as ``{"type", "shape", "config", "reads"}`` ordered by depth from the inputs, then by a
+    description that does not depend on names, so two models built in a different order line up."""
+    sources = _layer_sources(model)
+    by_name = {layer.name: layer for layer in model.layers}
+    depth: dict[str, int] = {}
+
+    def depth_of(name):
+        if name not in depth:
+            depth[name] = 1 + max((depth_of(s) for s in sources[name]), default=-1)
+        return depth[name]
+
+    rows = []
+    for layer in model.layers:
+        reads = sorted(by_name[s].__class__.__name__ for s in sources[layer.name])
+        rows.append({"name": layer.name, "type": layer.__class__.__name__, "shape": _shape(layer),
+                     "config": _config(layer), "reads": reads, "depth": depth_of(layer.name)})
+    return sorted(rows, key=lambda r: (r["depth"], r["type"], str(r["shape"]), r["reads"],
+                                       sorted(map(str, r["config"].items()))))
+
+
+def _same_shape(a: tuple, b: tuple) -> bool:
+    """Equal shapes; ``None`` (any size: the batch, or a variable caption length) matches any size."""
+    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
+
+
+def architecture_differences(model, other) -> list[str]:
+    """What differs between two Keras functional models' architectures; ``[]`` when they are the same.
+
+    Compared: the number of layers and their types, each layer's output shape (``None``, a batch or a
+    variable length, matches any size), its config without the layer's name (units, activation, dropout
+    rate, ``mask_zero``, ``return_sequences``, ...), the types of the layers it reads from (the wiring), and
+    the parameter count. Names are ignored, so a model written by hand with other names matches the
+    builder's. Each difference is one line, ``model`` first ("here") and ``other`` second ("there").
+    Taught in notebooks/05_merge_lstm_model.ipynb."""
+    differences = []
+    mine, theirs = _describe(model), _describe(other)
+    count_mine, count_theirs = ({t: [r["type"] for r in rows].count(t) for t in {r["type"] for r in rows}}
+                                for rows in (mine, theirs))
+    for layer_type in sorted(set(count_mine) | set(count_theirs)):
+        here, there = count_mine.get(layer_type, 0), count_theirs.get(layer_type, 0)
+        if here != there:
+            differences.append(f"{layer_type} layers: {here} here, {there} there")
+    if not differences:
+        for row, other_row in zip(mine, theirs):
+            label = f"{row['type']} {row['name']!r} (vs {other_row['name']!r})"
+            if row["type"] != other_row["type"]:
+                differences.append(f"{label}: at this place there is a {other_row['type']}")
+                continue
+            if not _same_shape(row["shape"], other_row["shape"]):
+                differences.append(f"{label}: output shape {row['shape']} here, {other_row['shape']} there")
+            if row["reads"] != other_row["reads"]:
+                differences.append(f"{label}: reads from {row['reads'] or 'nothing'} here, "
+                                   f"{other_row['reads'] or 'nothing'} there")
+            for key in sorted(set(row["config"]) | set(other_row["config"])):
+                here, there = row["config"].get(key), other_row["config"].get(key)
+                if key in ("batch_shape", "shape", "n") and isinstance(here, (list, tuple, int)):
+                    # an input's or RepeatVector's length: None (variable) matches any length
+                    as_tuple = lambda v: tuple(v) if isinstance(v, (list, tuple)) else (v,)  # noqa: E731
+                    if _same_shape(as_tuple(here), as_tuple(there) if there is not None else (None,)):
+                        continue
+                if here != there:
+                    differences.append(f"{label}: {key} = {here!r} here, {there!r} there")
+    if model.count_params() != other.count_params():
+        differences.append(f"parameters: {model.count_params():,} here, {other.count_params():,} there")
+    return differences

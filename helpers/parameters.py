@@ -104,6 +104,8 @@ PARAMETERS: list[Parameter] = [
               ("00", "01", "02", "03", "04", "05", "06", "07", "08", "09"), result_changing=False),
     Parameter("IMAGES_DIR", str, "", 'images folder when it is not beside the caption file (COCO); "" means find it',
               ("01",), result_changing=False),
+    Parameter("KEEP_SHORT_WORDS", bool, False, 'cleaning keeps numbers and one-letter words ("a", "2"); False drops them (the classic cleaning)',
+              ("01",)),
     Parameter("MIN_WORD_COUNT", int, 2, "words seen fewer times in the training captions become <unk>", ("02",),
               minimum=1),
     Parameter("NUM_SHARDS", int, 1, "split the extraction over this many machines (COCO, Flickr30k); 1 means all here",

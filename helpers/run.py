@@ -142,6 +142,7 @@ class DataSection(Section):        # 01
     images_dir: str
     split_sizes: dict
     skipped: dict = field(default_factory=dict)
+    keep_short_words: bool = False   # KEEP_SHORT_WORDS: numbers and one-letter words kept by the cleaning
 
 
 @dataclass
@@ -403,7 +404,7 @@ class RunFolder:
 
     # --- 01 ----------------------------------------------------------------------------------------------------
 
-    def save_captions(self, dataset, captions_clean: dict[str, list[str]]) -> Path:
+    def save_captions(self, dataset, captions_clean: dict[str, list[str]], *, keep_short_words: bool = False) -> Path:
         """01: the cleaned captions and splits (``captions_clean.json``) and the ``data`` section."""
         name = str(self.parameters.get("DATASET", dataset.name if hasattr(dataset, "name") else ""))
         path = write_json_atomic(self.path / CLEAN_CAPTIONS_FILE, {
@@ -412,7 +413,7 @@ class RunFolder:
         self.save_section(DataSection(dataset=name, format=dataset.format, root=str(dataset.root),
                                       images_dir=str(dataset.images_dir),
                                       split_sizes={s: len(ids) for s, ids in dataset.splits.items()},
-                                      skipped=dict(dataset.skipped)))
+                                      skipped=dict(dataset.skipped), keep_short_words=bool(keep_short_words)))
         return path
 
     def load_captions(self) -> CleanCaptions:

@@ -11,6 +11,11 @@ The cleaning rule is the classic one of the course:
 3. drop tokens that are not purely alphabetic (``"2"``, ``"3rd"``, ``"€"``),
 4. drop one-letter words (``"a"``, stray ``"s"``).
 
+Steps 3 and 4 make captions telegraphic (``"a dog runs"`` -> ``"dog runs"``) and
+BLEU not comparable with published figures, which keep ``"a"``:
+``keep_short_words=True`` (notebook 01's ``KEEP_SHORT_WORDS``) keeps numbers and
+one-letter words and drops only tokens with no letter or digit left (``"€"``).
+
 It is idempotent: cleaning a clean caption gives it back unchanged.
 """
 
@@ -27,13 +32,18 @@ UNKNOWN_TOKEN = "<unk>"
 PUNCTUATION_TABLE = str.maketrans("", "", string.punctuation)
 
 
-def clean_caption(caption: str) -> str:
-    """Return ``caption`` cleaned: no punctuation, lower case, only words of 2+ letters.
+def clean_caption(caption: str, keep_short_words: bool = False) -> str:
+    """Return ``caption`` cleaned: no punctuation, lower case, only words of 2+ letters
+    (with ``keep_short_words``: also numbers and one-letter words).
 
     >>> clean_caption("A dog's ball, 2 times!")
     'dogs ball times'
+    >>> clean_caption("A dog's ball, 2 times!", keep_short_words=True)
+    'a dogs ball 2 times'
     """
     words = caption.translate(PUNCTUATION_TABLE).lower().split()
+    if keep_short_words:
+        return " ".join(word for word in words if word.isalnum())
     return " ".join(word for word in words if word.isalpha() and len(word) > 1)
 
 
@@ -52,9 +62,10 @@ def add_start_stop(caption: str) -> str:
     return f"{START_TOKEN} {body} {STOP_TOKEN}" if body else f"{START_TOKEN} {STOP_TOKEN}"
 
 
-def clean_captions(captions_by_image: dict[str, list[str]]) -> dict[str, list[str]]:
+def clean_captions(captions_by_image: dict[str, list[str]], keep_short_words: bool = False) -> dict[str, list[str]]:
     """Clean every caption of a ``{image_id: [caption, ...]}`` table (new dict)."""
-    return {image_id: [clean_caption(c) for c in captions] for image_id, captions in captions_by_image.items()}
+    return {image_id: [clean_caption(c, keep_short_words) for c in captions]
+            for image_id, captions in captions_by_image.items()}
 
 
 def words(captions: Iterable[str]) -> list[str]:

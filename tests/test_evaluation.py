@@ -158,3 +158,13 @@ def test_meteor_starts_java_with_a_capped_heap(monkeypatch):
     assert started and started[0][:3] == ["java", "-jar", f"-Xmx{evaluation.METEOR_JAVA_HEAP}"]
     assert "-Xmx2G" not in started[0] and started[0][3].endswith("meteor-1.5.jar")
     assert evaluation.METEOR_JAVA_HEAP == "768m"
+
+
+def test_bleu_keeping_short_words_counts_the_missing_a():
+    references = {"x": ["A dog runs on a beach"]}
+    telegraphic = {"x": "dog runs on beach"}
+    dropped = evaluation.bleu_scores(references, telegraphic)
+    kept = evaluation.bleu_scores(references, telegraphic, keep_short_words=True)
+    assert dropped["bleu1"] == pytest.approx(1.0)  # "a" is gone on both sides
+    assert kept["bleu1"] < dropped["bleu1"]  # the reference keeps "a", the caption lacks it: brevity penalty
+    assert evaluation.clean_for_scoring("startseq A dog endseq", keep_short_words=True) == "a dog"

@@ -1,5 +1,10 @@
 """Exercises: each `exercise` cell is followed by its `check` cell; every notebook with exercises has a solutions
-notebook holding each check verbatim; every solutions notebook runs on a course run and every check says ✅."""
+notebook holding each check verbatim; every solutions notebook runs on a course run and every check says ✅; and no
+check gives the answer away: run on a wrong answer, it fails with a message that does not contain the expected
+value (``WRONG_ANSWERS`` below holds a wrong answer for every exercise)."""
+
+import json
+import re
 
 import nbformat
 import pytest
@@ -31,6 +36,142 @@ def output_text(cell) -> str:
         if output.get("output_type") == "error":
             parts.append(f"{output.get('ename')}: {output.get('evalue')}")
     return "".join(parts)
+
+
+# For each exercise: a wrong answer (a Python expression evaluated in the solutions notebook right after its check
+# passed, where the answer variable holds the solution) and the expressions whose values its check's message must not
+# contain (evaluated in the same place; by default the solution's own value). None: the check reveals nothing to test
+# (its answer is a file the student writes).
+WRONG_ANSWERS = {
+    "00_start_here.ipynb": {
+        "answer_1": ("'01_text_cleaning.ipynb'", ["answer_1"]),
+        "answer_2": ("answer_2 / 2", ["answer_2"]),
+    },
+    "01_text_cleaning.ipynb": {
+        "answer_1": ("lambda caption: caption.lower()", ["text.clean_caption(\"A dog's ball, 2 times!\")"]),
+        "answer_2": ("set(sorted(answer_2)[:1])", ["sorted(answer_2)[1:]"]),
+        "answer_3": None,
+    },
+    "02_lookup_table.ipynb": {
+        "answer_1": ("lambda caption: caption", ["text.add_start_stop('dog runs')"]),
+        "answer_2": ("list(answer_2)[::-1]", ["answer_2"]),
+        "answer_3": ("lambda caption: [vocabulary.index.get(word, 0) for word in caption.split()]",
+                     ["vocabulary.encode('startseq qwxz endseq')"]),
+    },
+    "03_feature_extraction.ipynb": {
+        "answer_1": ("answer_1 * 0.5", ["answer_1"]),
+        "answer_2": ("next(i for i in table.image_ids if i not in (answer_2, table.image_ids[-1]))", ["answer_2"]),
+        "answer_3": ("((0.0, 1.0), (0.0, 255.0))", ["'-1'"]),
+    },
+    "04_word_embeddings.ipynb": {
+        "answer_1": ("answer_1 / 2", ["answer_1"]),
+        "answer_2": ("list(answer_2)[::-1]", ["answer_2"]),
+    },
+    "05_merge_lstm_model.ipynb": {
+        "answer_1": ("answer_1 + 1", ["answer_1"]),
+        "answer_2": ("answer_2 + 1", ["answer_2"]),
+        "answer_3": ("model if model.name != 'inject_captioner' else None", ["answer_3.count_params()"]),
+    },
+    "06_training.ipynb": {
+        "answer_1": ("answer_1 + 1", ["answer_1"]),
+        "answer_2": ("answer_2 + 1", ["answer_2"]),
+    },
+    "07_caption_generation.ipynb": {
+        "answer_1": ("list(answer_1)[::-1] if len(set(answer_1)) > 1 else ['x'] * 10", ["answer_1"]),
+        "answer_2": ("answer_2 - 1", ["answer_2"]),
+        "answer_3": ("(answer_3[0] + 1, answer_3[1])", ["answer_3"]),
+    },
+    "08_evaluation_and_visualization.ipynb": {
+        "answer_1": ("answer_1 * 0.9", ["answer_1"]),
+        "answer_2": ("max(greedy_evaluation['per_image']['cider'], key=greedy_evaluation['per_image']['cider'].get)",
+                     ["answer_2"]),
+        "answer_3": ("answer_3 + 1", ["answer_3"]),
+    },
+    "09_metrics_vs_humans.ipynb": {
+        "answer_1": ("lambda image_id, caption_id, captions: list(captions[image_id])",
+                     ["judgements.references_for(sorted(captions)[0], sorted(captions)[0] + '#2', captions)"]),
+        "answer_2": ("next(m for m in ('bleu1', 'bleu4', 'cider_d') if m != answer_2)", ["answer_2"]),
+        "answer_3": ("answer_3 + 0.1", ["answer_3"]),
+    },
+}
+
+PROBE_SETUP = """
+import contextlib as _contextlib, io as _io, json as _json, numbers as _numbers
+_PROBES = []
+
+
+def _variants(values):
+    \"\"\"The ways a value may be printed.\"\"\"
+    found = []
+    for value in values:
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, _numbers.Integral):
+            found += [str(int(value)), f"{int(value):,}"]
+        elif isinstance(value, _numbers.Real):
+            found += [f"{float(value):.2f}", f"{float(value):.3f}", f"{float(value):.4f}", repr(float(value))]
+        elif isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, (list, tuple)):
+            found += [repr(list(value)), repr(tuple(value)), ", ".join(map(str, value))]
+            found += [item for item in value if isinstance(item, str) and len(item) > 3]
+        else:
+            found.append(str(value))
+    return sorted(set(found))
+"""
+
+PROBE = """
+_expected = {name}
+_forbidden = _variants([{forbidden}])
+{name} = {wrong}
+_printed = _io.StringIO()
+try:
+    with _contextlib.redirect_stdout(_printed):
+        exec({check!r})
+    _raised = None
+except AssertionError as _error:
+    _raised = str(_error)
+{name} = _expected
+_PROBES.append({{"answer": {name!r}, "raised": _raised, "printed": _printed.getvalue(), "forbidden": _forbidden}})
+"""
+
+
+def with_probes(notebook, path) -> nbformat.NotebookNode:
+    """The solutions notebook with a probe after each check: the check run again on a wrong answer."""
+    wrong_answers = WRONG_ANSWERS[path.name]
+    cells = []
+    for cell in notebook.cells:
+        cells.append(cell)
+        if "parameters" in tags(cell):
+            cells.append(nbformat.v4.new_code_cell(PROBE_SETUP))
+        if "check" in tags(cell):
+            name = re.search(r"if (answer_\d) is None", cell.source).group(1)
+            if wrong_answers[name] is not None:
+                wrong, forbidden = wrong_answers[name]
+                cells.append(nbformat.v4.new_code_cell(PROBE.format(name=name, wrong=wrong, forbidden=", ".join(forbidden),
+                                                                    check=cell.source)))
+    cells.append(nbformat.v4.new_code_cell("print('PROBES ' + _json.dumps(_PROBES))"))
+    notebook.cells = cells
+    return notebook
+
+
+def revealed(message: str, value: str) -> bool:
+    if re.fullmatch(r"-?[\d,]*\.?\d+", value):  # a number: not as part of a longer number
+        return re.search(r"(?<![\d.,])" + re.escape(value) + r"(?![\d])", message) is not None
+    return value in message
+
+
+def test_every_exercise_has_a_wrong_answer_to_test_its_check_with():
+    for path in WITH_EXERCISES:
+        names = [re.search(r"if (answer_\d) is None", c.source).group(1) for c in cells(path) if "check" in tags(c)]
+        assert sorted(names) == sorted(WRONG_ANSWERS.get(path.name, {})), \
+            f"{path.name}: WRONG_ANSWERS in this file needs one entry per exercise: {names}"
+
+
+def test_revealed_finds_numbers_only_as_whole_numbers():
+    assert revealed("expected 3 words", "3") and not revealed("position 13", "3") and not revealed("0.35", "3")
+    assert revealed("expected 0.4321 here", "0.4321") and revealed("306,000 pairs", "306,000")
+    assert not revealed("a 1,306,000 count", "306,000")
 
 
 def test_the_new_notebooks_have_exercises():
@@ -99,10 +240,21 @@ def test_every_solution_runs_on_the_course_run_and_every_check_passes(course_run
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
     output = run_dir / "solutions" / path.name
     output.parent.mkdir(exist_ok=True)
-    papermill.execute_notebook(str(path), str(output), parameters={"RUN_DIR": str(run_dir)}, kernel_name="python3",
+    probed = output.with_name("probed_" + path.name)
+    nbformat.write(with_probes(nbformat.read(path, as_version=4), path), probed)
+    papermill.execute_notebook(str(probed), str(output), parameters={"RUN_DIR": str(run_dir)}, kernel_name="python3",
                                cwd=str(SOLUTIONS_DIR), progress_bar=False, execution_timeout=1200)
     checks = [c for c in cells(output) if "check" in tags(c)]
     assert checks, f"solutions/{path.name} has no check cell"
     for cell in checks:
         text = output_text(cell)
         assert "✅" in text and "not attempted" not in text, f"solutions/{path.name}: {cell.get('id')} printed {text!r}"
+    # every check, run again on a wrong answer, fails without giving the answer away
+    probes = json.loads(output_text(cells(output)[-1]).split("PROBES ", 1)[1])
+    assert len(probes) == sum(v is not None for v in WRONG_ANSWERS[path.name].values()), probes
+    for probe in probes:
+        where = f"solutions/{path.name} {probe['answer']} on a wrong answer"
+        assert probe["raised"] and "✅" not in probe["printed"], f"{where}: the check did not fail ({probe})"
+        message = probe["raised"] + probe["printed"]
+        shown = [value for value in probe["forbidden"] if revealed(message, value)]
+        assert not shown, f"{where}: the message {message!r} gives away the expected {shown}"

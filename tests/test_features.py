@@ -162,3 +162,32 @@ def test_nearest_neighbours_find_the_most_similar_vectors_first():
     table = features.FeatureTable(["a", "b", "c"], np.array([[1, 0], [0, 1], [0.9, 0.1]], np.float32),
                                   "mobilenet_v2", "none", 224)
     assert [i for i, _ in features.nearest_neighbours(table, "a", 3)] == ["a", "c", "b"]
+
+
+def test_the_bundled_photos_are_small_with_a_licence_each():
+    photos = sorted(features.PHOTOS_DIR.glob("*.jpg"))
+    licence = (features.PHOTOS_DIR / "README.md").read_text()
+    assert len(photos) >= 2
+    for photo in photos:
+        assert photo.stat().st_size < 100_000 and photo.name in licence
+        assert Image.open(photo).mode == "RGB"
+
+
+def test_without_a_download_or_the_shared_head_there_is_no_classifier(empty_keras_home, tmp_path, monkeypatch):
+    monkeypatch.setattr(features, "SHARED_KERAS_DIR", tmp_path / "no_shared")
+    assert features.imagenet_classifier(download=False) is None
+    assert "internet" in features.IMAGENET_CLASSIFIER_MISSING
+
+
+def test_the_offline_classifier_names_what_the_bundled_photos_show(keras_home, monkeypatch):
+    if not (SHARED_KERAS / "mobilenet_v2_1.0_224_imagenet_head.npz").exists():
+        pytest.skip(f"{SHARED_KERAS} is absent: this test needs the classifier head in ../shared")
+    monkeypatch.setenv("KERAS_HOME", str(keras_home))
+    classifier = features.imagenet_classifier(download=False)
+    photos = [features.PHOTOS_DIR / name for name in ("chelsea_cat.jpg", "coffee_cup.jpg", "rocket_launch.jpg")]
+    batch = np.concatenate([features.load_image(photo, 224).numpy()[None] for photo in photos])
+    right = features.top_labels(classifier, features.preprocess_function("mobilenet_v2")(batch.copy()))
+    wrong = features.top_labels(classifier, batch)  # raw [0, 255] pixels
+    assert "cat" in right[0][0][0] and "espresso" in right[1][0][0] and right[2][0][0] in ("missile", "projectile")
+    assert all(p <= 1 for labels in right for _, p in labels)
+    assert "cat" not in wrong[0][0][0], "wrong scaling should change what the classifier sees"

@@ -85,3 +85,34 @@ def test_without_graphviz_the_diagram_is_text_naming_every_layer_and_its_inputs(
         assert layer.name in text
     assert "image_at_every_position + lstm -> merge (Add)" in text
     assert "word_dropout -> lstm (LSTM) (None, 7, 16)" in text
+
+
+def _merge_by_hand(vocab_size, length, feature_dim, embedding_dim=8, units=16, dropout=0.5):
+    """The merge model written with the functional API in another order and with Keras' own layer names."""
+    import keras
+    from keras import layers
+
+    caption = keras.Input(shape=(length,), dtype="int32")
+    words = layers.Embedding(vocab_size, embedding_dim, mask_zero=True)(caption)
+    words = layers.LSTM(units, return_sequences=True)(layers.Dropout(dropout)(words))
+    image_features = keras.Input(shape=(feature_dim,))
+    image = layers.Dense(units, activation="relu")(layers.Dropout(dropout)(image_features))
+    merged = layers.Add()([layers.RepeatVector(length)(image), words])
+    next_word = layers.Dense(vocab_size, activation="softmax")(layers.Dense(units, activation="relu")(merged))
+    return keras.Model([image_features, caption], next_word)
+
+
+def test_architecture_differences_ignore_names_and_order_but_see_every_change():
+    from helpers.model import architecture_differences
+
+    merge = build_merge_model(30, 7, 12, units=16, embedding_dim=8)
+    assert architecture_differences(_merge_by_hand(30, 7, 12), merge) == []
+    assert architecture_differences(merge, build_merge_model(30, 7, 12, units=16, embedding_dim=8)) == []
+    inject = build_inject_model(30, 7, 12, units=16, embedding_dim=8)
+    assert "Add layers: 1 here, 0 there" in architecture_differences(merge, inject)
+    wider = architecture_differences(_merge_by_hand(30, 7, 12, units=32), merge)
+    assert any("units = 32 here, 16 there" in d for d in wider) and wider[-1].startswith("parameters:")
+    assert any("rate = 0.3 here, 0.5 there" in d for d in architecture_differences(
+        _merge_by_hand(30, 7, 12, dropout=0.3), merge))
+    frozen = build_merge_model(30, 7, 12, units=16, embedding_dim=8, train_embeddings=False)
+    assert any("trainable" in d for d in architecture_differences(frozen, merge))

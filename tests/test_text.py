@@ -44,3 +44,15 @@ def test_start_and_stop_tokens_are_added_exactly_once():
     assert text.add_start_stop("startseq startseq two endseq") == "startseq two endseq"
     assert text.strip_tokens(once) == "two red circles"
     assert text.add_start_stop("") == "startseq endseq"
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("2 big GREEN circles", "2 big green circles"),
+    ("A dog's ball, 2 times!", "a dogs ball 2 times"),
+    ("3rd 1 x @ & * €", "3rd 1 x"),
+])
+def test_keep_short_words_keeps_numbers_and_one_letter_words(raw, expected):
+    assert text.clean_caption(raw, keep_short_words=True) == expected
+    assert text.clean_caption(expected, keep_short_words=True) == expected  # idempotent
+    assert text.clean_caption(raw) == text.clean_caption(raw, keep_short_words=False)  # the default drops them
+    assert text.clean_captions({"x.jpg": [raw]}, keep_short_words=True) == {"x.jpg": [expected]}
