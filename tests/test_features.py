@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import encoders, features
+from helpers import encoder_demos, encoders, features
 from tests.conftest import SHARED_KERAS
 
 
@@ -174,7 +174,7 @@ def test_the_bundled_photos_are_small_with_a_licence_each():
 
 
 def test_without_a_download_or_the_shared_head_there_is_no_classifier(empty_keras_home, tmp_path, monkeypatch):
-    monkeypatch.setattr(features, "SHARED_KERAS_DIR", tmp_path / "no_shared")
+    monkeypatch.setattr(encoder_demos, "SHARED_KERAS_DIR", tmp_path / "no_shared")
     assert features.imagenet_classifier(download=False) is None
     assert "internet" in features.IMAGENET_CLASSIFIER_MISSING
 
