@@ -1,9 +1,10 @@
 """Run the whole course, notebook after notebook, with papermill.
 
 ``python -m helpers run [-p NAME VALUE ...] [--run-dir DIR]`` executes
-notebooks 00-09 in order with the same parameters, writes the executed notebooks
+notebooks 00-10 in order with the same parameters, writes the executed notebooks
 into ``<run dir>/notebooks/`` next to every artifact of the run, and prints where
-the results are and the headline scores. ``python -m helpers run --list-parameters``
+the results are and the headline scores. ``--skip 10`` leaves notebooks out (10, visual attention, is the slowest
+on the sample and needs none of the others' outputs but 00-04). ``python -m helpers run --list-parameters``
 lists every notebook's parameters (type, default, meaning), read from the same
 ``parameters`` cells that papermill fills (``papermill --help-notebook``); a ``-p``
 that no notebook has is an error (a typo would otherwise be ignored silently).
@@ -31,6 +32,7 @@ NOTEBOOKS = [
     "07_caption_generation.ipynb",
     "08_evaluation_and_visualization.ipynb",
     "09_metrics_vs_humans.ipynb",
+    "10_visual_attention.ipynb",
 ]
 
 # Defaults of the parameters that name the run folder; the notebooks' parameter
@@ -142,12 +144,14 @@ def summary(run_dir: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers", description="The image-captioning course.")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run notebooks 00-09 in order on one set of parameters")
+    run = commands.add_parser("run", help="run notebooks 00-10 in order on one set of parameters")
     run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
                      help="a notebook parameter, e.g. -p EPOCHS 5 (passed to every notebook)")
     run.add_argument("--run-dir", default=None, help="folder for everything the run writes "
                      "(default runs/<dataset>-<encoder>-<weights>)")
     run.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks, e.g. --only 07 08")
+    run.add_argument("--skip", nargs="+", metavar="NN", default=[],
+                     help="leave these notebooks out, e.g. --skip 10 (the attention lesson)")
     run.add_argument("--timeout", type=int, default=3600, help="seconds one cell may take")
     run.add_argument("--list-parameters", action="store_true",
                      help="list every notebook's parameters (type, default, meaning) and exit")
@@ -172,6 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         notebooks = [n for n in NOTEBOOKS if any(n.startswith(prefix.zfill(2)) for prefix in args.only)]
         if not notebooks:
             parser.error(f"--only {' '.join(args.only)} matches no notebook")
+    if args.skip:
+        skipped = [n for n in notebooks if any(n.startswith(prefix.zfill(2)) for prefix in args.skip)]
+        if not skipped:
+            parser.error(f"--skip {' '.join(args.skip)} matches no notebook")
+        notebooks = [n for n in notebooks if n not in skipped]
     started = time.perf_counter()
     try:
         run_dir = run_course(parameters, args.run_dir, notebooks=notebooks, timeout=args.timeout)
