@@ -246,3 +246,28 @@ def test_on_the_sample_the_attention_falls_on_the_shape_each_colour_or_shape_wor
     assert attention_scores["bleu4"] > scores["best_constant_caption"]["bleu4"]
     captions = json.loads((run_dir / attention.ATTENTION_DIR / attention.ATTENTION_CAPTIONS_FILE).read_text())
     assert "<unk>" not in " ".join(captions["greedy"].values())
+
+
+def test_the_loop_over_any_length_gives_what_the_unrolled_loop_gives():
+    import tensorflow as tf
+
+    model = small_model()
+    rng = np.random.default_rng(7)
+    grid = rng.normal(size=(3, 9, 8)).astype(np.float32)
+    words = np.array([[2, 4, 5, 0, 0], [2, 6, 7, 8, 0], [2, 0, 0, 0, 0]], np.int32)
+    any_length = tf.function(lambda g, w: model([g, w]), input_signature=[
+        tf.TensorSpec([None, 9, 8], tf.float32), tf.TensorSpec([None, None], tf.int32)])
+    assert np.allclose(np.asarray(any_length(grid, words)), np.asarray(model([grid, words])), atol=1e-5)
+
+
+def test_started_from_the_image_the_decoder_has_the_papers_initial_state(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(1)
+    paper = attention.build_attention_model(len(VOCABULARY), 9, 8, embedding_dim=6, units=16, attention_units=8,
+                                            image_state=True)
+    decoder = paper.get_layer("attention_decoder")
+    assert decoder.image_state and decoder.init_h.built
+    assert not hasattr(small_model().get_layer("attention_decoder"), "init_h"), "blind by default: no unused weights"
+    paper.save(tmp_path / "paper.keras")
+    assert keras.saving.load_model(tmp_path / "paper.keras", safe_mode=True).get_layer("attention_decoder").image_state
