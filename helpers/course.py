@@ -4,7 +4,7 @@
 notebooks 00-10 in order with the same parameters, writes the executed notebooks
 into ``<run dir>/notebooks/`` next to every artifact of the run, and prints where
 the results are and the headline scores. ``--skip 10`` leaves notebooks out (10, visual attention, is the slowest
-on the sample and needs none of the others' outputs but 00-04). ``python -m helpers run --list-parameters``
+on the sample; nothing reads its files). ``python -m helpers run --list-parameters``
 lists every notebook's parameters (type, default, meaning), read from the same
 ``parameters`` cells that papermill fills (``papermill --help-notebook``); a ``-p``
 that no notebook has is an error (a typo would otherwise be ignored silently).

@@ -54,7 +54,8 @@ STAGES = [
      "reads": ["Flickr8k's expert and crowd judgements (or a synthetic fixture)"],
      "writes": ["judgement_scores.csv", "metric_agreement.json"]},
     {"notebook": "10_visual_attention.ipynb", "idea": "attention over the CNN's grid: where the model looks for each word",
-     "reads": [paths.LOOKUP_TABLE_FILE, paths.FEATURES_FILE, "the images"],
+     "reads": [paths.LOOKUP_TABLE_FILE, paths.VOCABULARY_FILE, paths.FEATURES_FILE, paths.EMBEDDING_MATRIX_FILE,
+               "the images"],
      "writes": [paths.SPATIAL_FEATURES_FILE, "attention/ (model, captions, comparison)"]},
 ]
 
