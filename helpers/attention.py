@@ -7,7 +7,7 @@ Average pooling (notebook 03) turns the CNN's last feature map — a grid of
 299 px), each a ``C``-dimensional vector describing its patch of the image —
 into one vector, and with it throws away *where* things are. This module keeps
 the grid (:func:`load_or_extract_spatial_features`, ``spatial_features.npz`` in
-the run folder, float16) and decodes it with soft additive attention, as in
+the run folder, float16 when the values survive it) and decodes it with soft additive attention, as in
 Show, Attend and Tell (Xu et al., ICML 2015)::
 
     grid (B, N = H*W, C) --Dropout--Dense(units, relu)--> a (B, N, D)

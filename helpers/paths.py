@@ -39,7 +39,7 @@ LOSS_CURVE_FILE = "loss_curves.png"               # 06
 GENERATED_CAPTIONS_FILE = "generated_captions.json"  # 07
 SCORES_FILE = "scores.json"                       # 08
 CAPTION_GRID_FILE = "caption_grid.png"            # 08
-SPATIAL_FEATURES_FILE = "spatial_features.npz"    # 10: the CNN's last feature map of every image (float16)
+SPATIAL_FEATURES_FILE = "spatial_features.npz"    # 10: the CNN's last feature map of every image (float16 when it fits)
 ATTENTION_DIR = "attention"                       # 10: the attention model, its captions and the comparison
 CONFIG_FILE = "config.json"                       # every notebook adds its section
 
