@@ -56,9 +56,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 import keras
+import numpy as np
 from keras import layers
 
 from helpers import paths
@@ -318,7 +317,7 @@ class AttentionDecoder(layers.Layer):
             word_t, mask_t = inputs_t
             context, weights = self.attention.attend(grid, projected, h)
             context = self.gate(h) * context                         # beta: how much image this word needs
-            output, (new_h, new_c) = self.cell(tf.concat([word_t, context], axis=-1), (h, c), training=training)
+            _, (new_h, new_c) = self.cell(tf.concat([word_t, context], axis=-1), (h, c), training=training)
             keep = mask_t[:, None]
             return (keep * new_h + (1 - keep) * h, keep * new_c + (1 - keep) * c, context, weights)
 
@@ -375,7 +374,7 @@ def build_attention_model(vocab_size: int, positions: int, channels: int, *, len
     words = layers.Embedding(vocab_size, embedding_dim, trainable=train_embeddings, name="word_embedding")(caption)
     words = layers.Dropout(dropout, name="word_dropout")(words)
 
-    hidden, context, weights = AttentionDecoder(units, attention_units, penalty, image_state, name="attention_decoder")(
+    hidden, context, _ = AttentionDecoder(units, attention_units, penalty, image_state, name="attention_decoder")(
         [words, grid, caption])
     merged = layers.Concatenate(name="deep_output_inputs")([hidden, context, words])
     merged = layers.Dropout(dropout, name="decoder_dropout")(merged)
