@@ -4,7 +4,7 @@
 setup:            ## create .venv and install the course
 	python3 -m venv .venv && .venv/bin/pip install -e ".[test]"
 
-course:           ## run notebooks 00-09 on the sample into runs/
+course:           ## run notebooks 00-10 on the sample into runs/
 	.venv/bin/python -m helpers run
 
 test:             ## the whole test suite, as CI runs it (runs the course; about 15 min on 2 cores)

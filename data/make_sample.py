@@ -18,6 +18,7 @@ What is written (exactly the Flickr8k layout, so one loader reads both)::
     <out>/Flickr_8k.trainImages.txt       # one "<id>.jpg" per line
     <out>/Flickr_8k.devImages.txt
     <out>/Flickr_8k.testImages.txt
+    <out>/boxes.json                      # every shape's bounding box (notebook 10 checks attention with them)
 
 Deterministic: the same seed gives byte-identical text files and images (given
 the same Pillow/libjpeg build).  Every random draw comes from a seeded
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import random
 import re
@@ -66,6 +68,7 @@ SPLIT_FILES = {
 }
 IMAGE_DIR = "Flicker8k_Dataset"        # sic: the real Flickr8k folder has this typo
 TOKEN_FILE = "Flickr8k.token.txt"
+BOXES_FILE = "boxes.json"              # image file -> its shapes' bounding boxes (not part of Flickr8k's layout)
 CAPTIONS_PER_IMAGE = 5
 
 # The five attributes of a scene and their values.
@@ -202,6 +205,15 @@ def jitter(rgb: tuple[int, int, int], amount: int, rng: random.Random) -> tuple[
 
 def draw_scene(scene: Scene, seed: int) -> Image.Image:
     """Render one scene as a 128x128 RGB image."""
+    return draw_scene_with_boxes(scene, seed)[0]
+
+
+def draw_scene_with_boxes(scene: Scene, seed: int) -> tuple[Image.Image, list[list[int]]]:
+    """Render one scene; also return each shape's bounding box ``[x0, y0, x1, y1]``
+    in pixels of the 128x128 image (``x1``, ``y1`` exclusive), in drawing order.
+
+    The boxes come from the same random draws as the picture: recording them
+    changes no pixel of the image."""
     # One generator per image (seeded by the image id): an image does not
     # depend on the order in which images are drawn.
     rng = random.Random(f"image-{seed}-{scene.image_id}")
@@ -214,7 +226,9 @@ def draw_scene(scene: Scene, seed: int) -> Image.Image:
 
     low, high = SIZE_RANGE[scene.size]
     sides = [rng.randint(low, high) for _ in range(scene.count)]
+    boxes = []
     for x, y, side in place_boxes(sides, rng):
+        boxes.append([x, y, x + side, y + side])
         fill = jitter(COLOUR_RGB[scene.colour], SHADE_JITTER, rng)
         # Box corners on the supersampled canvas.
         x0, y0, x1, y1 = (v * SUPERSAMPLE for v in (x, y, x + side, y + side))
@@ -236,7 +250,7 @@ def draw_scene(scene: Scene, seed: int) -> Image.Image:
     noise_rng = np.random.default_rng([seed, int(scene.image_id.split("_")[1])])
     pixels = np.asarray(image, dtype=np.float32)
     pixels += noise_rng.normal(0.0, NOISE_SIGMA, size=pixels.shape)
-    return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), "RGB")
+    return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), "RGB"), boxes
 
 
 # ---------------------------------------------------------------------------
@@ -353,6 +367,18 @@ def captions_for(scene: Scene, seed: int) -> list[str]:
 # ---------------------------------------------------------------------------
 
 
+def write_boxes(path: Path, boxes: dict[str, list[dict]]) -> None:
+    """``boxes.json``: ``{"image_size": 128, "boxes": {"<id>.jpg": [{"colour", "shape",
+    "size", "box": [x0, y0, x1, y1]}, ...]}}`` in pixels, one shape a line (stable bytes)."""
+    lines = [f'{{"image_size": {IMAGE_SIZE}, "boxes": {{']
+    items = sorted(boxes.items())
+    for n, (image, shapes) in enumerate(items):
+        entries = ", ".join(json.dumps(shape, sort_keys=True) for shape in shapes)
+        lines.append(f"  {json.dumps(image)}: [{entries}]" + ("," if n < len(items) - 1 else ""))
+    lines.append("}}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8", newline="\n")
+
+
 def write_dataset(out: Path, seed: int) -> dict[str, list[Scene]]:
     """Generate everything into a temporary folder next to ``out``, then swap it in."""
     scenes = make_scenes(seed)
@@ -362,12 +388,16 @@ def write_dataset(out: Path, seed: int) -> dict[str, list[Scene]]:
         (tmp / IMAGE_DIR).mkdir()
         all_scenes = sorted((s for split in scenes.values() for s in split), key=lambda s: s.image_id)
         token_lines = []
+        boxes = {}
         for scene in all_scenes:
-            image = draw_scene(scene, seed)
+            image, scene_boxes = draw_scene_with_boxes(scene, seed)
+            boxes[f"{scene.image_id}.jpg"] = [{"colour": scene.colour, "shape": scene.shape, "size": scene.size,
+                                               "box": box} for box in scene_boxes]
             image.save(tmp / IMAGE_DIR / f"{scene.image_id}.jpg", "JPEG", quality=JPEG_QUALITY, optimize=False)
             for n, caption in enumerate(captions_for(scene, seed)):
                 token_lines.append(f"{scene.image_id}.jpg#{n}\t{caption}\n")
         (tmp / TOKEN_FILE).write_text("".join(token_lines), encoding="utf-8", newline="\n")
+        write_boxes(tmp / BOXES_FILE, boxes)
         for split, filename in SPLIT_FILES.items():
             lines = "".join(f"{s.image_id}.jpg\n" for s in scenes[split])
             (tmp / filename).write_text(lines, encoding="utf-8", newline="\n")

@@ -29,6 +29,7 @@ module                     taught in
 ``helpers.evaluation``     notebooks/08_evaluation_and_visualization.ipynb
 ``helpers.visualization``  notebooks/06 (loss curves) and 08 (pictures of captions)
 ``helpers.judgements``     notebooks/09_metrics_vs_humans.ipynb
+``helpers.attention``      notebooks/10_visual_attention.ipynb (spatial features, the attention decoder)
 ``helpers.course``         ``python -m helpers run`` (runs every notebook)
 ``helpers.cli``            ``python -m helpers run`` and ``python -m helpers caption``
 =========================  ==============================================

@@ -25,12 +25,14 @@ def _fail(message: str) -> int:
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(prog="python -m helpers", description="The image-captioning course.")
     commands = main_parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run notebooks 00-09 in order on one set of parameters")
+    run = commands.add_parser("run", help="run notebooks 00-10 in order on one set of parameters")
     run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
                      help="a notebook parameter, e.g. -p EPOCHS 5 (checked first; passed to the notebooks that have it)")
     run.add_argument("--run-dir", default=None, help="folder for everything the run writes (default "
                      "runs/<dataset>-<encoder>-<weights>[-<hash of the other parameters that change results>])")
     run.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks, e.g. --only 07 08")
+    run.add_argument("--skip", nargs="+", metavar="NN", default=[],
+                     help="leave these notebooks out, e.g. --skip 10 (the attention lesson; nothing reads its files)")
     run.add_argument("--timeout", type=int, default=3600, help="seconds one cell may take")
     run.add_argument("--list-parameters", action="store_true",
                      help="list every parameter once (type, default, allowed values, notebooks, meaning) and exit")
@@ -39,7 +41,7 @@ def parser() -> argparse.ArgumentParser:
                                   description="Print one caption per photo, using a trained run folder.")
     caption.add_argument("--run", required=True, metavar="RUN_DIR",
                          help="a run folder with model.keras, vocabulary.json and config.json (notebook 06)")
-    caption.add_argument("photos", nargs="+", metavar="PHOTO", help="image files (JPEG, PNG, GIF, BMP)")
+    caption.add_argument("photos", nargs="+", metavar="PHOTO", help="image files (JPEG, PNG, GIF, BMP, WebP, TIFF)")
     caption.add_argument("--beam", type=int, default=1, metavar="K",
                          help="beam search of width K (default 1: greedy decoding)")
     caption.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
@@ -76,6 +78,11 @@ def run_command(args: argparse.Namespace) -> int:
         notebooks = [n for n in NOTEBOOKS if any(n.startswith(prefix.zfill(2)) for prefix in args.only)]
         if not notebooks:
             return _fail(f"--only {' '.join(args.only)} matches no notebook (00 to {NOTEBOOKS[-1][:2]})")
+    if args.skip:
+        skipped = [n for n in notebooks if any(n.startswith(prefix.zfill(2)) for prefix in args.skip)]
+        if not skipped:
+            return _fail(f"--skip {' '.join(args.skip)} matches no notebook (00 to {NOTEBOOKS[-1][:2]})")
+        notebooks = [n for n in notebooks if n not in skipped]
     try:
         run_dir = str(Path(args.run_dir).expanduser().resolve()) if args.run_dir else None
         folder = course.open_run_folder(values, run_dir)

@@ -1,7 +1,8 @@
 """Run the whole course, notebook after notebook, with papermill.
 
 ``python -m helpers run [-p NAME VALUE ...] [--run-dir DIR] [--only NN ...]`` (see :mod:`helpers.cli`)
-executes notebooks 00-09 in order. Every ``-p`` is checked against :mod:`helpers.parameters` before notebook
+executes notebooks 00-10 in order (``--skip 10`` leaves
+the slowest on the sample, visual attention, out; nothing reads its files). Every ``-p`` is checked against :mod:`helpers.parameters` before notebook
 00 starts; the run folder is opened once (:class:`helpers.run.RunFolder`: created, or refused when it was
 made with other result-changing parameters); each notebook then gets only its own parameters and the run
 folder's path as ``RUN_DIR``. The executed notebooks go into ``<run folder>/notebooks/``; at the end it

@@ -53,6 +53,10 @@ STAGES = [
     {"notebook": "09_metrics_vs_humans.ipynb", "idea": "do BLEU and CIDEr agree with people? rank correlation",
      "reads": ["Flickr8k's expert and crowd judgements (or a synthetic fixture)"],
      "writes": [run.JUDGEMENT_SCORES_FILE, run.AGREEMENT_FILE]},
+    {"notebook": "10_visual_attention.ipynb", "idea": "attention over the CNN's grid: where the model looks for each word",
+     "reads": [run.LOOKUP_TABLE_FILE, run.VOCABULARY_FILE, run.FEATURES_FILE, run.EMBEDDING_MATRIX_FILE,
+               "the images"],
+     "writes": [run.SPATIAL_FEATURES_FILE, "attention/ (model, captions, comparison)"]},
 ]
 
 

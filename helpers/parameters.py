@@ -101,7 +101,7 @@ PARAMETERS: list[Parameter] = [
               minimum=0),
     Parameter("RUN_DIR", str, "", 'where the run\'s files go; "" means runs/<DATASET>-<ENCODER>-<WEIGHTS>'
               "[-<hash of other changed parameters>]",
-              ("00", "01", "02", "03", "04", "05", "06", "07", "08", "09"), result_changing=False),
+              ("00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10"), result_changing=False),
     Parameter("IMAGES_DIR", str, "", 'images folder when it is not beside the caption file (COCO); "" means find it',
               ("01",), result_changing=False),
     Parameter("KEEP_SHORT_WORDS", bool, False, 'cleaning keeps numbers and one-letter words ("a", "2"); False drops them (the classic cleaning)',
@@ -113,7 +113,7 @@ PARAMETERS: list[Parameter] = [
     Parameter("SHARD_INDEX", int, 0, "which shard this machine extracts, 0 .. NUM_SHARDS-1", ("03",), minimum=0,
               result_changing=False),
     Parameter("FEATURE_CACHE", str, "", 'folder of cached features, shared by shards; "" means runs/feature_cache',
-              ("03",), result_changing=False),
+              ("03", "10"), result_changing=False),
     Parameter("MEASURE_ENCODERS", bool, True, "time every encoder for the table in section 3 (about a minute on "
               "2 cores)", ("03",), result_changing=False),
     Parameter("EMBEDDINGS", str, "fasttext", '"fasttext" (trained here on the training captions) or a path to '
@@ -142,10 +142,10 @@ PARAMETERS: list[Parameter] = [
               "(Flickr8k: ~300,000)", ("06",), minimum=0, result_changing=False),
     # decoding options change only 07/08's captions and scores, which record them: an existing run may be
     # decoded again with other values (python -m helpers run --only 07 08 -p BEAM_WIDTH 5)
-    Parameter("BEAM_WIDTH", int, 3, "captions kept at each step of beam search (1: greedy decoding)", ("07",),
+    Parameter("BEAM_WIDTH", int, 3, "captions kept at each step of beam search (1: greedy decoding)", ("07", "10"),
               minimum=1, result_changing=False),
     Parameter("LENGTH_ALPHA", float, 0.7, "beam length normalisation: rank by log P / length^alpha (0: none, "
-              "1: per word)", ("07",), minimum=0.0, maximum=5.0, result_changing=False),
+              "1: per word)", ("07", "10"), minimum=0.0, maximum=5.0, result_changing=False),
     Parameter("NUM_EXAMPLES", int, 12, "test images shown in the caption grid", ("08",), minimum=1,
               result_changing=False),
     Parameter("NUM_BEST_WORST", int, 4, "test images shown among the best and among the worst captions", ("08",),
@@ -153,6 +153,16 @@ PARAMETERS: list[Parameter] = [
     Parameter("JUDGEMENTS_DIR", str, "", "folder with Flickr8k's ExpertAnnotations.txt, CrowdFlowerAnnotations.txt "
               'and token file; "" means data/flickr8k, else ../shared/data/flickr8k_text, else the synthetic fixture',
               ("09",), result_changing=False),
+    # 10's own options change only its files (attention/, the "attention" section), which record them
+    Parameter("START_FROM_IMAGE", bool, False, "start the LSTM from the average picture, as Xu et al. do (True), or "
+              "blind (False: the image comes in only through attention)", ("10",), result_changing=False),
+    Parameter("ATTENTION_PENALTY", float, 0.0, "weight of the doubly stochastic attention loss of Show, Attend and "
+              "Tell (0: off)", ("10",), minimum=0.0, result_changing=False),
+    Parameter("ATTENTION_WORD", str, "", 'the word whose average attention map is drawn; "" picks the most generated '
+              "noun-like word", ("10",), result_changing=False),
+    Parameter("COMPARE_MODELS", str, "auto", 'train merge and inject here for the comparison table: "yes", "no", '
+              '"auto" (only up to 10,000 training captions)', ("10",), choices=("auto", "yes", "no"),
+              result_changing=False),
     Parameter("NUM_DISAGREEMENTS", int, 6, "how many of the worst metric-people disagreements to show", ("09",),
               minimum=1, result_changing=False),
 ]

@@ -62,13 +62,17 @@ WORD_USAGE_FILE = "word_usage.png"                  # 08
 CAPTION_LENGTHS_FILE = "caption_lengths.png"        # 08
 JUDGEMENT_SCORES_FILE = "judgement_scores.csv"      # 09: one row per judged pair
 AGREEMENT_FILE = "metric_agreement.json"            # 09: rank correlations
+SPATIAL_FEATURES_FILE = "spatial_features.npz"      # 10: the CNN's last feature map of every image (float16 when it fits)
+ATTENTION_DIR = "attention"                         # 10: the attention model, its captions and the comparison
+ATTENTION_CAPTIONS_FILE = "captions.json"           # 10, inside ATTENTION_DIR: {"greedy": {...}, "beam": {...}}
+ATTENTION_COMPARISON_FILE = "comparison.json"       # 10, inside ATTENTION_DIR: the merge / inject / attention table
 CONFIG_FILE = "config.json"                         # every notebook adds its section
 EXECUTED_NOTEBOOKS_DIR = "notebooks"                # python -m helpers run: the executed notebooks
 
 NOTEBOOKS = [
     "00_start_here.ipynb", "01_text_cleaning.ipynb", "02_lookup_table.ipynb", "03_feature_extraction.ipynb",
     "04_word_embeddings.ipynb", "05_merge_lstm_model.ipynb", "06_training.ipynb", "07_caption_generation.ipynb",
-    "08_evaluation_and_visualization.ipynb", "09_metrics_vs_humans.ipynb",
+    "08_evaluation_and_visualization.ipynb", "09_metrics_vs_humans.ipynb", "10_visual_attention.ipynb",
 ]
 
 #: The notebook that writes each file (and each config.json section).
@@ -87,6 +91,8 @@ MADE_BY = {
     SCORES_FILE: "08_evaluation_and_visualization.ipynb", CAPTION_GRID_FILE: "08_evaluation_and_visualization.ipynb",
     "scores": "08_evaluation_and_visualization.ipynb",
     JUDGEMENT_SCORES_FILE: "09_metrics_vs_humans.ipynb", AGREEMENT_FILE: "09_metrics_vs_humans.ipynb",
+    SPATIAL_FEATURES_FILE: "10_visual_attention.ipynb", ATTENTION_DIR: "10_visual_attention.ipynb",
+    "attention": "10_visual_attention.ipynb",
 }
 
 
@@ -209,6 +215,20 @@ class TrainingSection(Section):    # 06
     baseline_val_loss: float
     seconds_per_epoch: float
     prefix_pair_baseline: dict | None = None
+
+
+@dataclass
+class AttentionSection(Section):   # 10
+    NAME = "attention"
+    grid_shape: list
+    grid_dtype: str
+    units: int
+    penalty: float
+    start_from_image: bool
+    epochs_run: int
+    best_val_loss: float
+    box_ratio: float | None
+    scores: dict
 
 
 @dataclass
@@ -362,6 +382,7 @@ class RunFolder:
     best_and_worst_path = property(lambda self: self.path / BEST_AND_WORST_FILE)
     word_usage_path = property(lambda self: self.path / WORD_USAGE_FILE)
     caption_lengths_path = property(lambda self: self.path / CAPTION_LENGTHS_FILE)
+    spatial_features_path = property(lambda self: self.path / SPATIAL_FEATURES_FILE)
 
     # --- config.json -----------------------------------------------------------------------------------------
 
@@ -563,6 +584,27 @@ class RunFolder:
     def load_metric_agreement(self) -> dict:
         """09's ``metric_agreement.json`` (written by :func:`helpers.judgements.write_results`)."""
         return self._read_json(AGREEMENT_FILE)
+
+    # --- 10 ----------------------------------------------------------------------------------------------------
+
+    @property
+    def attention_dir(self) -> Path:
+        """``attention/``: the attention model (and the merge/inject models of the comparison), created if needed."""
+        folder = self.path / ATTENTION_DIR
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    def save_attention_captions(self, greedy: dict[str, str], *, width: int, alpha: float,
+                                beam: dict[str, str]) -> Path:
+        return write_json_atomic(self.attention_dir / ATTENTION_CAPTIONS_FILE,
+                                 {"greedy": greedy, "beam": {"width": width, "alpha": alpha, "captions": beam}})
+
+    def save_attention_comparison(self, comparison: dict) -> Path:
+        return write_json_atomic(self.attention_dir / ATTENTION_COMPARISON_FILE, comparison)
+
+    def load_attention_comparison(self) -> dict:
+        self._require(ATTENTION_DIR)
+        return read_json(self.attention_dir / ATTENTION_COMPARISON_FILE)
 
     # --- what is there ---------------------------------------------------------------------------------------
 

@@ -175,7 +175,7 @@ def test_revealed_finds_numbers_only_as_whole_numbers():
 
 
 def test_the_new_notebooks_have_exercises():
-    assert {"00_start_here.ipynb", "09_metrics_vs_humans.ipynb"} <= {p.name for p in WITH_EXERCISES}
+    assert {"00_start_here.ipynb", "09_metrics_vs_humans.ipynb", "10_visual_attention.ipynb"} <= {p.name for p in WITH_EXERCISES}
 
 
 @pytest.mark.parametrize("path", WITH_EXERCISES, ids=ids)
