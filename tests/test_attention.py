@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import attention, course, paths
+from helpers import cli, attention, course, paths
 from helpers.vocabulary import UNKNOWN_ID, Vocabulary
 
 
@@ -222,15 +222,15 @@ def test_spatial_features_are_the_unpooled_grid_and_are_cached(tmp_path, monkeyp
 
 # ------------------------------------------------------------------------------------------ the course
 
-def test_the_course_runs_10_last_and_skip_leaves_it_out(monkeypatch):
+def test_the_course_runs_10_last_and_skip_leaves_it_out(monkeypatch, tmp_path):
     assert course.NOTEBOOKS[-1] == "10_visual_attention.ipynb"
     ran = {}
-    monkeypatch.setattr(course, "run_course", lambda parameters, run_dir, notebooks, timeout: ran.setdefault("n", notebooks) and paths.RUNS_DIR)
+    monkeypatch.setattr(course, "run_course",
+                        lambda parameters, run_dir, notebooks, timeout: ran.setdefault("n", notebooks) and run_dir)
     monkeypatch.setattr(course, "summary", lambda run_dir: "")
-    assert course.main(["run", "--skip", "10"]) == 0
+    assert cli.main(["run", "--skip", "10", "--run-dir", str(tmp_path / "run")]) == 0
     assert ran["n"] == course.NOTEBOOKS[:-1]
-    with pytest.raises(SystemExit):
-        course.main(["run", "--skip", "42"])
+    assert cli.main(["run", "--skip", "42", "--run-dir", str(tmp_path / "run")]) == 2
 
 
 @pytest.mark.course

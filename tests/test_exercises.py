@@ -93,6 +93,11 @@ WRONG_ANSWERS = {
         "answer_2": ("next(m for m in ('bleu1', 'bleu4', 'cider_d') if m != answer_2)", ["answer_2"]),
         "answer_3": ("answer_3 + 0.1", ["answer_3"]),
     },
+    "10_visual_attention.ipynb": {
+        "answer_1": ("answer_1 * 0.5", ["answer_1"]),
+        "answer_2": ("((answer_2[0] + 1) % height, answer_2[1])", ["answer_2"]),
+        "answer_3": ("answer_3 + ' again'", ["answer_3"]),
+    },
 }
 
 PROBE_SETUP = """
