@@ -134,7 +134,10 @@ def length_bucketed_batches(index: np.ndarray, lengths: np.ndarray, batch_size: 
         return tf.gather(window, order)
 
     batches = entries.batch(batch_size * window_batches).map(sort_by_length).unbatch().batch(batch_size)
-    number_of_batches = -(-len(index) // batch_size)
+    # a window that does not fill its last batch leaves a short one: count the batches of each window
+    full_windows, rest = divmod(len(index), batch_size * window_batches)
+    number_of_batches = full_windows * window_batches + -(-rest // batch_size)
+    batches = batches.apply(tf.data.experimental.assert_cardinality(number_of_batches))  # Keras knows the epoch
     return batches.shuffle(number_of_batches, seed=seed, reshuffle_each_iteration=True)
 
 

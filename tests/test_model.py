@@ -13,7 +13,7 @@ def test_one_next_word_distribution_per_position(builder):
     matrix[0] = 0
     model = builder(30, 7, 12, units=16, embedding_matrix=matrix)
     assert np.allclose(model.get_layer("word_embedding").get_weights()[0], matrix)
-    assert model_module.input_length(model) == 7
+    assert model_module.input_length(model) is None, "the model reads captions of any length"
     features = np.random.default_rng(1).normal(size=(3, 12)).astype("float32")
     probabilities = np.asarray(model([features, CAPTIONS]))
     assert probabilities.shape == (3, 7, 30)
@@ -84,4 +84,28 @@ def test_without_graphviz_the_diagram_is_text_naming_every_layer_and_its_inputs(
     for layer in model.layers:
         assert layer.name in text
     assert "image_at_every_position + lstm -> merge (Add)" in text
-    assert "word_dropout -> lstm (LSTM) (None, 7, 16)" in text
+    assert "image_dense + caption_so_far -> image_at_every_position (ImageAtEveryPosition)" in text
+    assert "word_dropout -> lstm (LSTM) (None, None, 16)" in text
+
+
+@pytest.mark.parametrize("architecture", ["merge", "inject"])
+def test_a_batch_of_shorter_captions_gives_the_same_predictions_as_the_padded_one(architecture):
+    """Padding a batch to its own longest caption (training) changes nothing at the real words."""
+    model = build_model(architecture, 30, 7, 12, units=16, embedding_dim=8)
+    features = np.random.default_rng(1).normal(size=(3, 12)).astype("float32")
+    padded = np.asarray(model([features, CAPTIONS]))
+    for length in (1, 4, 9):  # shorter than the longest caption, and longer than length=7
+        words = CAPTIONS[:, :length] if length <= 7 else np.pad(CAPTIONS, ((0, 0), (0, length - 7)))
+        out = np.asarray(model([features, words]))
+        assert out.shape == (3, length, 30)
+        assert np.allclose(out[:, :min(length, 7)], padded[:, :length], atol=1e-6)
+    # no Lambda layer: a saved model is plain config plus the course's one registered layer
+    assert not any(layer.__class__.__name__ == "Lambda" for layer in model.layers)
+
+
+def test_the_image_layer_copies_the_image_to_as_many_positions_as_the_words():
+    image = np.arange(6, dtype="float32").reshape(2, 3)
+    words = np.ones((2, 5), "int32")
+    out = np.asarray(model_module.ImageAtEveryPosition()([image, words]))
+    assert out.shape == (2, 5, 3)
+    assert (out == image[:, None, :]).all()
