@@ -116,8 +116,9 @@ def _steps(model, max_length: int) -> tuple[int, int]:
 
 def _excluded(probabilities: np.ndarray, vocabulary: Vocabulary) -> np.ndarray:
     """Log of ``probabilities`` (float64) with the padding and start tokens at ``-inf``."""
+    log_probabilities = np.array(probabilities, dtype=np.float64)
     with np.errstate(divide="ignore"):
-        log_probabilities = np.log(np.asarray(probabilities, dtype=np.float64))
+        np.log(log_probabilities, out=log_probabilities)
     log_probabilities[:, PAD_ID] = -np.inf
     log_probabilities[:, vocabulary.start_id] = -np.inf
     return log_probabilities
@@ -406,17 +407,16 @@ def _beam_batch(model, features: np.ndarray, vocabulary: Vocabulary, max_length:
         if not live.any():
             break
         flat_sequences = sequences.reshape(count * width, max_length)
-        candidates = np.full((count * width, vocab_size), -np.inf)
         rows = np.flatnonzero(live)
-        candidates[rows] = log_probability.reshape(-1)[rows, None] + next_words_of.log_probabilities(
-            rows, flat_sequences[rows, :position])
-        candidate_lengths = np.full((count * width, vocab_size), position, dtype=np.float64)
+        log_probabilities = next_words_of.log_probabilities(rows, flat_sequences[rows, :position])
+        candidates = np.full((count * width, vocab_size), -np.inf)
+        candidates[rows] = log_probability.reshape(-1)[rows, None] + log_probabilities
+        ranked = length_normalised(candidates, position, alpha)  # a live beam's candidates hold `position` words
         # a finished beam has one candidate: itself, unchanged (marked on the padding column)
         done = np.flatnonzero(finished.reshape(-1))
         candidates[done, PAD_ID] = log_probability.reshape(-1)[done]
-        candidate_lengths[done, PAD_ID] = lengths.reshape(-1)[done]
-        ranked = length_normalised(candidates, candidate_lengths, alpha).reshape(count, width * vocab_size)
-        ranked[~np.isfinite(candidates.reshape(count, width * vocab_size))] = -np.inf
+        ranked[done, PAD_ID] = length_normalised(candidates[done, PAD_ID], lengths.reshape(-1)[done], alpha)
+        ranked = ranked.reshape(count, width * vocab_size)
         best = _top_stable(ranked, width)                                      # (count, width)
         parent, word = best // vocab_size, best % vocab_size
         next_words_of.reorder((np.arange(count)[:, None] * width + parent).reshape(-1))  # states follow their beam
@@ -439,18 +439,20 @@ def _beam_batch(model, features: np.ndarray, vocabulary: Vocabulary, max_length:
 
 def _top_stable(values: np.ndarray, k: int) -> np.ndarray:
     """Column indices of the ``k`` largest values of each row, largest first, ties by the lower
-    index: ``np.argsort(-values, axis=1, kind="stable")[:, :k]`` without sorting whole rows."""
-    if k >= values.shape[1]:
+    index: ``np.argsort(-values, axis=1, kind="stable")[:, :k]`` without sorting whole rows
+    (``argmax`` returns the first of equal values; a beam's ``k`` is small)."""
+    if k > 8 or k >= values.shape[1]:
         return np.argsort(-values, axis=1, kind="stable")[:, :k]
-    part = np.argpartition(-values, k - 1, axis=1)[:, :k]
-    chosen = np.take_along_axis(values, part, axis=1)
-    order = np.lexsort((part, -chosen), axis=-1)        # by value, then by index
-    best = np.take_along_axis(part, order, axis=1)
-    threshold = chosen.min(axis=1, keepdims=True)
-    # where the k-th value is tied with one left out, which of them is kept decides the caption: sort in full
-    tied = (values == threshold).sum(axis=1) != (chosen == threshold).sum(axis=1)
-    if tied.any():
-        best[tied] = np.argsort(-values[tied], axis=1, kind="stable")[:, :k]
+    remaining = values.copy()
+    rows = np.arange(len(values))
+    best = np.empty((len(values), k), dtype=np.int64)
+    for j in range(k):
+        best[:, j] = remaining.argmax(axis=1)
+        remaining[rows, best[:, j]] = -np.inf
+    # where fewer than k values are above -inf, -inf ties cannot be told from taken ones: sort those rows
+    short = ~np.isfinite(np.take_along_axis(values, best, axis=1)).all(axis=1)
+    if short.any():
+        best[short] = np.argsort(-values[short], axis=1, kind="stable")[:, :k]
     return best
 
 
