@@ -97,7 +97,8 @@ def worker(args) -> dict:
     else:
         dataset, examples = training.teacher_forcing_dataset(features, captions_by_image, image_ids, vocabulary,
                                                              max_length, args.batch_size, seed=0,
-                                                             bucket=args.worker == "teacher_forcing")
+                                                             bucket=args.worker == "teacher_forcing",
+                                                             window_batches=args.window_batches[0] or None)
     if args.worker == "fixed_padding":  # every batch padded to the dataset's longest caption, as before
         import tensorflow as tf
 
@@ -141,8 +142,8 @@ def padding_share(batches, max_length: int) -> float:
     return padded / max(total, 1)
 
 
-def run_worker(mode: str, args) -> dict:
-    command = [sys.executable, __file__, "--worker", mode] + [
+def run_worker(mode: str, args, window_batches: int = 0) -> dict:
+    command = [sys.executable, __file__, "--worker", mode, f"--window-batches={window_batches}"] + [
         f"--{name.replace('_', '-')}={getattr(args, name)}"
         for name in ("images", "captions_per_image", "feature_dim", "batch_size", "units", "embedding_dim",
                      "min_count", "warmup_steps", "prefix_steps", "steps")]
@@ -170,6 +171,9 @@ def main(argv=None) -> int:
                         help="prefix-pair steps timed and extrapolated to the epoch")
     parser.add_argument("--steps", type=int, default=0, help="time this many teacher-forcing steps and extrapolate "
                         "to the epoch (default 0: the whole epoch)")
+    parser.add_argument("--window-batches", type=int, nargs="+", default=[0], help="bucketing: sort by length "
+                        "within windows of this many batches; several values give one row each (default: "
+                        "helpers.training.BUCKET_WINDOW_BATCHES)")
     parser.add_argument("--skip-prefix-pairs", action="store_true", help="time only the two teacher-forcing ways")
     parser.add_argument("--worker", choices=["teacher_forcing", "fixed_padding", "prefix_pairs"],
                         help=argparse.SUPPRESS)
@@ -181,24 +185,32 @@ def main(argv=None) -> int:
     if args.small:
         args.images, args.prefix_steps = 600, 50
 
-    forced = run_worker("teacher_forcing", args)
+    sys.path.insert(0, str(REPO_ROOT))
+    from helpers.training import BUCKET_WINDOW_BATCHES
+
+    windows = [w or BUCKET_WINDOW_BATCHES for w in args.window_batches]
+    bucketed = [(w, run_worker("teacher_forcing", args, w)) for w in windows]
+    forced = bucketed[0][1]
     fixed = run_worker("fixed_padding", args)
     pairs = None if args.skip_prefix_pairs else run_worker("prefix_pairs", args)
     print(f"\nData: {args.images:,} images x {args.captions_per_image} captions = {forced['captions']:,} captions, "
           f"{args.feature_dim}-d synthetic features; {forced['source']}")
     print(f"Vocabulary {forced['vocabulary']:,} words, captions up to {forced['max_length']} tokens; merge model "
           f"units={args.units}, embedding {args.embedding_dim}; batch {args.batch_size}; {os.cpu_count()} CPU cores\n")
-    print(f"{'':34}{'examples/epoch':>15}{'steps/epoch':>12}{'timed steps':>12}{'padding':>8}{'epoch (s)':>10}"
+    print(f"{'':44}{'examples/epoch':>15}{'steps/epoch':>12}{'timed steps':>12}{'padding':>8}{'epoch (s)':>10}"
           f"{'load avg':>9}")
-    rows = [("teacher forcing, bucketed", forced), ("teacher forcing, fixed padding", fixed)]
+    rows = [(f"teacher forcing, bucketed ({w}-batch windows)", row) for w, row in bucketed]
+    rows.append(("teacher forcing, fixed padding", fixed))
     for name, row in rows + ([("prefix pairs", pairs)] if pairs else []):
         note = "" if row["timed_steps"] == row["steps_per_epoch"] else \
             f"  (extrapolated from {row['timed_steps']} steps in {row['timed_seconds']:.1f} s)"
-        print(f"{name:34}{row['examples']:>15,}{row['steps_per_epoch']:>12,}{row['timed_steps']:>12,}"
+        print(f"{name:44}{row['examples']:>15,}{row['steps_per_epoch']:>12,}{row['timed_steps']:>12,}"
               f"{row['padding']:>8.0%}{row['epoch_seconds']:>10.1f}{row['load']:>9.1f}{note}")
-    bucketing = fixed["epoch_seconds"] / forced["epoch_seconds"]
-    print(f"\nbucketed batches are {bucketing:.1f}x faster per epoch than fixed padding "
-          f"(target >= {BUCKETING_TARGET:.0f}x: {'met' if bucketing >= BUCKETING_TARGET else 'NOT met'})")
+    print()
+    for w, row in bucketed:
+        bucketing = fixed["epoch_seconds"] / row["epoch_seconds"]
+        print(f"bucketed batches ({w}-batch windows) are {bucketing:.1f}x faster per epoch than fixed padding "
+              f"(target >= {BUCKETING_TARGET:.0f}x: {'met' if bucketing >= BUCKETING_TARGET else 'NOT met'})")
     if pairs:
         speedup = pairs["epoch_seconds"] / forced["epoch_seconds"]
         print(f"teacher forcing is {speedup:.1f}x faster per epoch than prefix pairs "
