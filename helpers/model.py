@@ -16,7 +16,8 @@ after ``startseq``, after ``startseq w1``, ... at once (output ``(batch, length,
 vocabulary)``). The LSTM reads left to right only, so position ``t`` sees tokens
 ``0..t`` and nothing after: padding after ``t`` cannot change it. That is what
 lets training use every position of a caption in one step (teacher forcing, see
-``helpers.training``), and decoding read position ``len(prefix) - 1``.
+``helpers.training``), and decoding feed one word at a time, carrying the
+LSTM state (``helpers.decoding``).
 
 The "inject" variant (:func:`build_inject_model`) puts the image *into* the
 LSTM instead, as its initial state; same inputs, same outputs.
@@ -77,7 +78,7 @@ def _word_inputs(vocab_size, embedding_dim, dropout, train_embeddings):
     import keras
     from keras import layers
 
-    caption = keras.Input(shape=(None,), dtype="int32", name="caption_so_far")  # any length (``length`` or less)
+    caption = keras.Input(shape=(None,), dtype="int32", name="caption_so_far")  # any length: each batch its own
     words = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, trainable=train_embeddings,
                              name="word_embedding")(caption)
     words = layers.Dropout(dropout, name="word_dropout")(words)
