@@ -88,7 +88,7 @@ def test_bucketed_batches_hold_every_caption_once_padded_to_their_own_longest():
     _, sequences = training.encode_captions(captions, vocabulary, max_length, ids)
     lengths = (sequences != PAD_ID).sum(axis=1)
     dataset, count = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, batch_size=16,
-                                                      seed=3, window_batches=8)
+                                                      seed=3, bucket=True, window_batches=8)
     epochs = [batches_of(dataset) for _ in range(2)]
     for batches in epochs:
         rows = np.concatenate([rows for rows, _, _ in batches])
@@ -105,11 +105,25 @@ def test_bucketed_batches_hold_every_caption_once_padded_to_their_own_longest():
     padding = sum((w == PAD_ID).sum() for _, w, _ in epochs[0]) / sum(w.size for _, w, _ in epochs[0])
     assert padding < 0.2
     default, _ = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, batch_size=16,
-                                                  seed=3)  # windows of BUCKET_WINDOW_BATCHES (2) batches
+                                                  seed=3, bucket=True)  # windows of BUCKET_WINDOW_BATCHES (2)
     default_padding = [(w == PAD_ID).mean() for _, w, _ in batches_of(default)]
     plain_padding = [(w == PAD_ID).mean() for _, w, _ in batches_of(plain)]
     assert np.mean(default_padding) < 0.8 * np.mean(plain_padding)
     assert [r.tolist() for r, _, _ in epochs[0]] != [r.tolist() for r, _, _ in epochs[1]], "reshuffled every epoch"
+
+
+def test_bucketing_is_the_default_only_where_captions_vary_widely_in_length():
+    flickr8k_like = np.r_[np.full(90, 13), np.full(10, 34)]   # mean 15 of at most 34 tokens
+    sample_like = np.r_[np.full(90, 9), np.full(10, 13)]      # mean 9.4 of at most 13
+    assert training.worth_bucketing(flickr8k_like) and not training.worth_bucketing(sample_like)
+    captions, vocabulary, features = length_varied_captions(64)
+    captions = {i: [" ".join(c.split()[:9]) + (" endseq" if len(c.split()) > 9 else "") for c in cs]
+                for i, cs in captions.items()}  # lengths 3..10: alike
+    ids, max_length = list(captions), training.max_caption_length(captions)
+    default, _ = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, 8, seed=2)
+    plain, _ = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, 8, seed=2,
+                                                bucket=False)
+    assert [r.tolist() for r, _, _ in batches_of(default)] == [r.tolist() for r, _, _ in batches_of(plain)]
 
 
 def test_without_shuffling_the_captions_keep_their_order_and_bucketing_is_deterministic():
@@ -136,7 +150,8 @@ def test_the_loss_of_a_bucketed_epoch_counts_the_same_words_as_fixed_padding():
     def summed(dataset):
         return sum(float(loss(t, model([f, w]))) for (f, w), t in dataset)
 
-    bucketed, _ = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, 8, seed=1)
+    bucketed, _ = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, 8, seed=1,
+                                                   bucket=True)
     _, sequences = training.encode_captions(captions, vocabulary, max_length, ids)
     fixed = [((features, sequences[:, :-1]), sequences[:, 1:])]  # every caption padded to max_length - 1
     assert np.isclose(summed(bucketed), summed(fixed), rtol=1e-5)
