@@ -30,7 +30,7 @@ of the dataset is mostly padding. Each batch is therefore padded only to *its
 own* longest caption, and training batches are made of captions of similar
 length (:func:`length_bucketed_batches`: shuffle, sort by length within
 windows of a few batches, cut into batches, shuffle the batches): the same
-examples and the same loss, about a third of the work on Flickr8k.
+examples and the same loss, about half the work on Flickr8k.
 
 :func:`train` keeps the best epoch (dev loss) in ``model.keras``, stops early
 when the dev loss stops improving, and backs up the training state after each
@@ -107,7 +107,7 @@ def _batched(index, make_batch, batch_size, shuffle, seed, lengths=None, window_
 
 # Captions are sorted by length within windows of this many batches. Two: every pair of batches is one of
 # shorter and one of longer captions. Measured at Flickr8k size (benchmarks/bench_training.py), that already makes
-# an epoch about 3x faster than padding to the longest caption (30 % padding left instead of 66 %); larger windows
+# an epoch 2-3x faster than padding to the longest caption (30 % padding left instead of 66 %); larger windows
 # remove more padding, but batches of captions of nearly one length are less varied, and on the sample (where
 # length goes with the style of the caption) the dev loss then fell markedly slower (README, "Benchmarks").
 BUCKET_WINDOW_BATCHES = 2
@@ -154,7 +154,7 @@ BUCKET_BELOW_MEAN_SHARE = 0.5
 def worth_bucketing(lengths: np.ndarray) -> bool:
     """Whether length-bucketed batches pay: the average caption is shorter than half the longest
     (``BUCKET_BELOW_MEAN_SHARE``). On Flickr8k (13 tokens on average, 34 at most) padding is two
-    thirds of a fixed-length batch and bucketing makes an epoch about 3x faster. Where captions
+    thirds of a fixed-length batch and bucketing makes an epoch 2-3x faster. Where captions
     are about equally long (the bundled sample: 9 of at most 13) there is little padding to save,
     while sorting by length still changes which captions share a batch — on the sample that cost
     about 4 BLEU-4 points after 20 epochs (README, "Benchmarks") — so batches stay a plain
