@@ -24,6 +24,19 @@ sampling
 All three caption many images at once: one model call per word position for
 the whole batch (times the beam width), not one per image and word.
 
+Carrying the state
+------------------
+The LSTM reads left to right, so its state after ``startseq w1 ... wt`` is its
+state after ``startseq ... w(t-1)`` updated by ``wt`` alone. Re-reading the whole
+prefix at every step (and computing the softmax at every position, to read one)
+makes a caption cost the square of its length. For the course's models (merge and
+inject, ``helpers.model``) the strategies use a :class:`StepModel` instead: built
+from the trained model's own layers (no new weights), it maps ``(features,
+previous word, LSTM state) -> (next-word probabilities, new state)``, one position
+at a time. The captions are the same (tests check it); any other model is decoded
+by re-reading the prefix, as below (:class:`RereadingModel` forces that, for
+comparisons).
+
 The model
 ---------
 Two model shapes are supported, detected from the model's output:
@@ -35,12 +48,15 @@ Two model shapes are supported, detected from the model's output:
   decoder reads position ``length - 1`` of each sequence.
 
 ``L`` is the model's own sequence input length (``model.inputs[1].shape[1]``)
-when it has one, otherwise ``max_length``. The padding and start tokens are
+when it has one, otherwise ``max_length`` (the course's models read any length). The padding and start tokens are
 never chosen: they get probability 0 in every strategy.
 """
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,7 +70,7 @@ DEFAULT_ALPHA = 0.7                          # length normalisation exponent (0 
 # The step: (features, sequences so far) -> log-probabilities of the next word, for either model shape.
 
 def model_sequence_length(model, max_length: int) -> int:
-    """Length ``L`` of the model's token input, or ``max_length`` when it does not say."""
+    """Length ``L`` of the model's token input, or ``max_length`` when it takes any length or does not say."""
     try:
         length = model.inputs[1].shape[1]
     except (AttributeError, IndexError, TypeError):
@@ -68,7 +84,8 @@ def next_word_log_probabilities(model, features: np.ndarray, sequences: np.ndarr
 
     ``sequences`` ``(B, L)`` are word ids padded with 0 after the words. Works for
     models returning ``(B, V)`` and for models returning ``(B, L, V)``. The
-    padding and start tokens are excluded (log-probability ``-inf``)."""
+    padding and start tokens are excluded (log-probability ``-inf``). This re-reads
+    the whole sequence; the strategies use a :class:`StepModel` when they can."""
     output = model([np.asarray(features, dtype=np.float32), np.asarray(sequences, dtype=np.int32)],
                    training=False)
     probabilities = np.asarray(output, dtype=np.float64)
@@ -77,11 +94,7 @@ def next_word_log_probabilities(model, features: np.ndarray, sequences: np.ndarr
     elif probabilities.ndim != 2:
         raise ValueError(f"the model returns shape {probabilities.shape}; expected (batch, vocabulary) "
                          "or (batch, length, vocabulary)")
-    with np.errstate(divide="ignore"):
-        log_probabilities = np.log(probabilities)
-    log_probabilities[:, PAD_ID] = -np.inf
-    log_probabilities[:, vocabulary.start_id] = -np.inf
-    return log_probabilities
+    return _excluded(probabilities, vocabulary)
 
 
 def _model_input(sequences: np.ndarray, width: int) -> np.ndarray:
@@ -100,6 +113,185 @@ def _steps(model, max_length: int) -> tuple[int, int]:
     return width, max(0, min(max_length, width + 1) - 1)
 
 
+def _excluded(probabilities: np.ndarray, vocabulary: Vocabulary) -> np.ndarray:
+    """Log of ``probabilities`` (float64) with the padding and start tokens at ``-inf``."""
+    log_probabilities = np.array(probabilities, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        np.log(log_probabilities, out=log_probabilities)
+    log_probabilities[:, PAD_ID] = -np.inf
+    log_probabilities[:, vocabulary.start_id] = -np.inf
+    return log_probabilities
+
+
+@contextlib.contextmanager
+def _no_mask_warning():
+    """The Embedding's padding mask means nothing for the one word of a step (never padding):
+    silence Keras' warning that the LSTM cell drops it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not support masking.*")
+        yield
+
+
+class StepModel:
+    """One step of the LSTM at a time: ``(features, previous word, state) -> (probabilities, new state)``.
+
+    Built from the layers of a trained merge or inject model (``helpers.model``):
+    the same ``image_dense``, ``word_embedding``, LSTM cell, ``decoder_dense`` and
+    ``next_word`` layers, so the same weights — nothing is retrained or copied.
+    (Dropout does nothing outside training, so it is left out.)
+
+    * :meth:`initial_state` ``features (B, F) -> [h, c]``: zeros for merge, the
+      image for inject (its LSTM starts from the image);
+    * :meth:`step` ``features (B, F), previous word ids (B,), [h, c] ->
+      (probabilities (B, V), [h, c])``: the next-word distribution after the
+      previous word, and the state that has read it.
+
+    Feeding ``startseq w1 ... wt`` one word at a time gives at the last step what
+    the whole model gives at position ``t`` (:func:`step_model` checks it)."""
+
+    def __init__(self, model):
+        import keras
+        import tensorflow as tf
+
+        names = {layer.name for layer in model.layers}
+        needed = {"image_dense", "word_embedding", "lstm", "decoder_dense", "next_word"}
+        if not needed <= names:
+            raise ValueError(f"{model.name}: not a merge or inject model of helpers.model (it lacks the layers "
+                             f"{', '.join(sorted(needed - names))})")
+        self.architecture = "merge" if "merge" in names else "inject"
+        image_dense, embedding = model.get_layer("image_dense"), model.get_layer("word_embedding")
+        cell, decoder_dense = model.get_layer("lstm").cell, model.get_layer("decoder_dense")
+        next_word = model.get_layer("next_word")
+        self.units = int(cell.units)
+        feature_dim = int(model.inputs[0].shape[-1])
+
+        features = keras.Input((feature_dim,), name="image_features")
+        previous = keras.Input((), dtype="int32", name="previous_word")
+        h, c = keras.Input((self.units,), name="lstm_h"), keras.Input((self.units,), name="lstm_c")
+        image = image_dense(features)
+        with _no_mask_warning():
+            output, (new_h, new_c) = cell(embedding(previous), [h, c])
+        hidden = decoder_dense(output + image if self.architecture == "merge" else output)
+        self.model = keras.Model([features, previous, h, c], [next_word(hidden), new_h, new_c],
+                                 name=f"{model.name}_step")
+        start = image if self.architecture == "inject" else keras.ops.zeros_like(image)
+        self.start_model = keras.Model(features, [start, start], name=f"{model.name}_start")
+        signature = [tf.TensorSpec([None, feature_dim], tf.float32), tf.TensorSpec([None], tf.int32),
+                     tf.TensorSpec([None, self.units], tf.float32), tf.TensorSpec([None, self.units], tf.float32)]
+        # one traced graph for every batch size: eager Keras calls would cost more than the step itself
+
+        def step(features, previous, h, c):
+            with _no_mask_warning():
+                return self.model([features, previous, h, c], training=False)
+
+        self._step = tf.function(step, input_signature=signature)
+        self._start = tf.function(lambda f: self.start_model(f, training=False), input_signature=signature[:1])
+
+    def initial_state(self, features: np.ndarray) -> list[np.ndarray]:
+        h, c = self._start(np.asarray(features, dtype=np.float32))
+        return [np.array(h), np.array(c)]
+
+    def step(self, features: np.ndarray, previous_words: np.ndarray, state: list[np.ndarray]):
+        probabilities, h, c = self._step(np.asarray(features, dtype=np.float32),
+                                         np.asarray(previous_words, dtype=np.int32),
+                                         np.asarray(state[0], dtype=np.float32), np.asarray(state[1], dtype=np.float32))
+        return np.asarray(probabilities), [np.array(h), np.array(c)]
+
+
+_STEP_MODELS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def step_model(model) -> StepModel | None:
+    """The :class:`StepModel` of a course model (built once per model), or ``None`` for any other model.
+
+    Before it is used, it is checked against the model itself on a short random
+    caption: a model that has the course's layer names but is wired differently
+    is decoded by re-reading the prefix instead, never with a wrong step."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        return None
+    if model in _STEP_MODELS:
+        return _STEP_MODELS[model]
+    try:
+        stepper = StepModel(model)
+    except (ValueError, TypeError, AttributeError, KeyError):
+        stepper = None
+    if stepper is not None and not _agrees(model, stepper):
+        stepper = None
+    _STEP_MODELS[model] = stepper
+    return stepper
+
+
+def _agrees(model, stepper: StepModel, length: int = 4) -> bool:
+    rng = np.random.default_rng(0)
+    vocab_size = int(model.outputs[0].shape[-1])
+    features = rng.normal(size=(2, int(model.inputs[0].shape[-1]))).astype(np.float32)
+    words = rng.integers(1, vocab_size, size=(2, length)).astype(np.int32)
+    try:
+        full = np.asarray(model([features, words], training=False))
+        state = stepper.initial_state(features)
+        steps = []
+        for position in range(length):
+            probabilities, state = stepper.step(features, words[:, position], state)
+            steps.append(probabilities)
+    except Exception:  # noqa: BLE001  (any failure: this model is not one the step can stand for)
+        return False
+    return full.shape == (2, length, vocab_size) and np.allclose(full, np.stack(steps, axis=1), atol=1e-5)
+
+
+class RereadingModel:
+    """A model wrapped so that decoding re-reads the whole prefix at every step (no carried state):
+    how captions were generated before :class:`StepModel`, kept for comparisons and benchmarks.
+
+    The prefixes are padded to ``length`` words (default: the model's own input length,
+    or ``max_length`` for a model that reads any length)."""
+
+    def __init__(self, model, length: int | None = None):
+        from types import SimpleNamespace
+
+        self.model = model
+        self.inputs = getattr(model, "inputs", None)
+        if length is not None:
+            feature_shape = tuple(self.inputs[0].shape) if self.inputs else (None, None)
+            self.inputs = [SimpleNamespace(shape=feature_shape), SimpleNamespace(shape=(None, int(length)))]
+
+    def __call__(self, inputs, training=False):
+        return self.model(inputs, training=training)
+
+
+class _NextWords:
+    """``log P(next word)`` for chosen rows of a batch being decoded, one position at a time.
+
+    ``rows_features[r]`` are the image features of row ``r`` (an image, or one beam of
+    an image). With a :class:`StepModel` each row carries its LSTM state; otherwise
+    the model re-reads each row's prefix."""
+
+    def __init__(self, model, rows_features: np.ndarray, vocabulary: Vocabulary, max_length: int):
+        self.model, self.vocabulary = model, vocabulary
+        self.features = np.asarray(rows_features, dtype=np.float32)
+        self.width, self.steps = _steps(model, max_length)
+        self.stepper = step_model(model)
+        self.state = self.stepper.initial_state(self.features) if self.stepper is not None else None
+
+    def log_probabilities(self, rows: np.ndarray, prefixes: np.ndarray) -> np.ndarray:
+        """``(len(rows), V)`` for ``prefixes`` ``(len(rows), p)``, the words so far of those rows
+        (``p`` the same for all: the rows are decoded in step)."""
+        if self.stepper is None:
+            return next_word_log_probabilities(self.model, self.features[rows], _model_input(prefixes, self.width),
+                                               np.full(len(rows), prefixes.shape[1]), self.vocabulary)
+        probabilities, state = self.stepper.step(self.features[rows], prefixes[:, -1],
+                                                 [part[rows] for part in self.state])
+        for part, new in zip(self.state, state):
+            part[rows] = new
+        return _excluded(probabilities, self.vocabulary)
+
+    def reorder(self, rows: np.ndarray):
+        """Row ``k`` now continues former row ``rows[k]`` (beam search keeps the best beams)."""
+        if self.state is not None:
+            self.state = [part[rows] for part in self.state]
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Greedy.
 
@@ -114,16 +306,13 @@ def greedy_captions(model, features: np.ndarray, vocabulary: Vocabulary, max_len
 
 
 def _greedy_batch(model, features: np.ndarray, vocabulary: Vocabulary, max_length: int) -> np.ndarray:
-    features = np.asarray(features, dtype=np.float32)
-    width, steps = _steps(model, max_length)
+    next_words_of = _NextWords(model, features, vocabulary, max_length)
     count = len(features)
     sequences = np.full((count, max_length), PAD_ID, dtype=np.int32)
     sequences[:, 0] = vocabulary.start_id
     active = np.arange(count)
-    for position in range(1, steps + 1):
-        log_probabilities = next_word_log_probabilities(
-            model, features[active], _model_input(sequences[active], width), np.full(len(active), position),
-            vocabulary)
+    for position in range(1, next_words_of.steps + 1):
+        log_probabilities = next_words_of.log_probabilities(active, sequences[active, :position])
         next_words = log_probabilities.argmax(axis=-1)
         sequences[active, position] = next_words
         active = active[next_words != vocabulary.stop_id]  # only unfinished captions are fed again
@@ -135,13 +324,11 @@ def _greedy_batch(model, features: np.ndarray, vocabulary: Vocabulary, max_lengt
 def greedy_caption_one(model, image_features: np.ndarray, vocabulary: Vocabulary, max_length: int) -> list[str]:
     """The same greedy search for one image, word by word, returning the words
     chosen step by step (the notebook prints them to show the loop)."""
-    width, steps = _steps(model, max_length)
+    next_words_of = _NextWords(model, np.asarray(image_features)[None, :], vocabulary, max_length)
     sequence = [vocabulary.start_id]
     chosen: list[str] = []
-    while len(sequence) <= steps:
-        prefix = np.array([sequence + [PAD_ID] * (width - len(sequence))], dtype=np.int32)
-        log_probabilities = next_word_log_probabilities(model, image_features[None, :], prefix,
-                                                        np.array([len(sequence)]), vocabulary)[0]
+    while len(sequence) <= next_words_of.steps:
+        log_probabilities = next_words_of.log_probabilities(np.array([0]), np.array([sequence], dtype=np.int32))[0]
         word_id = int(log_probabilities.argmax())
         chosen.append(vocabulary.words[word_id])
         if word_id == vocabulary.stop_id:
@@ -204,36 +391,34 @@ def beam_search_captions(model, features: np.ndarray, vocabulary: Vocabulary, ma
 
 def _beam_batch(model, features: np.ndarray, vocabulary: Vocabulary, max_length: int, width: int, alpha: float,
                 trace: list | None) -> list[list[Beam]]:
-    features = np.asarray(features, dtype=np.float32)
-    model_width, steps = _steps(model, max_length)
     count, vocab_size, stop = len(features), len(vocabulary), vocabulary.stop_id
     # rows: image i, beam k -> row i * width + k
+    next_words_of = _NextWords(model, np.repeat(np.asarray(features, dtype=np.float32), width, axis=0), vocabulary,
+                               max_length)
     sequences = np.full((count, width, max_length), PAD_ID, dtype=np.int32)
     sequences[:, :, 0] = vocabulary.start_id
     log_probability = np.full((count, width), -np.inf)
     log_probability[:, 0] = 0.0        # one live beam per image at the start: the others are copies
     finished = np.zeros((count, width), dtype=bool)
     lengths = np.zeros((count, width), dtype=np.int64)   # generated words (endseq included)
-    image_rows = np.repeat(np.arange(count), width)
-    for position in range(1, steps + 1):
+    for position in range(1, next_words_of.steps + 1):
         live = (~finished & np.isfinite(log_probability)).reshape(-1)
         if not live.any():
             break
         flat_sequences = sequences.reshape(count * width, max_length)
-        candidates = np.full((count * width, vocab_size), -np.inf)
         rows = np.flatnonzero(live)
-        candidates[rows] = log_probability.reshape(-1)[rows, None] + next_word_log_probabilities(
-            model, features[image_rows[rows]], _model_input(flat_sequences[rows], model_width),
-            np.full(len(rows), position), vocabulary)
-        candidate_lengths = np.full((count * width, vocab_size), position, dtype=np.float64)
+        log_probabilities = next_words_of.log_probabilities(rows, flat_sequences[rows, :position])
+        candidates = np.full((count * width, vocab_size), -np.inf)
+        candidates[rows] = log_probability.reshape(-1)[rows, None] + log_probabilities
+        ranked = length_normalised(candidates, position, alpha)  # a live beam's candidates hold `position` words
         # a finished beam has one candidate: itself, unchanged (marked on the padding column)
         done = np.flatnonzero(finished.reshape(-1))
         candidates[done, PAD_ID] = log_probability.reshape(-1)[done]
-        candidate_lengths[done, PAD_ID] = lengths.reshape(-1)[done]
-        ranked = length_normalised(candidates, candidate_lengths, alpha).reshape(count, width * vocab_size)
-        ranked[~np.isfinite(candidates.reshape(count, width * vocab_size))] = -np.inf
-        best = np.argsort(-ranked, axis=1, kind="stable")[:, :width]          # (count, width)
+        ranked[done, PAD_ID] = length_normalised(candidates[done, PAD_ID], lengths.reshape(-1)[done], alpha)
+        ranked = ranked.reshape(count, width * vocab_size)
+        best = _top_stable(ranked, width)                                      # (count, width)
         parent, word = best // vocab_size, best % vocab_size
+        next_words_of.reorder((np.arange(count)[:, None] * width + parent).reshape(-1))  # states follow their beam
         picked = np.take_along_axis(candidates.reshape(count, width * vocab_size), best, axis=1)
         parent_finished = np.take_along_axis(finished, parent, axis=1)
         sequences = np.take_along_axis(sequences, parent[:, :, None], axis=1)
@@ -249,6 +434,25 @@ def _beam_batch(model, features: np.ndarray, vocabulary: Vocabulary, max_length:
         beams = _beams(sequences[i], log_probability[i], lengths[i], finished[i], vocabulary, alpha)
         results.append(sorted((b for b in beams if np.isfinite(b.log_probability)), key=lambda b: -b.score))
     return results
+
+
+def _top_stable(values: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the ``k`` largest values of each row, largest first, ties by the lower
+    index: ``np.argsort(-values, axis=1, kind="stable")[:, :k]`` without sorting whole rows
+    (``argmax`` returns the first of equal values; a beam's ``k`` is small)."""
+    if k > 8 or k >= values.shape[1]:
+        return np.argsort(-values, axis=1, kind="stable")[:, :k]
+    remaining = values.copy()
+    rows = np.arange(len(values))
+    best = np.empty((len(values), k), dtype=np.int64)
+    for j in range(k):
+        best[:, j] = remaining.argmax(axis=1)
+        remaining[rows, best[:, j]] = -np.inf
+    # where fewer than k values are above -inf, -inf ties cannot be told from taken ones: sort those rows
+    short = ~np.isfinite(np.take_along_axis(values, best, axis=1)).all(axis=1)
+    if short.any():
+        best[short] = np.argsort(-values[short], axis=1, kind="stable")[:, :k]
+    return best
 
 
 def _beams(sequences, log_probability, lengths, finished, vocabulary, alpha) -> list[Beam]:
@@ -285,16 +489,15 @@ def sample_captions(model, features: np.ndarray, vocabulary: Vocabulary, max_len
         raise ValueError(f"the temperature must be positive, got {temperature}")
     rng = np.random.default_rng(seed)
     features = np.asarray(features, dtype=np.float32)
-    width, steps = _steps(model, max_length)
     captions: list[str] = []
     for start in range(0, len(features), batch_size):
         batch = features[start:start + batch_size]
+        next_words_of = _NextWords(model, batch, vocabulary, max_length)
         sequences = np.full((len(batch), max_length), PAD_ID, dtype=np.int32)
         sequences[:, 0] = vocabulary.start_id
         active = np.arange(len(batch))
-        for position in range(1, steps + 1):
-            logits = next_word_log_probabilities(model, batch[active], _model_input(sequences[active], width),
-                                                 np.full(len(active), position), vocabulary) / temperature
+        for position in range(1, next_words_of.steps + 1):
+            logits = next_words_of.log_probabilities(active, sequences[active, :position]) / temperature
             logits -= logits.max(axis=1, keepdims=True)
             probabilities = np.exp(logits)
             probabilities /= probabilities.sum(axis=1, keepdims=True)

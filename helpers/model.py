@@ -16,10 +16,18 @@ after ``startseq``, after ``startseq w1``, ... at once (output ``(batch, length,
 vocabulary)``). The LSTM reads left to right only, so position ``t`` sees tokens
 ``0..t`` and nothing after: padding after ``t`` cannot change it. That is what
 lets training use every position of a caption in one step (teacher forcing, see
-``helpers.training``), and decoding read position ``len(prefix) - 1``.
+``helpers.training``), and decoding feed one word at a time, carrying the
+LSTM state (``helpers.decoding``).
 
 The "inject" variant (:func:`build_inject_model`) puts the image *into* the
 LSTM instead, as its initial state; same inputs, same outputs.
+
+Both models read captions of *any* length (their word input has shape
+``(batch, None)``): training pads each batch only to its own longest caption
+(``helpers.training``), and the image vector is copied to as many positions as
+the batch has (:class:`ImageAtEveryPosition`, a small registered layer, so the
+saved model reloads in Keras' safe mode). Generation does not re-read the caption
+at all: it carries the LSTM state from word to word (``helpers.decoding``).
 
 The loss is categorical cross-entropy over the vocabulary; the targets are word
 ids (Keras' *sparse* categorical cross-entropy: the same loss without building
@@ -28,11 +36,33 @@ one-hot vectors) with id 0, padding, ignored; optimised with Adam.
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
 from helpers.vocabulary import PAD_ID
 
 ARCHITECTURES = ("merge", "inject")
+
+
+@keras.saving.register_keras_serializable(package="captioning_course")
+class ImageAtEveryPosition(keras.layers.Layer):
+    """``[image (batch, units), words (batch, n)] -> (batch, n, units)``: the image vector
+    copied to every position of the caption, however long the batch's captions are
+    (``RepeatVector`` would fix ``n`` when the model is built). Registered, so a saved
+    model reloads in safe mode once ``helpers.model`` is imported. It makes no mask: the
+    words' mask reaches the output through the LSTM branch."""
+
+    def call(self, inputs):
+        image, words = inputs
+        shape = keras.ops.shape(image)
+        return keras.ops.broadcast_to(keras.ops.expand_dims(image, 1), (shape[0], keras.ops.shape(words)[1], shape[1]))
+
+    def compute_output_shape(self, input_shapes):
+        image_shape, words_shape = input_shapes
+        return (image_shape[0], words_shape[1], image_shape[1])
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
 
 def _check_embedding_matrix(vocab_size: int, embedding_dim: int, embedding_matrix):
@@ -44,11 +74,11 @@ def _check_embedding_matrix(vocab_size: int, embedding_dim: int, embedding_matri
     return embedding_matrix.shape[1]
 
 
-def _word_inputs(vocab_size, length, embedding_dim, dropout, train_embeddings):
+def _word_inputs(vocab_size, embedding_dim, dropout, train_embeddings):
     import keras
     from keras import layers
 
-    caption = keras.Input(shape=(length,), dtype="int32", name="caption_so_far")
+    caption = keras.Input(shape=(None,), dtype="int32", name="caption_so_far")  # any length: each batch its own
     words = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, trainable=train_embeddings,
                              name="word_embedding")(caption)
     words = layers.Dropout(dropout, name="word_dropout")(words)
@@ -68,10 +98,12 @@ def build_merge_model(vocab_size: int, length: int, feature_dim: int, *, embeddi
     """Build and compile the merge model (Keras functional API).
 
     Inputs: ``image_features`` ``(batch, feature_dim)`` and ``caption_so_far``
-    ``(batch, length)`` word ids, padded with 0 after the words (``length`` is the
-    caption's maximum length minus one: the last word is never an input). Output
-    ``(batch, length, vocab_size)``: at position ``t`` the probability of every
-    word being the one after ``caption_so_far[:, :t + 1]``.
+    ``(batch, n)`` word ids, padded with 0 after the words. ``n`` may be anything:
+    the longest caption of the batch minus one in training, up to ``length``
+    (the caption's maximum length minus one: the last word is never an input;
+    kept so every builder has the same arguments — the model itself fixes no
+    length). Output ``(batch, n, vocab_size)``: at position ``t`` the probability
+    of every word being the one after ``caption_so_far[:, :t + 1]``.
     """
     import keras
     from keras import layers
@@ -80,10 +112,11 @@ def build_merge_model(vocab_size: int, length: int, feature_dim: int, *, embeddi
     image_features = keras.Input(shape=(feature_dim,), name="image_features")
     image = layers.Dropout(dropout, name="image_dropout")(image_features)
     image = layers.Dense(units, activation="relu", name="image_dense")(image)
-    image = layers.RepeatVector(length, name="image_at_every_position")(image)  # (batch, length, units)
 
-    caption, words = _word_inputs(vocab_size, length, embedding_dim, dropout, train_embeddings)
+    caption, words = _word_inputs(vocab_size, embedding_dim, dropout, train_embeddings)
     words = layers.LSTM(units, return_sequences=True, name="lstm")(words)
+    # (batch, units) -> (batch, n, units): the image joins at every position, as many as the batch has
+    image = ImageAtEveryPosition(name="image_at_every_position")([image, caption])
 
     merged = layers.Add(name="merge")([image, words])
     merged = layers.Dense(units, activation="relu", name="decoder_dense")(merged)
@@ -107,7 +140,7 @@ def build_inject_model(vocab_size: int, length: int, feature_dim: int, *, embedd
     image = layers.Dropout(dropout, name="image_dropout")(image_features)
     image = layers.Dense(units, activation="relu", name="image_dense")(image)
 
-    caption, words = _word_inputs(vocab_size, length, embedding_dim, dropout, train_embeddings)
+    caption, words = _word_inputs(vocab_size, embedding_dim, dropout, train_embeddings)
     words = layers.LSTM(units, return_sequences=True, name="lstm")(words, initial_state=[image, image])
 
     hidden = layers.Dense(units, activation="relu", name="decoder_dense")(words)
@@ -124,9 +157,11 @@ def build_model(architecture: str, vocab_size: int, length: int, feature_dim: in
     return builders[architecture](vocab_size, length, feature_dim, **options)
 
 
-def input_length(model) -> int:
-    """How many word ids the model reads per caption (its second input's length)."""
-    return int(model.inputs[1].shape[1])
+def input_length(model) -> int | None:
+    """How many word ids the model reads per caption (its second input's length):
+    ``None`` for the models built here, which read captions of any length."""
+    length = model.inputs[1].shape[1]
+    return None if length is None else int(length)
 
 
 def compile_model(model, learning_rate: float = 1e-3):

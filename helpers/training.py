@@ -23,6 +23,15 @@ each) and a small index; a ``tf.data`` pipeline shuffles the index and builds
 the batches. Captions are padded with 0 *after* the words; the Embedding's mask
 makes the LSTM skip padding, and the loss ignores targets that are padding.
 
+Padding still costs time: the LSTM steps through it and the softmax over the
+whole vocabulary is computed at every padded position. Most Flickr8k captions
+have 10-15 words, the longest over 30, so a batch padded to the longest caption
+of the dataset is mostly padding. Each batch is therefore padded only to *its
+own* longest caption, and training batches are made of captions of similar
+length (:func:`length_bucketed_batches`: shuffle, sort by length within
+windows of a few batches, cut into batches, shuffle the batches): the same
+examples and the same loss, about half the work on Flickr8k.
+
 :func:`train` keeps the best epoch (dev loss) in ``model.keras``, stops early
 when the dev loss stops improving, and backs up the training state after each
 epoch (``keras.callbacks.BackupAndRestore``) so an interrupted run resumes where
@@ -82,38 +91,115 @@ def _tables(features, captions_by_image, image_ids, vocabulary, max_length):
             tf.constant(image_rows, dtype=tf.int32), sequences)
 
 
-def _batched(index, make_batch, batch_size, shuffle, seed):
+def _batched(index, make_batch, batch_size, shuffle, seed, lengths=None, window_batches=None):
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensor_slices(index)
-    if shuffle:
-        dataset = dataset.shuffle(len(index), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size).map(make_batch, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    if lengths is not None:
+        dataset = length_bucketed_batches(index, lengths, batch_size, shuffle=shuffle, seed=seed,
+                                          window_batches=window_batches or BUCKET_WINDOW_BATCHES)
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices(index)
+        if shuffle:
+            dataset = dataset.shuffle(len(index), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(batch_size)
+    return dataset.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+# Captions are sorted by length within windows of this many batches. Two: every pair of batches is one of
+# shorter and one of longer captions. Measured at Flickr8k size (benchmarks/bench_training.py), that already makes
+# an epoch 2-3x faster than padding to the longest caption (30 % padding left instead of 66 %); larger windows
+# remove more padding, but batches of captions of nearly one length are less varied, and on the sample (where
+# length goes with the style of the caption) the dev loss then fell markedly slower (README, "Benchmarks").
+BUCKET_WINDOW_BATCHES = 2
+
+
+def length_bucketed_batches(index: np.ndarray, lengths: np.ndarray, batch_size: int, *, shuffle: bool = True,
+                            seed: int = 42, window_batches: int = BUCKET_WINDOW_BATCHES):
+    """A ``tf.data.Dataset`` of batches of ``index`` entries whose ``lengths`` (one per entry) are close.
+
+    Every epoch: shuffle all entries; take windows of ``window_batches * batch_size``
+    entries and sort each window by length; cut it into batches of ``batch_size``;
+    shuffle the order of all batches. Every entry is in exactly one batch per epoch,
+    as with a plain shuffle, but a batch holds captions of about the same length, so
+    padding each batch to its own longest caption leaves little padding. (The window
+    keeps the batches random: a full sort would give the same batches every epoch;
+    see :data:`BUCKET_WINDOW_BATCHES` for its size.)
+    With ``shuffle=False``: all entries sorted by length (stable), batched in order."""
+    import tensorflow as tf
+
+    if len(lengths) != len(index):
+        raise ValueError(f"{len(lengths)} lengths for {len(index)} entries: one length per entry")
+    if not shuffle:
+        order = np.argsort(np.asarray(lengths), kind="stable")
+        return tf.data.Dataset.from_tensor_slices(np.asarray(index)[order]).batch(batch_size)
+    lengths = tf.constant(np.asarray(lengths), dtype=tf.int32)
+    entries = tf.data.Dataset.from_tensor_slices(index)
+    entries = entries.shuffle(len(index), seed=seed, reshuffle_each_iteration=True)
+
+    def sort_by_length(window):
+        order = tf.argsort(tf.gather(lengths, window), stable=True)
+        return tf.gather(window, order)
+
+    batches = entries.batch(batch_size * window_batches).map(sort_by_length).unbatch().batch(batch_size)
+    # a window that does not fill its last batch leaves a short one: count the batches of each window
+    full_windows, rest = divmod(len(index), batch_size * window_batches)
+    number_of_batches = full_windows * window_batches + -(-rest // batch_size)
+    batches = batches.apply(tf.data.experimental.assert_cardinality(number_of_batches))  # Keras knows the epoch
+    return batches.shuffle(number_of_batches, seed=seed, reshuffle_each_iteration=True)
+
+
+BUCKET_BELOW_MEAN_SHARE = 0.5
+
+
+def worth_bucketing(lengths: np.ndarray) -> bool:
+    """Whether length-bucketed batches pay: the average caption is shorter than half the longest
+    (``BUCKET_BELOW_MEAN_SHARE``). On Flickr8k (13 tokens on average, 34 at most) padding is two
+    thirds of a fixed-length batch and bucketing makes an epoch 2-3x faster. Where captions
+    are about equally long (the bundled sample: 9 of at most 13) there is little padding to save,
+    while sorting by length still changes which captions share a batch — on the sample that cost
+    about 4 BLEU-4 points after 20 epochs (README, "Benchmarks") — so batches stay a plain
+    shuffle there, each padded only to its own longest caption (which changes nothing else)."""
+    lengths = np.asarray(lengths)
+    return bool(len(lengths)) and float(lengths.mean()) < BUCKET_BELOW_MEAN_SHARE * float(lengths.max())
 
 
 def teacher_forcing_dataset(features: np.ndarray, captions_by_image: dict[str, list[str]], image_ids: list[str],
                             vocabulary: Vocabulary, max_length: int, batch_size: int = 64, *,
-                            shuffle: bool = True, seed: int = 42):
+                            shuffle: bool = True, seed: int = 42, bucket: bool | None = None,
+                            window_batches: int | None = None):
     """A ``tf.data.Dataset`` of ``((features, words), next_words)`` batches, one caption an example.
 
     ``words`` is the caption without its last position, ``next_words`` the
     caption without its first: at every position the target is the word that
-    follows (``(batch, max_length - 1)`` each, padded with 0, which the loss
-    ignores). ``features[i]`` belongs to ``image_ids[i]``. Returns
-    ``(dataset, number_of_captions)``."""
+    follows (``(batch, n)`` each, padded with 0, which the loss ignores), where
+    ``n + 1`` is the length of the batch's longest caption (at most
+    ``max_length``). ``features[i]`` belongs to ``image_ids[i]``.
+
+    ``bucket`` (default: when shuffling, and :func:`worth_bucketing`) groups captions of similar
+    length into a batch (:func:`length_bucketed_batches`, sorting within
+    windows of ``window_batches`` batches, default :data:`BUCKET_WINDOW_BATCHES`),
+    so training steps through little padding. Without it the captions keep their order (or a
+    plain shuffle): the dev split's loss is then the mean over every word in
+    batches of the usual mix, comparable with the prefix-pair baseline's.
+    Returns ``(dataset, number_of_captions)``."""
     import tensorflow as tf
 
     feature_table, caption_table, image_row_table, sequences = _tables(features, captions_by_image, image_ids,
                                                                        vocabulary, max_length)
+    lengths = (sequences != PAD_ID).sum(axis=1).astype(np.int32)
+    length_table = tf.constant(lengths, dtype=tf.int32)
 
     def make_batch(caption_rows):
-        captions = tf.gather(caption_table, caption_rows)
+        longest = tf.reduce_max(tf.gather(length_table, caption_rows))  # pad to this batch's longest caption
+        captions = tf.gather(caption_table, caption_rows)[:, :longest]
         image_features = tf.gather(feature_table, tf.gather(image_row_table, caption_rows))
         return (image_features, captions[:, :-1]), captions[:, 1:]
 
     index = np.arange(len(sequences), dtype=np.int32)
-    return _batched(index, make_batch, batch_size, shuffle, seed), len(index)
+    if bucket is None:  # the default: bucket training batches where padding is most of the work
+        bucket = shuffle and worth_bucketing(lengths)
+    return _batched(index, make_batch, batch_size, shuffle, seed, lengths if bucket else None,
+                    window_batches), len(index)
 
 
 def prefix_pair_dataset(features: np.ndarray, captions_by_image: dict[str, list[str]], image_ids: list[str],
@@ -123,7 +209,7 @@ def prefix_pair_dataset(features: np.ndarray, captions_by_image: dict[str, list[
 
     Batches of ``((features, prefix), targets)`` for the same model as
     :func:`teacher_forcing_dataset`: ``prefix`` holds the first ``p`` words
-    (padded with 0 to ``max_length - 1``); ``targets`` is 0 (ignored by the loss)
+    (padded with 0 to the batch's longest prefix); ``targets`` is 0 (ignored by the loss)
     everywhere except at position ``p - 1``, which holds the next word — so the
     loss counts exactly that one prediction. ``features[i]`` belongs to
     ``image_ids[i]``. Returns ``(dataset, number_of_examples)``."""
@@ -136,10 +222,12 @@ def prefix_pair_dataset(features: np.ndarray, captions_by_image: dict[str, list[
 
     def make_batch(batch_index):
         caption_rows, positions = batch_index[:, 0], batch_index[:, 1]
-        captions = tf.gather(caption_table, caption_rows)[:, :-1]
-        prefix = tf.where(column[None, :] < positions[:, None], captions, tf.zeros_like(captions))
+        longest = tf.reduce_max(positions)  # pad to this batch's longest prefix
+        captions = tf.gather(caption_table, caption_rows)[:, :longest]
+        prefix = tf.where(column[None, :longest] < positions[:, None], captions, tf.zeros_like(captions))
         next_word = tf.gather(tf.gather(caption_table, caption_rows), positions, batch_dims=1)
-        targets = tf.where(column[None, :] == positions[:, None] - 1, next_word[:, None], tf.zeros_like(captions))
+        targets = tf.where(column[None, :longest] == positions[:, None] - 1, next_word[:, None],
+                           tf.zeros_like(captions))
         image_features = tf.gather(feature_table, tf.gather(image_row_table, caption_rows))
         return (image_features, prefix), targets
 
@@ -395,6 +483,8 @@ def load_trained_model(run_dir: str | Path):
     ``model.keras`` or files that do not belong together (:func:`check_run_consistency`)
     raise a one-line ``ValueError`` naming the file and the problem."""
     import keras
+
+    import helpers.model  # noqa: F401  (registers the model's own layer for safe loading)
 
     run_dir = Path(run_dir)
     model_path = check_model_file(run_dir / paths.MODEL_FILE)

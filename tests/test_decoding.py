@@ -182,3 +182,155 @@ def test_sampling_is_seeded_and_a_low_temperature_is_greedy(rank, random_feature
     others = [decoding.sample_captions(model, random_features, KERAS_VOCABULARY, MAX_LENGTH, temperature=1.5,
                                        seed=s) for s in (8, 9)]
     assert any(o != first for o in others), "different seeds should give some different captions"
+
+
+# ---- carrying the LSTM state (StepModel) gives exactly the captions of re-reading the prefix -----------------
+
+def sample_captions_and_features(dim=32, seed=0):
+    """The bundled sample's cleaned captions and, for each image, a feature vector made from what its
+    captions say (a random projection of their words plus noise): stands in for CNN features, so that a
+    model trained a few epochs writes real sample captions."""
+    from helpers import datasets, text
+
+    data = datasets.load_dataset("sample")
+    captions = {i: [text.add_start_stop(text.clean_caption(c)) for c in cs] for i, cs in data.captions_by_image.items()}
+    vocabulary = Vocabulary.build([c for cs in captions.values() for c in cs])
+    rng = np.random.default_rng(seed)
+    projection = rng.normal(size=(len(vocabulary), dim)).astype("float32")
+    features = {}
+    for image_id, cs in captions.items():
+        bag = np.zeros(len(vocabulary), "float32")
+        bag[[i for c in cs for i in vocabulary.encode(c)]] = 1
+        features[image_id] = bag @ projection / 4 + rng.normal(0, 0.1, dim).astype("float32")
+    return data.splits, captions, vocabulary, features
+
+
+@pytest.fixture(scope="module")
+def trained_sample_models():
+    import keras
+
+    from helpers import training
+    from helpers.model import build_model
+
+    splits, captions, vocabulary, features = sample_captions_and_features()
+    max_length = training.max_caption_length(captions)
+    train_ids = splits["train"]
+    dataset, _ = training.teacher_forcing_dataset(np.stack([features[i] for i in train_ids]), captions, train_ids,
+                                                  vocabulary, max_length, 32, seed=0)
+    models = {}
+    for architecture in ("merge", "inject"):
+        keras.utils.set_random_seed(0)
+        model = build_model(architecture, len(vocabulary), max_length - 1, 32, units=48, embedding_dim=16,
+                            dropout=0.1, learning_rate=0.01)
+        model.fit(dataset, epochs=8, verbose=0, shuffle=False)  # tf.data shuffles
+        models[architecture] = model
+    test_ids = splits["test"][:40]
+    return models, vocabulary, max_length, np.stack([features[i] for i in test_ids]), captions, test_ids
+
+
+@pytest.mark.parametrize("architecture", ["merge", "inject"])
+def test_carrying_the_state_gives_the_same_captions_as_rereading_the_prefix(architecture, trained_sample_models):
+    models, vocabulary, max_length, features, captions, test_ids = trained_sample_models
+    model = models[architecture]
+    assert decoding.step_model(model) is not None, "a course model is decoded with its step model"
+    rereading = decoding.RereadingModel(model, max_length - 1)  # how captions were made before: no state
+    assert decoding.step_model(rereading) is None
+    greedy = decoding.greedy_captions(model, features, vocabulary, max_length)
+    assert greedy == decoding.greedy_captions(rereading, features, vocabulary, max_length)
+    # the model learned the sample: most greedy captions name a colour its references name
+    colours = {"red", "green", "blue", "yellow", "purple", "orange", "white", "black", "gray", "pink", "brown"}
+    right = [bool(set(g.split()) & colours & set(" ".join(captions[i]).split())) for g, i in zip(greedy, test_ids)]
+    assert np.mean(right) > 0.5, greedy[:5]
+    beams = decoding.beam_search_captions(model, features, vocabulary, max_length, width=3, return_beams=True)
+    reread = decoding.beam_search_captions(rereading, features, vocabulary, max_length, width=3, return_beams=True)
+    assert [[b.words for b in bs] for bs in beams] == [[b.words for b in bs] for bs in reread]
+    assert np.allclose([b.log_probability for bs in beams for b in bs],
+                       [b.log_probability for bs in reread for b in bs], atol=1e-4)
+    assert decoding.sample_captions(model, features[:20], vocabulary, max_length, temperature=1.5, seed=4) == \
+        decoding.sample_captions(rereading, features[:20], vocabulary, max_length, temperature=1.5, seed=4)
+    assert decoding.greedy_caption_one(model, features[0], vocabulary, max_length) == \
+        decoding.greedy_caption_one(rereading, features[0], vocabulary, max_length)
+    trace, reread_trace = [], []
+    decoding.beam_search_captions(model, features[:1], vocabulary, max_length, width=3, trace=trace)
+    decoding.beam_search_captions(rereading, features[:1], vocabulary, max_length, width=3, trace=reread_trace)
+    assert decoding.beam_steps_table(trace).split() == decoding.beam_steps_table(reread_trace).split()
+
+
+@pytest.mark.parametrize("architecture", ["merge", "inject"])
+def test_the_step_model_is_the_trained_model_one_word_at_a_time_with_its_own_weights(architecture):
+    from helpers.model import build_model
+
+    model = build_model(architecture, 40, 9, 12, units=16, embedding_dim=8)
+    stepper = decoding.step_model(model)
+    assert stepper is decoding.step_model(model), "built once per model"
+    assert stepper.architecture == architecture
+    own = {id(w) for w in model.weights}
+    assert stepper.model.weights and all(id(w) in own for w in stepper.model.weights), "no second set of weights"
+    rng = np.random.default_rng(2)
+    features = rng.normal(size=(3, 12)).astype("float32")
+    words = rng.integers(1, 40, size=(3, 9)).astype("int32")
+    full = np.asarray(model([features, words]))
+    state = stepper.initial_state(features)
+    for position in range(9):
+        probabilities, state = stepper.step(features, words[:, position], state)
+        assert probabilities.shape == (3, 40)
+        assert np.allclose(probabilities, full[:, position], atol=1e-5), f"position {position}"
+    # new weights (as training changes them) are seen by the step model at once
+    dense = model.get_layer("next_word")
+    kernel, bias = dense.get_weights()
+    dense.set_weights([kernel * 0, bias * 0])
+    probabilities, _ = stepper.step(features, words[:, 0], stepper.initial_state(features))
+    assert np.allclose(probabilities, 1 / 40, atol=1e-6)
+
+
+def test_other_models_are_decoded_by_rereading_the_prefix(random_features):
+    import keras
+    from keras import layers
+
+    assert decoding.step_model(tiny_model(3)) is None, "not a helpers.model model"
+    # the course's layer names, wired differently (the image is added after decoder_dense): the check refuses it
+    features = keras.Input((FEATURE_DIM,))
+    tokens = keras.Input((None,), dtype="int32")
+    image = layers.Dense(16, name="image_dense")(features)
+    words = layers.Embedding(len(KERAS_VOCABULARY), 8, mask_zero=True, name="word_embedding")(tokens)
+    words = layers.LSTM(16, return_sequences=True, name="lstm")(words)
+    from helpers.model import ImageAtEveryPosition
+
+    hidden = layers.Dense(16, name="decoder_dense")(words)
+    hidden = layers.Add(name="merge")([hidden, ImageAtEveryPosition()([image, tokens])])
+    probabilities = layers.Dense(len(KERAS_VOCABULARY), activation="softmax", name="next_word")(hidden)
+    impostor = keras.Model([features, tokens], probabilities)
+    assert decoding.step_model(impostor) is None
+    captions = decoding.greedy_captions(impostor, random_features, KERAS_VOCABULARY, MAX_LENGTH)
+    assert captions == decoding.greedy_captions(decoding.RereadingModel(impostor), random_features,
+                                                KERAS_VOCABULARY, MAX_LENGTH)
+
+
+def test_the_top_k_without_a_full_sort_matches_the_stable_sort_ties_included():
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 5, size=(200, 30)).astype(float)   # many ties
+    values[rng.random(values.shape) < 0.3] = -np.inf
+    values[:3] = -np.inf
+    for k in (1, 3, 7, 30, 40):
+        assert np.array_equal(decoding._top_stable(values, k), np.argsort(-values, axis=1, kind="stable")[:, :k])
+    smooth = rng.normal(size=(50, 1000))
+    assert np.array_equal(decoding._top_stable(smooth, 3), np.argsort(-smooth, axis=1, kind="stable")[:, :3])
+
+
+@pytest.mark.course
+def test_the_course_model_gives_the_same_captions_with_and_without_carrying_the_state(course_run):
+    from helpers import features as feature_module
+    from helpers import paths, training
+
+    run_dir, _ = course_run
+    model, vocabulary, config = training.load_trained_model(run_dir)
+    max_length = config["text"]["max_length"]
+    table = feature_module.load_features(run_dir / paths.FEATURES_FILE)
+    test_ids = list(paths.read_json(run_dir / paths.LOOKUP_TABLE_FILE)["test"])
+    rows = table.matrix([i for i in test_ids if i in table])
+    assert decoding.step_model(model) is not None
+    rereading = decoding.RereadingModel(model)
+    assert decoding.greedy_captions(model, rows, vocabulary, max_length) == \
+        decoding.greedy_captions(rereading, rows, vocabulary, max_length)
+    assert decoding.beam_search_captions(model, rows, vocabulary, max_length, width=3) == \
+        decoding.beam_search_captions(rereading, rows, vocabulary, max_length, width=3)

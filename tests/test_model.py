@@ -13,7 +13,7 @@ def test_one_next_word_distribution_per_position(builder):
     matrix[0] = 0
     model = builder(30, 7, 12, units=16, embedding_matrix=matrix)
     assert np.allclose(model.get_layer("word_embedding").get_weights()[0], matrix)
-    assert model_module.input_length(model) == 7
+    assert model_module.input_length(model) is None, "the model reads captions of any length"
     features = np.random.default_rng(1).normal(size=(3, 12)).astype("float32")
     probabilities = np.asarray(model([features, CAPTIONS]))
     assert probabilities.shape == (3, 7, 30)
@@ -84,7 +84,8 @@ def test_without_graphviz_the_diagram_is_text_naming_every_layer_and_its_inputs(
     for layer in model.layers:
         assert layer.name in text
     assert "image_at_every_position + lstm -> merge (Add)" in text
-    assert "word_dropout -> lstm (LSTM) (None, 7, 16)" in text
+    assert "image_dense + caption_so_far -> image_at_every_position (ImageAtEveryPosition)" in text
+    assert "word_dropout -> lstm (LSTM) (None, None, 16)" in text
 
 
 def _merge_by_hand(vocab_size, length, feature_dim, embedding_dim=8, units=16, dropout=0.5):
@@ -92,12 +93,14 @@ def _merge_by_hand(vocab_size, length, feature_dim, embedding_dim=8, units=16, d
     import keras
     from keras import layers
 
-    caption = keras.Input(shape=(length,), dtype="int32")
+    from helpers.model import ImageAtEveryPosition
+
+    caption = keras.Input(shape=(None,), dtype="int32")
     words = layers.Embedding(vocab_size, embedding_dim, mask_zero=True)(caption)
     words = layers.LSTM(units, return_sequences=True)(layers.Dropout(dropout)(words))
     image_features = keras.Input(shape=(feature_dim,))
     image = layers.Dense(units, activation="relu")(layers.Dropout(dropout)(image_features))
-    merged = layers.Add()([layers.RepeatVector(length)(image), words])
+    merged = layers.Add()([ImageAtEveryPosition()([image, caption]), words])
     next_word = layers.Dense(vocab_size, activation="softmax")(layers.Dense(units, activation="relu")(merged))
     return keras.Model([image_features, caption], next_word)
 
@@ -116,3 +119,26 @@ def test_architecture_differences_ignore_names_and_order_but_see_every_change():
         _merge_by_hand(30, 7, 12, dropout=0.3), merge))
     frozen = build_merge_model(30, 7, 12, units=16, embedding_dim=8, train_embeddings=False)
     assert any("trainable" in d for d in architecture_differences(frozen, merge))
+
+
+@pytest.mark.parametrize("architecture", ["merge", "inject"])
+def test_a_batch_of_shorter_captions_gives_the_same_predictions_as_the_padded_one(architecture):
+    """Padding a batch to its own longest caption (training) changes nothing at the real words."""
+    model = build_model(architecture, 30, 7, 12, units=16, embedding_dim=8)
+    features = np.random.default_rng(1).normal(size=(3, 12)).astype("float32")
+    padded = np.asarray(model([features, CAPTIONS]))
+    for length in (1, 4, 9):  # shorter than the longest caption, and longer than length=7
+        words = CAPTIONS[:, :length] if length <= 7 else np.pad(CAPTIONS, ((0, 0), (0, length - 7)))
+        out = np.asarray(model([features, words]))
+        assert out.shape == (3, length, 30)
+        assert np.allclose(out[:, :min(length, 7)], padded[:, :length], atol=1e-6)
+    # no Lambda layer: a saved model is plain config plus the course's one registered layer
+    assert not any(layer.__class__.__name__ == "Lambda" for layer in model.layers)
+
+
+def test_the_image_layer_copies_the_image_to_as_many_positions_as_the_words():
+    image = np.arange(6, dtype="float32").reshape(2, 3)
+    words = np.ones((2, 5), "int32")
+    out = np.asarray(model_module.ImageAtEveryPosition()([image, words]))
+    assert out.shape == (2, 5, 3)
+    assert (out == image[:, None, :]).all()

@@ -31,7 +31,8 @@ def test_prefix_pairs_cut_the_right_prefixes_with_one_target_each():
                                                   batch_size=10, shuffle=False)
     assert count == 4
     (image_features, prefixes), targets = next(iter(dataset))
-    assert image_features.shape == (4, 3) and prefixes.shape == targets.shape == (4, 6)
+    # padded to the batch's longest prefix (4 words), not to max_length - 1
+    assert image_features.shape == (4, 3) and prefixes.shape == targets.shape == (4, 4)
     targets = targets.numpy()
     assert ((targets != PAD_ID).sum(axis=1) == 1).all(), "exactly one target per prefix"
     decoded = [(decode(vocabulary, p), decode(vocabulary, t)) for p, t in zip(prefixes.numpy(), targets)]
@@ -49,8 +50,8 @@ def test_teacher_forcing_targets_are_the_caption_shifted_by_one():
                                                       batch_size=10, shuffle=False)
     assert count == 2
     (image_features, words), targets = next(iter(dataset))
-    assert words.shape == targets.shape == (2, 6)
-    assert decode(vocabulary, words.numpy()[0]) == "startseq two red circles endseq"
+    assert words.shape == targets.shape == (2, 4), "padded to the batch's longest caption (5 tokens), minus one"
+    assert decode(vocabulary, words.numpy()[0]) == "startseq two red circles"
     assert decode(vocabulary, targets.numpy()[0]) == "two red circles endseq"
     assert decode(vocabulary, targets.numpy()[1]) == "one square endseq"
     assert np.array_equal(image_features.numpy(), features)
@@ -66,6 +67,94 @@ def test_both_ways_compute_the_same_loss_for_the_same_model():
     forced, _ = training.teacher_forcing_dataset(*common, shuffle=False)
     pairs, _ = training.prefix_pair_dataset(*common, shuffle=False)
     assert np.isclose(model.evaluate(forced, verbose=0), model.evaluate(pairs, verbose=0), rtol=1e-5)
+
+
+def length_varied_captions(count=300, seed=0):
+    rng = np.random.default_rng(seed)
+    words = "a dog cat runs on grass the red ball in water".split()
+    captions = {f"{k}.jpg": ["startseq " + " ".join(rng.choice(words, size=int(rng.integers(1, 20)))) + " endseq"]
+                for k in range(count)}
+    vocabulary = Vocabulary.build([c for cs in captions.values() for c in cs])
+    return captions, vocabulary, np.arange(count, dtype="float32")[:, None]
+
+
+def batches_of(dataset):
+    return [(f.numpy()[:, 0].astype(int), w.numpy(), t.numpy()) for (f, w), t in dataset]
+
+
+def test_bucketed_batches_hold_every_caption_once_padded_to_their_own_longest():
+    captions, vocabulary, features = length_varied_captions()
+    ids, max_length = list(captions), training.max_caption_length(captions)
+    _, sequences = training.encode_captions(captions, vocabulary, max_length, ids)
+    lengths = (sequences != PAD_ID).sum(axis=1)
+    dataset, count = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, batch_size=16,
+                                                      seed=3, bucket=True, window_batches=8)
+    epochs = [batches_of(dataset) for _ in range(2)]
+    for batches in epochs:
+        rows = np.concatenate([rows for rows, _, _ in batches])
+        assert sorted(rows.tolist()) == list(range(count)), "every caption exactly once per epoch"
+        for rows, words, targets in batches:
+            assert words.shape[1] == lengths[rows].max() - 1, "padded to the batch's own longest caption"
+            assert np.array_equal(words, sequences[rows, :words.shape[1]])
+            assert np.array_equal(targets, sequences[rows, 1:words.shape[1] + 1])
+    spread = np.mean([np.ptp(lengths[rows]) for rows, _, _ in epochs[0]])
+    plain, _ = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, batch_size=16,
+                                                seed=3, bucket=False)
+    plain_spread = np.mean([np.ptp(lengths[rows]) for rows, _, _ in batches_of(plain)])
+    assert spread < 0.4 * plain_spread, "a bucketed batch holds captions of about the same length"
+    padding = sum((w == PAD_ID).sum() for _, w, _ in epochs[0]) / sum(w.size for _, w, _ in epochs[0])
+    assert padding < 0.2
+    default, _ = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, batch_size=16,
+                                                  seed=3, bucket=True)  # windows of BUCKET_WINDOW_BATCHES (2)
+    default_padding = [(w == PAD_ID).mean() for _, w, _ in batches_of(default)]
+    plain_padding = [(w == PAD_ID).mean() for _, w, _ in batches_of(plain)]
+    assert np.mean(default_padding) < 0.8 * np.mean(plain_padding)
+    assert [r.tolist() for r, _, _ in epochs[0]] != [r.tolist() for r, _, _ in epochs[1]], "reshuffled every epoch"
+
+
+def test_bucketing_is_the_default_only_where_captions_vary_widely_in_length():
+    flickr8k_like = np.r_[np.full(90, 13), np.full(10, 34)]   # mean 15 of at most 34 tokens
+    sample_like = np.r_[np.full(90, 9), np.full(10, 13)]      # mean 9.4 of at most 13
+    assert training.worth_bucketing(flickr8k_like) and not training.worth_bucketing(sample_like)
+    captions, vocabulary, features = length_varied_captions(64)
+    captions = {i: [" ".join(c.split()[:9]) + (" endseq" if len(c.split()) > 9 else "") for c in cs]
+                for i, cs in captions.items()}  # lengths 3..10: alike
+    ids, max_length = list(captions), training.max_caption_length(captions)
+    default, _ = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, 8, seed=2)
+    plain, _ = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, 8, seed=2,
+                                                bucket=False)
+    assert [r.tolist() for r, _, _ in batches_of(default)] == [r.tolist() for r, _, _ in batches_of(plain)]
+
+
+def test_without_shuffling_the_captions_keep_their_order_and_bucketing_is_deterministic():
+    captions, vocabulary, features = length_varied_captions(50)
+    ids, max_length = list(captions), training.max_caption_length(captions)
+    dev, _ = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, 16, shuffle=False)
+    assert np.concatenate([rows for rows, _, _ in batches_of(dev)]).tolist() == list(range(50))
+    sorted_dev, _ = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, 16,
+                                                     shuffle=False, bucket=True)
+    first, second = batches_of(sorted_dev), batches_of(sorted_dev)
+    assert [r.tolist() for r, _, _ in first] == [r.tolist() for r, _, _ in second]
+    assert [w.shape[1] for _, w, _ in first] == sorted(w.shape[1] for _, w, _ in first)
+
+
+def test_the_loss_of_a_bucketed_epoch_counts_the_same_words_as_fixed_padding():
+    """The same words and targets, only grouped differently: the summed loss over an epoch is the same."""
+    import keras
+
+    captions, vocabulary, features = length_varied_captions(64)
+    ids, max_length = list(captions), training.max_caption_length(captions)
+    model = build_merge_model(len(vocabulary), max_length - 1, 1, units=8, embedding_dim=4)
+    loss = keras.losses.SparseCategoricalCrossentropy(ignore_class=PAD_ID, reduction="sum")
+
+    def summed(dataset):
+        return sum(float(loss(t, model([f, w]))) for (f, w), t in dataset)
+
+    bucketed, _ = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, 8, seed=1,
+                                                   bucket=True)
+    _, sequences = training.encode_captions(captions, vocabulary, max_length, ids)
+    fixed = [((features, sequences[:, :-1]), sequences[:, 1:])]  # every caption padded to max_length - 1
+    assert np.isclose(summed(bucketed), summed(fixed), rtol=1e-5)
 
 
 def test_long_captions_are_truncated_keeping_the_stop_token():
