@@ -6,7 +6,9 @@ Shown in notebooks/07_caption_generation.ipynb. Loads the run's model and
 vocabulary (:func:`helpers.training.load_trained_model`), rebuilds the CNN the
 run's features came from (same encoder, same weights, same preprocessing:
 :mod:`helpers.features`), and prints one line per photo: ``photo: caption``.
-Greedy by default; ``--beam K`` uses beam search of width K.
+Greedy by default; ``--beam K`` uses beam search of width K. Never ``<unk>``;
+no repeated n-gram of ``--no-repeat-ngram N`` words (default: what notebook 07
+used, from the run's ``config.json``, else 3; 0 turns the guard off).
 
 Every photo is tried: a missing file or a file that is not an image gets a
 one-line ``error:`` on stderr and the others are still captioned; the exit
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.decoding import DEFAULT_ALPHA
+from helpers.decoding import DEFAULT_ALPHA, DEFAULT_NO_REPEAT_NGRAM
 
 
 class RunFolderError(RuntimeError):
@@ -43,6 +45,7 @@ class Captioner:
     weights: str
     pretrained: bool
     seed: int | None = None
+    no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM  # the run's NO_REPEAT_NGRAM (07 writes it into config.json)
     _cnn: object = None
 
     @classmethod
@@ -59,13 +62,15 @@ class Captioner:
             weights = str(config["features"]["weights"])
             pretrained = bool(config["features"].get("pretrained", weights != "none"))
             seed = config["features"].get("seed")  # untrained weights are rebuilt from the seed 03 used
+            no_repeat_ngram = int(config.get("decoding", {}).get("no_repeat_ngram", DEFAULT_NO_REPEAT_NGRAM))
         except KeyError as error:
             raise RunFolderError(f"run folder {run_dir}: config.json lacks {error} "
                                  "(run notebooks 02, 03 and 06 into it)") from None
         except Exception as error:  # missing files, a corrupt model, invalid JSON
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise RunFolderError(f"run folder {run_dir}: {message}") from None
-        return cls(run_dir, model, vocabulary, max_length, encoder, weights, pretrained, seed)
+        return cls(run_dir, model, vocabulary, max_length, encoder, weights, pretrained, seed,
+                   no_repeat_ngram)
 
     def features(self, photo: str | Path) -> np.ndarray:
         """The feature vector of one photo, made exactly like notebook 03 made the training features.
@@ -102,19 +107,24 @@ class Captioner:
                                      f"{self.encoder} encoder gives {self._cnn.output_shape[-1]}")
         return self._cnn
 
-    def caption(self, feature_rows: np.ndarray, beam: int = 1, alpha: float = DEFAULT_ALPHA) -> list[str]:
-        """Captions of feature vectors: greedy (``beam=1``) or beam search of width ``beam``."""
+    def caption(self, feature_rows: np.ndarray, beam: int = 1, alpha: float = DEFAULT_ALPHA,
+                no_repeat_ngram: int | None = None) -> list[str]:
+        """Captions of feature vectors: greedy (``beam=1``) or beam search of width ``beam``.
+
+        ``no_repeat_ngram``: ``None`` is the run's own setting (:attr:`no_repeat_ngram`)."""
         from helpers import decoding
 
+        guard = self.no_repeat_ngram if no_repeat_ngram is None else int(no_repeat_ngram)
         feature_rows = np.asarray(feature_rows, dtype=np.float32).reshape(-1, self.model.inputs[0].shape[-1])
         if beam <= 1:
-            return decoding.greedy_captions(self.model, feature_rows, self.vocabulary, self.max_length)
+            return decoding.greedy_captions(self.model, feature_rows, self.vocabulary, self.max_length,
+                                            no_repeat_ngram=guard)
         return decoding.beam_search_captions(self.model, feature_rows, self.vocabulary, self.max_length,
-                                             width=beam, alpha=alpha)
+                                             width=beam, alpha=alpha, no_repeat_ngram=guard)
 
 
 def caption_photos(run_dir: str | Path, photos: list[str | Path], *, beam: int = 1, alpha: float = DEFAULT_ALPHA,
-                   out=print, err=None) -> int:
+                   no_repeat_ngram: int | None = None, out=print, err=None) -> int:
     """Caption each photo, printing ``photo: caption`` through ``out`` and one-line errors through ``err``.
 
     Returns the exit status (0 all captioned, 1 some failed, 2 unusable run folder)."""
@@ -132,7 +142,8 @@ def caption_photos(run_dir: str | Path, photos: list[str | Path], *, beam: int =
             except (FileNotFoundError, ValueError) as error:
                 err(f"error: {error}")
                 failed += 1
-        captions = captioner.caption(np.stack(rows), beam=beam, alpha=alpha) if rows else []
+        captions = captioner.caption(np.stack(rows), beam=beam, alpha=alpha,
+                                     no_repeat_ngram=no_repeat_ngram) if rows else []
     except RunFolderError as error:
         err(f"error: {error}")
         return 2
@@ -152,6 +163,9 @@ def add_command(commands) -> None:
                         help="beam search of width K (default 1: greedy decoding)")
     parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
                         help=f"length normalisation of beam search (default {DEFAULT_ALPHA}; 0 = none)")
+    parser.add_argument("--no-repeat-ngram", type=int, default=None, metavar="N",
+                        help="no caption repeats an N-word sequence (default: the run's NO_REPEAT_NGRAM from "
+                             f"notebook 07, else {DEFAULT_NO_REPEAT_NGRAM}; 0 = no guard)")
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -159,4 +173,8 @@ def run_command(args: argparse.Namespace) -> int:
     if args.beam < 1:
         print(f"error: --beam must be at least 1, got {args.beam}", file=sys.stderr)
         return 2
-    return caption_photos(args.run, args.photos, beam=args.beam, alpha=args.alpha)
+    if args.no_repeat_ngram is not None and args.no_repeat_ngram < 0:
+        print(f"error: --no-repeat-ngram must be 0 (off) or more, got {args.no_repeat_ngram}", file=sys.stderr)
+        return 2
+    return caption_photos(args.run, args.photos, beam=args.beam, alpha=args.alpha,
+                          no_repeat_ngram=args.no_repeat_ngram)
