@@ -140,3 +140,29 @@ def test_word_usage_best_and_worst_and_lengths():
     best, worst = evaluation.best_and_worst({"a": 0.1, "b": 0.9, "c": 0.5, "d": 0.5}, count=2)
     assert best == ["b", "c"] and worst == ["a", "d"]
     assert evaluation.caption_lengths(["startseq two red circles endseq", "a b big"]) == [3, 1]
+
+
+# ---- nearest-neighbour retrieval (Devlin et al. 2015) ----------------------------------------------------------
+
+def test_the_consensus_caption_is_the_one_the_others_agree_with():
+    pool = ["startseq a dog runs on the grass endseq", "a dog runs on grass", "a brown dog runs on the grass",
+            "two people at a table eating lunch", "a dog is running on the green grass"]
+    assert evaluation.consensus_caption(pool) == "dog runs on the grass"  # cleaned: one-letter words go
+    assert evaluation.consensus_caption(["only one caption"]) == "only one caption"
+    assert evaluation.consensus_caption([]) == ""
+
+
+def test_retrieval_takes_the_captions_of_the_most_similar_training_images():
+    import numpy as np
+
+    train = np.array([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [0, 0.9, 0.2], [0, 0, 1]], dtype="float32")
+    captions = [["red circle on white"], ["red circle on white", "red disc"], ["blue square"],
+                ["blue square on black"], ["green triangle"]]
+    queries = np.array([[2, 0.1, 0], [0, 3, 0.1], [0, 0, 5]], dtype="float32")  # cosine: the scale does not count
+    neighbours = evaluation.nearest_training_images(queries, train, k=2)
+    assert neighbours.tolist() == [[0, 1], [2, 3], [4, 3]]
+    assert evaluation.retrieval_captions(queries, train, captions, k=2) == [
+        "red circle on white", "blue square on black", "green triangle"]
+    assert evaluation.retrieval_captions(queries, train, captions, k=1)[1] == "blue square"
+    with pytest.raises(ValueError, match="caption lists"):
+        evaluation.retrieval_captions(queries, train, captions[:2])
