@@ -157,6 +157,7 @@ def best_constant_caption(candidates: Iterable[str], references: dict[str, list[
 # Nearest-neighbour retrieval (Devlin et al. 2015).
 
 DEFAULT_NEIGHBOURS = 5  # training images whose captions are pooled (Devlin et al. tune k on dev data)
+RETRIEVAL_CAPTIONS_FILE = "retrieval_captions.json"  # 08: {image_id: consensus caption of its neighbours}
 
 
 def _ngram_counts(tokens: list[str]) -> list[Counter]:
