@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from helpers import course, decoding, features, paths, training
+from test_course_user_data import check_user_run
 
 NOTEBOOK_PATHS = sorted(paths.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 CORE_PARAMETERS = ["DATASET", "ENCODER", "WEIGHTS", "EPOCHS", "BATCH_SIZE", "SEED", "RUN_DIR"]
@@ -93,6 +94,8 @@ def test_the_course_runs_end_to_end_and_writes_every_artifact(course_run):
     config = paths.read_config(run_dir)
     assert min(history["val_loss"]) < history["val_loss"][0]
     assert config["training"]["best_val_loss"] < config["training"]["baseline_val_loss"]
+    outcomes = config[course.OUTCOMES_SECTION]  # on the sample the learning outcomes hold (06 only warns elsewhere)
+    assert outcomes["dev_loss_falls"]["holds"] and outcomes["beats_word_frequencies"]["holds"], outcomes
 
 
 @pytest.mark.course
@@ -105,6 +108,10 @@ def test_with_imagenet_features_the_model_scores_bleu4_of_at_least_0_4(course_ru
     assert scores["model"]["bleu4"] >= 0.4, scores
     assert scores["model"]["bleu4"] > scores["best_constant_caption"]["bleu4"]
     assert scores["best_constant_caption"]["bleu4"] <= 0.2
+    assert scores["model"]["cider"] > scores["retrieval"]["scores"]["cider"] > scores["best_constant_caption"]["scores"]["cider"]
+    outcomes = paths.read_config(run_dir)[course.OUTCOMES_SECTION]
+    assert all(o["holds"] for o in outcomes.values()), outcomes
+    assert "Learning outcomes: every check held" in course_run[1].stdout
 
 
 @pytest.mark.course
@@ -142,13 +149,14 @@ def test_the_same_command_runs_the_course_on_a_kaggle_captions_file(tmp_path):
                 writer.writerow([image_id, caption])
     run_dir = tmp_path / "run"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    # 10 epochs: teacher forcing makes one step per 64 *captions*, 3 an epoch on 36 images, so 2 epochs (6 steps)
-    # are too few to beat the word-frequency baseline that 06 asserts; 10 take seconds.
+    # the tiny case of issue 11: 2 epochs of 3 steps (one step per 64 *captions*) are too few to learn much; the
+    # learning outcomes that do not hold are warnings and summary lines, and the run still exits 0
     result = subprocess.run([sys.executable, "-m", "helpers", "run", "--run-dir", str(run_dir),
                              "-p", "DATASET", str(root / "captions.txt"), "-p", "WEIGHTS", "none",
-                             "-p", "EPOCHS", "10"], cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True,
+                             "-p", "EPOCHS", "2"], cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True,
                             timeout=1200)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    outcomes = check_user_run(run_dir, result)
+    assert not all(o["holds"] for o in outcomes.values()), "two epochs on 36 images: some outcome fails"
     config = paths.read_config(run_dir)
     assert config["data"]["split_sizes"] == {"train": 36, "dev": 6, "test": 6}
     assert len(json.loads((run_dir / paths.GENERATED_CAPTIONS_FILE).read_text())) == 6
