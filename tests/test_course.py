@@ -161,3 +161,28 @@ def test_the_same_command_runs_the_course_on_a_kaggle_captions_file(tmp_path):
     assert config["data"]["split_sizes"] == {"train": 36, "dev": 6, "test": 6}
     assert len(json.loads((run_dir / paths.GENERATED_CAPTIONS_FILE).read_text())) == 6
     assert (run_dir / paths.SCORES_FILE).exists()
+
+
+def test_a_learning_outcome_that_fails_is_a_warning_and_a_summary_line_never_an_error(tmp_path):
+    with pytest.warns(course.OutcomeWarning, match="learning outcome not reached: the model beats x"):
+        assert course.check_outcome(tmp_path, "beats_x", False, "the model beats x", detail="1.0 vs 2.0") is False
+    assert course.check_outcome(tmp_path, "loss_falls", True, "the loss falls") is True
+    text = course.summary(tmp_path)
+    assert "Learning outcomes: 1 did not hold on this data" in text
+    assert "  WARNING: the model beats x (1.0 vs 2.0)" in text and "loss falls" not in text
+    course.check_outcome(tmp_path, "beats_x", True, "the model beats x")  # a later run on better data
+    assert "Learning outcomes: every check held" in course.summary(tmp_path)
+
+
+def test_the_summary_shows_greedy_beam_and_both_baselines(tmp_path):
+    scores = {"bleu1": 0.5, "bleu2": 0.3, "bleu3": 0.2, "bleu4": 0.1, "meteor": 0.15, "cider": 0.3}
+    paths.write_json_atomic(tmp_path / paths.SCORES_FILE, {
+        "model": scores, "beam": {"width": 3, "scores": {**scores, "bleu4": 0.12}},
+        "retrieval": {"k": 5, "scores": {**scores, "cider": 0.2}},
+        "best_constant_caption": {"caption": "a dog", "bleu4": 0.05, "scores": {**scores, "bleu4": 0.05}},
+        "weights": "imagenet"})
+    lines = course.summary(tmp_path).splitlines()
+    row = {line.split("BLEU1")[0].strip(): line for line in lines if "BLEU1" in line}
+    assert list(row) == ["model, greedy", "model, beam 3", "retrieval (5 neighbours)", "best constant caption"]
+    assert all(f"{m} " in line for line in row.values() for m in ("BLEU2", "BLEU3", "BLEU4", "METEOR", "CIDER"))
+    assert "BLEU4  12.0" in row["model, beam 3"] and "CIDER  20.0" in row["retrieval (5 neighbours)"]
