@@ -82,7 +82,7 @@ def outcome_lines(run_dir: str | Path) -> list[str]:
         outcomes = paths.read_config(run_dir).get(OUTCOMES_SECTION, {})
     except (FileNotFoundError, ValueError):
         return []
-    return [f"  WARNING: {o['message']}" for o in outcomes.values() if not o.get("holds", True)]
+    return [f"  WARNING, not reached: {o['message']}" for o in outcomes.values() if not o.get("holds", True)]
 
 
 def parse_value(text: str):

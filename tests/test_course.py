@@ -169,7 +169,7 @@ def test_a_learning_outcome_that_fails_is_a_warning_and_a_summary_line_never_an_
     assert course.check_outcome(tmp_path, "loss_falls", True, "the loss falls") is True
     text = course.summary(tmp_path)
     assert "Learning outcomes: 1 did not hold on this data" in text
-    assert "  WARNING: the model beats x (1.0 vs 2.0)" in text and "loss falls" not in text
+    assert "  WARNING, not reached: the model beats x (1.0 vs 2.0)" in text and "loss falls" not in text
     course.check_outcome(tmp_path, "beats_x", True, "the model beats x")  # a later run on better data
     assert "Learning outcomes: every check held" in course.summary(tmp_path)
 

@@ -102,11 +102,11 @@ def check_user_run(run_dir: Path, result: subprocess.CompletedProcess) -> dict:
         where = [name for name, text in texts.items() if outcome["message"] in text]
         assert where, f"the outcome {outcome['message']!r} is shown in its notebook"
         if outcome["holds"]:
-            assert f"WARNING: {outcome['message']}" not in result.stdout
+            assert f"WARNING, not reached: {outcome['message']}" not in result.stdout
         else:
             assert "Learning outcome not reached" in texts[where[0]], "a visible warning box"
             assert "OutcomeWarning" in texts[where[0]] or "learning outcome not reached" in texts[where[0]]
-            assert f"WARNING: {outcome['message']}" in result.stdout, "a line in the course summary"
+            assert f"WARNING, not reached: {outcome['message']}" in result.stdout, "a line in the course summary"
     assert "model, greedy" in result.stdout and "model, beam" in result.stdout
     assert "retrieval (" in result.stdout and "best constant caption" in result.stdout
     return outcomes
@@ -123,4 +123,4 @@ def test_the_course_on_a_realistic_vocabulary_never_prints_unk(tmp_path):
     train_words = [w for cs in lookup_table["train"].values() for c in cs for w in c.split()]
     unknown = sum(w not in set(vocabulary["words"]) for w in train_words)
     assert len(set(train_words)) > 300, "hundreds of distinct words"
-    assert unknown / len(train_words) > 0.05, "<unk> is a common training target"
+    assert unknown / len(train_words) > 0.04, "<unk> is a common training target (about one word in 20)"
