@@ -39,7 +39,7 @@ when it has one, otherwise ``max_length``.
 
 What may come next
 ------------------
-Two small functions act on the ``(rows, vocabulary)`` next-word
+Three small functions act on the ``(rows, vocabulary)`` next-word
 log-probabilities, in every strategy, before the word is chosen:
 
 * :func:`ban_tokens` — the padding, start and unknown (``<unk>``) tokens are
@@ -53,7 +53,7 @@ log-probabilities, in every strategy, before the word is chosen:
 * :func:`end_now` — at the last step only the stop token is left, so no
   caption is longer than the longest training caption.
 
-Neither renormalises: the chosen words' log-probabilities stay the model's own.
+None renormalises: the chosen words' log-probabilities stay the model's own.
 """
 
 from __future__ import annotations
