@@ -58,13 +58,17 @@ def seed_loop_captions(model, features: np.ndarray, vocabulary: Vocabulary, max_
     captions = []
     for row in features:
         sequence = [vocabulary.start_id]
-        for _ in range(min(max_length, width + 1) - 1):
+        steps = min(max_length, width + 1) - 1
+        for step in range(1, steps + 1):
             prefix = np.array([sequence + [PAD_ID] * (width - len(sequence))], dtype=np.int32)
             probabilities = model.predict([row[None, :], prefix], verbose=0)[0]
             if probabilities.ndim == 2:
                 probabilities = probabilities[len(sequence) - 1]
-            probabilities[[PAD_ID, vocabulary.start_id]] = 0  # as helpers.decoding does
-            word_id = int(np.argmax(probabilities))
+            with np.errstate(divide="ignore"):
+                log_probabilities = np.log(probabilities.astype(np.float64))[None, :]
+            decoding.allowed_next_words(log_probabilities, prefix, np.array([len(sequence)]), vocabulary,
+                                        decoding.DEFAULT_NO_REPEAT_NGRAM, last_step=step == steps)  # as helpers.decoding
+            word_id = int(np.argmax(log_probabilities[0]))
             if word_id == vocabulary.stop_id:
                 break
             sequence.append(word_id)

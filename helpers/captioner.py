@@ -6,7 +6,9 @@ Shown in notebooks/07_caption_generation.ipynb. Loads the run's model and
 vocabulary (:func:`helpers.training.load_trained_model`), rebuilds the CNN the
 run's features came from (same encoder, same weights, same preprocessing:
 :mod:`helpers.features`), and prints one line per photo: ``photo: caption``.
-Greedy by default; ``--beam K`` uses beam search of width K.
+Greedy by default; ``--beam K`` uses beam search of width K. Never ``<unk>``;
+no repeated n-gram of ``--no-repeat-ngram N`` words (default: what notebook 07
+used, from the run's ``config.json``, else 3; 0 turns the guard off).
 
 Every photo is tried: a missing file or a file that is not an image gets a
 one-line ``error:`` on stderr and the others are still captioned; the exit
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.decoding import DEFAULT_ALPHA
+from helpers.decoding import DEFAULT_ALPHA, DEFAULT_NO_REPEAT_NGRAM
 
 
 class RunFolderError(RuntimeError):
@@ -47,11 +49,12 @@ class Captioner:
     weights: str
     pretrained: bool
     seed: int | None = None
+    no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM  # the run's NO_REPEAT_NGRAM (07 writes it into config.json)
     _cnn: object = None
 
     @classmethod
     def load(cls, run_dir: str | Path) -> "Captioner":
-        from helpers.run import RunFolder
+        from helpers.run import DecodingSection, RunFolder
 
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
@@ -64,10 +67,13 @@ class Captioner:
             encoder, weights = str(features_section.encoder), str(features_section.weights)
             pretrained = bool(features_section.pretrained)
             seed = features_section.seed  # untrained weights are rebuilt from the seed 03 used
+            decoding_settings = folder.config().get(DecodingSection.NAME, {})   # 07's, when it has run
+            no_repeat_ngram = int(decoding_settings.get("no_repeat_ngram", DEFAULT_NO_REPEAT_NGRAM))
         except Exception as error:  # missing files or sections, a corrupt model, invalid JSON, files that disagree
             message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise RunFolderError(f"run folder {run_dir}: {message}") from None
-        return cls(run_dir, model, vocabulary, max_length, encoder, weights, pretrained, seed)
+        return cls(run_dir, model, vocabulary, max_length, encoder, weights, pretrained, seed,
+                   no_repeat_ngram)
 
     def features(self, photo: str | Path) -> np.ndarray:
         """The feature vector of one photo, made exactly like notebook 03 made the training features.
@@ -104,19 +110,24 @@ class Captioner:
                                      f"{self.encoder} encoder gives {self._cnn.output_shape[-1]}")
         return self._cnn
 
-    def caption(self, feature_rows: np.ndarray, beam: int = 1, alpha: float = DEFAULT_ALPHA) -> list[str]:
-        """Captions of feature vectors: greedy (``beam=1``) or beam search of width ``beam``."""
+    def caption(self, feature_rows: np.ndarray, beam: int = 1, alpha: float = DEFAULT_ALPHA,
+                no_repeat_ngram: int | None = None) -> list[str]:
+        """Captions of feature vectors: greedy (``beam=1``) or beam search of width ``beam``.
+
+        ``no_repeat_ngram``: ``None`` is the run's own setting (:attr:`no_repeat_ngram`)."""
         from helpers import decoding
 
+        guard = self.no_repeat_ngram if no_repeat_ngram is None else int(no_repeat_ngram)
         feature_rows = np.asarray(feature_rows, dtype=np.float32).reshape(-1, self.model.inputs[0].shape[-1])
         if beam <= 1:
-            return decoding.greedy_captions(self.model, feature_rows, self.vocabulary, self.max_length)
+            return decoding.greedy_captions(self.model, feature_rows, self.vocabulary, self.max_length,
+                                            no_repeat_ngram=guard)
         return decoding.beam_search_captions(self.model, feature_rows, self.vocabulary, self.max_length,
-                                             width=beam, alpha=alpha)
+                                             width=beam, alpha=alpha, no_repeat_ngram=guard)
 
 
 def caption_photos(run_dir: str | Path, photos: list[str | Path], *, beam: int = 1, alpha: float = DEFAULT_ALPHA,
-                   out=print, err=None) -> int:
+                   no_repeat_ngram: int | None = None, out=print, err=None) -> int:
     """Caption each photo, printing ``photo: caption`` through ``out`` and one-line errors through ``err``.
 
     Returns the exit status (0 all captioned, 1 some failed, 2 unusable run folder)."""
@@ -134,7 +145,8 @@ def caption_photos(run_dir: str | Path, photos: list[str | Path], *, beam: int =
             except (FileNotFoundError, ValueError) as error:
                 err(f"error: {error}")
                 failed += 1
-        captions = captioner.caption(np.stack(rows), beam=beam, alpha=alpha) if rows else []
+        captions = captioner.caption(np.stack(rows), beam=beam, alpha=alpha,
+                                     no_repeat_ngram=no_repeat_ngram) if rows else []
     except RunFolderError as error:
         err(f"error: {error}")
         return 2

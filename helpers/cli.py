@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from helpers import parameters as params
-from helpers.decoding import DEFAULT_ALPHA
+from helpers.decoding import DEFAULT_ALPHA, DEFAULT_NO_REPEAT_NGRAM
 
 
 def _fail(message: str) -> int:
@@ -46,6 +46,9 @@ def parser() -> argparse.ArgumentParser:
                          help="beam search of width K (default 1: greedy decoding)")
     caption.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
                          help=f"length normalisation of beam search (default {DEFAULT_ALPHA}; 0 = none)")
+    caption.add_argument("--no-repeat-ngram", type=int, default=None, metavar="N",
+                         help="no caption repeats an N-word sequence (default: the run's NO_REPEAT_NGRAM from "
+                              f"notebook 07, else {DEFAULT_NO_REPEAT_NGRAM}; 0 = no guard)")
     return main_parser
 
 
@@ -55,7 +58,10 @@ def caption_command(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if args.beam < 1:
         return _fail(f"--beam must be at least 1, got {args.beam}")
-    return captioner.caption_photos(args.run, args.photos, beam=args.beam, alpha=args.alpha)
+    if args.no_repeat_ngram is not None and args.no_repeat_ngram < 0:
+        return _fail(f"--no-repeat-ngram must be 0 (off) or more, got {args.no_repeat_ngram}")
+    return captioner.caption_photos(args.run, args.photos, beam=args.beam, alpha=args.alpha,
+                                    no_repeat_ngram=args.no_repeat_ngram)
 
 
 def run_command(args: argparse.Namespace) -> int:

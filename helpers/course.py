@@ -11,7 +11,9 @@ prints where the results are and the headline scores.
 
 from __future__ import annotations
 
+import html
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -21,13 +23,59 @@ from helpers.parameters import parse_value  # noqa: F401  (python -m helpers run
 from helpers.run import NOTEBOOKS, RunFolder
 from helpers.quiet import setup as quiet_tensorflow  # (run_course has a parameter named quiet)
 
-__all__ = ["NOTEBOOKS", "main", "notebook_parameters", "open_run_folder", "run_course", "summary"]
+__all__ = ["NOTEBOOKS", "OUTCOMES_SECTION", "OutcomeWarning", "check_outcome", "main", "notebook_parameters",
+           "open_run_folder", "outcome_lines", "run_course", "summary"]
 
 
 def notebook_parameters(notebook: str, values: Mapping[str, Any], run_dir: str | Path) -> dict[str, Any]:
     """What papermill passes to one notebook: its own parameters that were given, and ``RUN_DIR``."""
     own = {p.name for p in params.for_notebook(notebook)}
     return {**{name: value for name, value in values.items() if name in own}, "RUN_DIR": str(run_dir)}
+
+
+OUTCOMES_SECTION = "outcomes"  # config.json: {name: {"holds": bool, "message": str}}, read by summary()
+
+
+class OutcomeWarning(UserWarning):
+    """A learning outcome did not hold on this run's data (the run goes on)."""
+
+
+def check_outcome(run_dir: str | Path, name: str, holds: bool, message: str, *, detail: str = "") -> bool:
+    """Record a learning outcome (``dev loss falls``, ``beats the constant caption``, ...) and say so when it
+    did not hold: a visible warning box in the notebook, a :class:`OutcomeWarning`, and a line in the course
+    summary (:func:`summary`). Never raises: on a user's data an outcome may fail without an error anywhere.
+
+    Invariants (shapes, probabilities summing to 1) stay ``assert``; this is for what training *should* reach.
+    Shown in notebook 06 (and used in 08). Returns ``holds``."""
+    holds = bool(holds)
+    text = message + (f" ({detail})" if detail else "")
+    paths.update_config(run_dir, OUTCOMES_SECTION, {name: {"holds": holds, "message": text}})
+    if holds:
+        print(f"✅ {text}")
+        return True
+    warnings.warn(f"learning outcome not reached: {text}", OutcomeWarning, stacklevel=2)
+    try:
+        from IPython import get_ipython
+        from IPython.display import HTML, display
+
+        if get_ipython() is not None:
+            display(HTML('<div style="border-left: 6px solid #d97706; background: #fff7ed; color: #7c2d12; '
+                         'padding: 8px 12px; margin: 6px 0;"><b>⚠️ Learning outcome not reached:</b> '
+                         f"{html.escape(text)}<br><i>The run goes on; see the README's \"What results to "
+                         "expect\" for what usually helps (more data, pretrained features, more epochs).</i>"
+                         "</div>"))
+    except ImportError:
+        pass
+    return False
+
+
+def outcome_lines(run_dir: str | Path) -> list[str]:
+    """One line per recorded learning outcome that did not hold (empty when all held or none was recorded)."""
+    try:
+        outcomes = paths.read_config(run_dir).get(OUTCOMES_SECTION, {})
+    except (FileNotFoundError, ValueError):
+        return []
+    return [f"  WARNING, not reached: {o['message']}" for o in outcomes.values() if not o.get("holds", True)]
 
 
 def open_run_folder(values: Mapping[str, Any] | None = None, run_dir: str | Path | None = None) -> RunFolder:
@@ -79,14 +127,30 @@ def summary(run_dir: Path) -> str:
     try:
         scores = folder.load_scores()
     except FileNotFoundError:
-        return "\n".join(lines)
-    model = scores["model"]
-    lines.append("Scores on the test split (greedy decoding; BLEU at corpus level; all x100):")
-    lines.append("  model:          " + "  ".join(f"{k.upper()} {100 * v:5.1f}" for k, v in model.items()))
-    baseline = scores.get("best_constant_caption")
-    if baseline:
-        lines.append(f"  best constant caption \"{baseline['caption']}\": BLEU4 {100 * baseline['bleu4']:5.1f}")
-    lines.append(f"  image features: {scores.get('weights', '?')}")
+        scores = None
+    if scores:
+
+        def row(label, values):
+            return f"  {label:<26}" + "  ".join(f"{k.upper()} {100 * v:5.1f}" for k, v in values.items())
+
+        lines.append("Scores on the test split (BLEU at corpus level; all x100):")
+        lines.append(row("model, greedy", scores["model"]))
+        beam = scores.get("beam")
+        if beam:
+            lines.append(row(f"model, beam {beam['width']}", beam["scores"]))
+        retrieval = scores.get("retrieval")
+        if retrieval:
+            lines.append(row(f"retrieval ({retrieval['k']} neighbours)", retrieval["scores"]))
+        baseline = scores.get("best_constant_caption")
+        if baseline:
+            lines.append(row("best constant caption", baseline.get("scores", {"bleu4": baseline["bleu4"]})))
+            lines.append(f"    (\"{baseline['caption']}\")")
+        lines.append(f"  image features: {scores.get('weights', '?')}")
+    if folder.config().get(OUTCOMES_SECTION):
+        warnings_ = outcome_lines(run_dir)
+        lines.append("Learning outcomes: " + ("every check held" if not warnings_ else
+                                              f"{len(warnings_)} did not hold on this data"))
+        lines += warnings_
     return "\n".join(lines)
 
 

@@ -49,7 +49,25 @@ Two model shapes are supported, detected from the model's output:
 
 ``L`` is the model's own sequence input length (``model.inputs[1].shape[1]``)
 when it has one, otherwise ``max_length`` (the course's models read any length). The padding and start tokens are
-never chosen: they get probability 0 in every strategy.
+never chosen.
+
+What may come next
+------------------
+Three small functions act on the ``(rows, vocabulary)`` next-word
+log-probabilities, in every strategy, before the word is chosen:
+
+* :func:`ban_tokens` — the padding, start and unknown (``<unk>``) tokens are
+  never chosen (log-probability ``-inf``): ``<unk>`` is a *training* target for
+  every rare word, and a model trained on real captions often ranks it first,
+  but it is not a word to print (:func:`banned_token_ids`);
+* :func:`block_repeated_ngrams` — with ``no_repeat_ngram = n`` no word may
+  complete an ``n``-gram the caption already holds (``the the the ...`` of an
+  undertrained model; Paulus et al. 2018). ``0`` turns the guard off. The stop
+  token can never be blocked, so a caption can always end;
+* :func:`end_now` — at the last step only the stop token is left, so no
+  caption is longer than the longest training caption.
+
+None renormalises: the chosen words' log-probabilities stay the model's own.
 """
 
 from __future__ import annotations
@@ -61,9 +79,74 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from helpers.vocabulary import PAD_ID, Vocabulary
+from helpers.vocabulary import PAD_ID, UNKNOWN_ID, Vocabulary
 
 DEFAULT_ALPHA = 0.7                          # length normalisation exponent (0 = none, 1 = per word)
+DEFAULT_NO_REPEAT_NGRAM = 3                  # no word may repeat a 3-gram of its caption (0: no guard)
+MIN_STOP_LOG_PROBABILITY = -1e4              # the stop token stays choosable (P(endseq) may underflow to 0)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# What may come next: applied to the (rows, vocabulary) next-word log-probabilities by every strategy.
+
+def banned_token_ids(vocabulary: Vocabulary) -> np.ndarray:
+    """Ids a caption never contains: padding, the start token and ``<unk>``."""
+    return np.array([PAD_ID, UNKNOWN_ID, vocabulary.start_id], dtype=np.int64)
+
+
+def ban_tokens(log_probabilities: np.ndarray, vocabulary: Vocabulary) -> np.ndarray:
+    """``log_probabilities`` ``(rows, V)`` with :func:`banned_token_ids` set to ``-inf`` (in place; returned)."""
+    log_probabilities[:, banned_token_ids(vocabulary)] = -np.inf
+    return log_probabilities
+
+
+def repeated_ngram_words(sequences: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, word_ids)``: the words that would repeat an ``n``-gram of their row.
+
+    ``sequences`` ``(B, L)`` hold ``lengths[b]`` tokens each (the start token
+    included). Word ``w`` is returned for row ``b`` when the last ``n - 1``
+    tokens followed by ``w`` already occur in the row. Empty when ``n < 1``."""
+    sequences, lengths = np.asarray(sequences), np.asarray(lengths)
+    if n < 1 or sequences.shape[1] < n:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    windows = np.lib.stride_tricks.sliding_window_view(sequences, n, axis=1)      # (B, L - n + 1, n)
+    starts = np.arange(windows.shape[1])
+    inside = starts[None, :] + n <= lengths[:, None]                                # whole window already written
+    last = lengths[:, None] - (n - 1) + np.arange(n - 1)[None, :]                  # the last n - 1 tokens
+    context = np.take_along_axis(sequences, np.clip(last, 0, sequences.shape[1] - 1), axis=1)
+    matches = inside & (windows[:, :, :n - 1] == context[:, None, :]).all(axis=2)
+    rows, where = np.nonzero(matches)
+    return rows, windows[rows, where, n - 1].astype(np.int64)
+
+
+def block_repeated_ngrams(log_probabilities: np.ndarray, sequences: np.ndarray, lengths: np.ndarray,
+                          n: int) -> np.ndarray:
+    """``log_probabilities`` ``(rows, V)`` with every word that would repeat an ``n``-gram set to ``-inf``
+    (in place; returned). ``n = 0`` changes nothing."""
+    rows, words = repeated_ngram_words(sequences, lengths, n)
+    log_probabilities[rows, words] = -np.inf
+    return log_probabilities
+
+
+def end_now(log_probabilities: np.ndarray, vocabulary: Vocabulary) -> np.ndarray:
+    """Only the stop token is left (in place; returned): at the last step a caption ends, so it is never
+    longer than the longest training caption (``max_length`` tokens, start and stop included)."""
+    stop = log_probabilities[:, vocabulary.stop_id].copy()
+    log_probabilities[:] = -np.inf
+    log_probabilities[:, vocabulary.stop_id] = stop
+    return log_probabilities
+
+
+def allowed_next_words(log_probabilities: np.ndarray, sequences: np.ndarray, lengths: np.ndarray,
+                       vocabulary: Vocabulary, no_repeat_ngram: int, last_step: bool = False) -> np.ndarray:
+    """Every rule at once (in place; returned): :func:`ban_tokens`, :func:`block_repeated_ngrams`, and
+    :func:`end_now` at the last step. The stop token's log-probability is kept above
+    ``MIN_STOP_LOG_PROBABILITY``, so some word is always left even if the model's ``P(endseq)`` underflowed."""
+    ban_tokens(log_probabilities, vocabulary)
+    block_repeated_ngrams(log_probabilities, sequences, lengths, no_repeat_ngram)
+    stop = vocabulary.stop_id
+    log_probabilities[:, stop] = np.maximum(log_probabilities[:, stop], MIN_STOP_LOG_PROBABILITY)
+    return end_now(log_probabilities, vocabulary) if last_step else log_probabilities
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -296,16 +379,20 @@ class _NextWords:
 # Greedy.
 
 def greedy_captions(model, features: np.ndarray, vocabulary: Vocabulary, max_length: int,
-                    batch_size: int = 256) -> list[str]:
-    """Greedy captions (tokens stripped) for each row of ``features``."""
+                    batch_size: int = 256, *, no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM) -> list[str]:
+    """Greedy captions (tokens stripped) for each row of ``features``.
+
+    ``no_repeat_ngram``: no word may repeat an n-gram of its caption (0: off)."""
     captions: list[str] = []
     for start in range(0, len(features), batch_size):
         captions += [vocabulary.decode(row) for row in
-                     _greedy_batch(model, features[start:start + batch_size], vocabulary, max_length)]
+                     _greedy_batch(model, features[start:start + batch_size], vocabulary, max_length,
+                                   no_repeat_ngram)]
     return captions
 
 
-def _greedy_batch(model, features: np.ndarray, vocabulary: Vocabulary, max_length: int) -> np.ndarray:
+def _greedy_batch(model, features: np.ndarray, vocabulary: Vocabulary, max_length: int,
+                  no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM) -> np.ndarray:
     next_words_of = _NextWords(model, features, vocabulary, max_length)
     count = len(features)
     sequences = np.full((count, max_length), PAD_ID, dtype=np.int32)
@@ -313,6 +400,8 @@ def _greedy_batch(model, features: np.ndarray, vocabulary: Vocabulary, max_lengt
     active = np.arange(count)
     for position in range(1, next_words_of.steps + 1):
         log_probabilities = next_words_of.log_probabilities(active, sequences[active, :position])
+        allowed_next_words(log_probabilities, sequences[active], np.full(len(active), position), vocabulary,
+                           no_repeat_ngram, last_step=position == next_words_of.steps)
         next_words = log_probabilities.argmax(axis=-1)
         sequences[active, position] = next_words
         active = active[next_words != vocabulary.stop_id]  # only unfinished captions are fed again
@@ -321,15 +410,19 @@ def _greedy_batch(model, features: np.ndarray, vocabulary: Vocabulary, max_lengt
     return sequences
 
 
-def greedy_caption_one(model, image_features: np.ndarray, vocabulary: Vocabulary, max_length: int) -> list[str]:
+def greedy_caption_one(model, image_features: np.ndarray, vocabulary: Vocabulary, max_length: int, *,
+                       no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM) -> list[str]:
     """The same greedy search for one image, word by word, returning the words
     chosen step by step (the notebook prints them to show the loop)."""
     next_words_of = _NextWords(model, np.asarray(image_features)[None, :], vocabulary, max_length)
     sequence = [vocabulary.start_id]
     chosen: list[str] = []
     while len(sequence) <= next_words_of.steps:
-        log_probabilities = next_words_of.log_probabilities(np.array([0]), np.array([sequence], dtype=np.int32))[0]
-        word_id = int(log_probabilities.argmax())
+        prefix = np.array([sequence], dtype=np.int32)
+        log_probabilities = next_words_of.log_probabilities(np.array([0]), prefix)
+        allowed_next_words(log_probabilities, prefix, np.array([len(sequence)]), vocabulary, no_repeat_ngram,
+                           last_step=len(sequence) == next_words_of.steps)
+        word_id = int(log_probabilities[0].argmax())
         chosen.append(vocabulary.words[word_id])
         if word_id == vocabulary.stop_id:
             break
@@ -366,7 +459,8 @@ class BeamStep:
 
 def beam_search_captions(model, features: np.ndarray, vocabulary: Vocabulary, max_length: int, width: int = 3,
                          *, alpha: float = DEFAULT_ALPHA, batch_size: int = 128,
-                         return_beams: bool = False, trace: list | None = None):
+                         return_beams: bool = False, trace: list | None = None,
+                         no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM):
     """Beam-search captions (tokens stripped) for each row of ``features``.
 
     ``width`` captions are kept per image; they are ranked by the length-normalised
@@ -377,20 +471,21 @@ def beam_search_captions(model, features: np.ndarray, vocabulary: Vocabulary, ma
 
     With ``return_beams=True`` returns, per image, the final beams (best first) as
     :class:`Beam` objects instead of the captions. ``trace``, a list, receives the
-    :class:`BeamStep` of each step for the *first* image (notebook 07 shows it)."""
+    :class:`BeamStep` of each step for the *first* image (notebook 07 shows it).
+    ``no_repeat_ngram``: no beam may repeat an n-gram of its caption (0: off)."""
     if width < 1:
         raise ValueError(f"the beam width must be at least 1, got {width}")
     results: list = []
     for start in range(0, len(features), batch_size):
         results += _beam_batch(model, features[start:start + batch_size], vocabulary, max_length, width, alpha,
-                               trace if start == 0 else None)
+                               trace if start == 0 else None, no_repeat_ngram)
     if return_beams:
         return results
     return [" ".join(w for w in beams[0].words if w != vocabulary.words[vocabulary.stop_id]) for beams in results]
 
 
 def _beam_batch(model, features: np.ndarray, vocabulary: Vocabulary, max_length: int, width: int, alpha: float,
-                trace: list | None) -> list[list[Beam]]:
+                trace: list | None, no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM) -> list[list[Beam]]:
     count, vocab_size, stop = len(features), len(vocabulary), vocabulary.stop_id
     # rows: image i, beam k -> row i * width + k
     next_words_of = _NextWords(model, np.repeat(np.asarray(features, dtype=np.float32), width, axis=0), vocabulary,
@@ -408,6 +503,8 @@ def _beam_batch(model, features: np.ndarray, vocabulary: Vocabulary, max_length:
         flat_sequences = sequences.reshape(count * width, max_length)
         rows = np.flatnonzero(live)
         log_probabilities = next_words_of.log_probabilities(rows, flat_sequences[rows, :position])
+        allowed_next_words(log_probabilities, flat_sequences[rows], np.full(len(rows), position), vocabulary,
+                           no_repeat_ngram, last_step=position == next_words_of.steps)
         candidates = np.full((count * width, vocab_size), -np.inf)
         candidates[rows] = log_probability.reshape(-1)[rows, None] + log_probabilities
         ranked = length_normalised(candidates, position, alpha)  # a live beam's candidates hold `position` words
@@ -481,8 +578,12 @@ def beam_steps_table(trace: list[BeamStep]) -> str:
 # Sampling.
 
 def sample_captions(model, features: np.ndarray, vocabulary: Vocabulary, max_length: int, *,
-                    temperature: float = 1.0, seed: int = 0, batch_size: int = 256) -> list[str]:
+                    temperature: float = 1.0, seed: int = 0, batch_size: int = 256,
+                    no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM) -> list[str]:
     """Captions drawn word by word from ``p ** (1 / temperature)`` (renormalised).
+
+    Never ``<unk>``, padding or the start token; ``no_repeat_ngram`` as in greedy
+    decoding (so a temperature near 0 is exactly greedy decoding).
 
     The same ``seed`` gives the same captions; different seeds give variety."""
     if temperature <= 0:
@@ -497,7 +598,10 @@ def sample_captions(model, features: np.ndarray, vocabulary: Vocabulary, max_len
         sequences[:, 0] = vocabulary.start_id
         active = np.arange(len(batch))
         for position in range(1, next_words_of.steps + 1):
-            logits = next_words_of.log_probabilities(active, sequences[active, :position]) / temperature
+            logits = allowed_next_words(
+                next_words_of.log_probabilities(active, sequences[active, :position]),
+                sequences[active], np.full(len(active), position), vocabulary, no_repeat_ngram,
+                last_step=position == next_words_of.steps) / temperature
             logits -= logits.max(axis=1, keepdims=True)
             probabilities = np.exp(logits)
             probabilities /= probabilities.sum(axis=1, keepdims=True)

@@ -31,6 +31,14 @@ gives x100 for tables.
 The *best constant caption* is the honest trivial baseline: the one training
 caption that scores best when it is used for every test image. A model that
 does not beat it has not learned to look at the images.
+
+*Nearest-neighbour retrieval* (Devlin et al. 2015, "Exploring nearest neighbor
+approaches for image captioning") is the baseline that looks but does not
+write: find the ``k`` training images whose features are most similar to the
+test image's (cosine similarity), pool their captions, and return the
+*consensus* caption — the one with the highest mean BLEU against the others
+(:func:`retrieval_captions`, :func:`consensus_caption`). A model that does not
+beat it has learned to recognise images but not to describe new ones.
 """
 
 from __future__ import annotations
@@ -149,6 +157,87 @@ def best_constant_caption(candidates: Iterable[str], references: dict[str, list[
             if score > best_score:
                 best, best_score = candidate, score
     return best, best_score
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Nearest-neighbour retrieval (Devlin et al. 2015).
+
+DEFAULT_NEIGHBOURS = 5  # training images whose captions are pooled (Devlin et al. tune k on dev data)
+
+
+def _ngram_counts(tokens: list[str]) -> list[Counter]:
+    return [Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)) for n in range(1, 5)]
+
+
+def _pair_bleu(hypothesis: list[Counter], hypothesis_length: int, reference: list[Counter],
+               reference_length: int) -> float:
+    """Sentence BLEU-4 of one caption against one other (add-one smoothing above unigrams)."""
+    import math
+
+    if hypothesis_length == 0:
+        return 0.0
+    log_precision = 0.0
+    for n, (grams, ref_grams) in enumerate(zip(hypothesis, reference), start=1):
+        total = max(hypothesis_length - n + 1, 0)
+        matches = sum(min(count, ref_grams[gram]) for gram, count in grams.items())
+        if n == 1 and matches == 0:
+            return 0.0
+        smoothing = 0 if n == 1 else 1
+        log_precision += 0.25 * math.log((matches + smoothing) / (total + smoothing))
+    penalty = 1.0 if hypothesis_length > reference_length else math.exp(1 - reference_length / hypothesis_length)
+    return penalty * math.exp(log_precision)
+
+
+def consensus_caption(captions: list[str]) -> str:
+    """The caption with the highest mean BLEU-4 against the *other* captions (cleaned; ties: the first).
+
+    Devlin et al. 2015: the caption most of the pool agrees with, not an outlier."""
+    tokens = [_tokens(c) for c in captions]
+    pool = [(t, _ngram_counts(t)) for t in tokens if t]
+    if not pool:
+        return ""
+    if len(pool) == 1:
+        return " ".join(pool[0][0])
+    best, best_score = 0, -1.0
+    for i, (words, grams) in enumerate(pool):
+        score = sum(_pair_bleu(grams, len(words), other_grams, len(other))
+                    for j, (other, other_grams) in enumerate(pool) if j != i) / (len(pool) - 1)
+        if score > best_score:
+            best, best_score = i, score
+    return " ".join(pool[best][0])
+
+
+def nearest_training_images(query_features, train_features, k: int = DEFAULT_NEIGHBOURS,
+                            batch_size: int = 1024):
+    """Row indices ``(queries, k)`` of the ``k`` training rows most similar to each query, most similar first
+    (cosine similarity of the feature vectors)."""
+    import numpy as np
+
+    def unit(matrix):
+        matrix = np.asarray(matrix, dtype=np.float32)
+        return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+
+    train, queries = unit(train_features), unit(query_features)
+    k = max(1, min(int(k), len(train)))
+    rows = []
+    for start in range(0, len(queries), batch_size):
+        similarity = queries[start:start + batch_size] @ train.T
+        top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(similarity, top, axis=1), axis=1, kind="stable")
+        rows.append(np.take_along_axis(top, order, axis=1))
+    return np.concatenate(rows) if rows else np.zeros((0, k), dtype=np.int64)
+
+
+def retrieval_captions(query_features, train_features, train_captions: list[list[str]],
+                       k: int = DEFAULT_NEIGHBOURS) -> list[str]:
+    """The nearest-neighbour baseline: for each query row, the consensus caption (:func:`consensus_caption`)
+    of the captions of its ``k`` nearest training images (:func:`nearest_training_images`).
+
+    ``train_captions[i]`` are the captions of training row ``i``. Returned captions are cleaned."""
+    if len(train_captions) != len(train_features):
+        raise ValueError(f"{len(train_captions)} caption lists for {len(train_features)} training feature rows")
+    neighbours = nearest_training_images(query_features, train_features, k)
+    return [consensus_caption([c for row in rows for c in train_captions[row]]) for rows in neighbours]
 
 
 def percent(scores: dict[str, float]) -> dict[str, float]:

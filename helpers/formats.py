@@ -56,8 +56,12 @@ def _is_safe_image_id(image_id: str, max_parts: int = 1) -> bool:
             and 1 <= len(pure.parts) <= max_parts)
 
 
-def _check_image_id(image_id, skipped: Counter, where: str, max_parts: int = 1) -> bool:
-    """Whether ``image_id`` is a safe image file name; counts and logs it when not."""
+MAX_ID_PARTS = 4  # an image id may name up to 3 folders under the images folder (COCO's train2014/..., your own)
+
+
+def _check_image_id(image_id, skipped: Counter, where: str, max_parts: int = MAX_ID_PARTS) -> bool:
+    """Whether ``image_id`` is a safe image path: relative, no ``..``, at most ``max_parts`` parts (folders
+    included: ``val2014/x.jpg`` is fine); counts and logs it when not."""
     if not isinstance(image_id, str) or not image_id.strip():
         skipped["entries without an image file name"] += 1
         logger.warning("%s: no image file name, skipped", where)
@@ -253,7 +257,7 @@ def read_karpathy_json(path: str | Path,
         filename = _text_field(entry, "filename", skipped, _JSON_NON_UTF8)
         filepath = entry.get("filepath") or ""
         image_id = f"{filepath}/{filename}" if filepath and isinstance(filename, str) else filename
-        if not _check_image_id(image_id, skipped, where, max_parts=2 if filepath else 1):
+        if not _check_image_id(image_id, skipped, where, max_parts=2 if filepath else 1):  # Karpathy: a file name
             continue
         if image_id in listed:
             skipped["image entries listed twice"] += 1

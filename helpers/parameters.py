@@ -94,7 +94,8 @@ PARAMETERS: list[Parameter] = [
               choices=tuple(ENCODERS)),
     Parameter("WEIGHTS", str, "auto", 'CNN weights: "auto", "imagenet", "none" (untrained) or a weights file path',
               ("00", "03"), choices=("auto", "imagenet", "none"), open_choices=True),
-    Parameter("EPOCHS", int, 20, "passes over the training captions (used by 06)", ("06",), minimum=1),
+    Parameter("EPOCHS", int, 100, "at most this many passes over the training captions; 06 stops earlier when the "
+              "dev loss stops improving", ("06",), minimum=1),
     Parameter("BATCH_SIZE", int, 64, "images per batch in 03, captions (or prefix pairs) per step in 06",
               ("03", "06"), minimum=1),
     Parameter("SEED", int, 42, "random seed: the same seed gives the same run", ("01", "03", "04", "05", "06", "07"),
@@ -133,7 +134,8 @@ PARAMETERS: list[Parameter] = [
     Parameter("TRAIN_EMBEDDINGS", bool, True, "fine-tune the word vectors of 04 (True) or keep them frozen (False)",
               ("05",)),
     Parameter("LEARNING_RATE", float, 0.001, "Adam's step size", ("05",), minimum=1e-7, maximum=1.0),
-    Parameter("PATIENCE", int, 5, "stop after this many epochs without a better dev loss", ("06",), minimum=1),
+    Parameter("PATIENCE", int, 10, "stop after this many epochs without a better dev loss (the learning rate halves "
+              "after half as many)", ("06",), minimum=1),
     Parameter("STRATEGY", str, "default", '"default" (one device) or "mirrored" (tf.distribute over every GPU, or '
               "every CPU device)", ("06",), choices=("default", "mirrored"), result_changing=False),
     Parameter("BASELINE_EPOCHS", int, 4, "epochs of the slow prefix-pair training, for comparison (at most EPOCHS; "
@@ -146,6 +148,8 @@ PARAMETERS: list[Parameter] = [
               minimum=1, result_changing=False),
     Parameter("LENGTH_ALPHA", float, 0.7, "beam length normalisation: rank by log P / length^alpha (0: none, "
               "1: per word)", ("07", "10"), minimum=0.0, maximum=5.0, result_changing=False),
+    Parameter("NO_REPEAT_NGRAM", int, 3, "no caption repeats a run of this many words (0: no guard; also used by the "
+              "caption command)", ("07",), minimum=0, result_changing=False),
     Parameter("NUM_EXAMPLES", int, 12, "test images shown in the caption grid", ("08",), minimum=1,
               result_changing=False),
     Parameter("NUM_BEST_WORST", int, 4, "test images shown among the best and among the worst captions", ("08",),

@@ -56,6 +56,7 @@ PREFIX_PAIR_BASELINE_DIR = "prefix_pair_baseline"   # 06: the slow comparison's 
 GENERATED_CAPTIONS_FILE = "generated_captions.json"  # 07: {image_id: caption}
 BEAM_CAPTIONS_FILE = "beam_captions.json"           # 07: {"width", "alpha", "captions": {image_id: caption}}
 SCORES_FILE = "scores.json"                         # 08
+RETRIEVAL_CAPTIONS_FILE = "retrieval_captions.json"  # 08: {image_id: consensus caption of its nearest training images}
 CAPTION_GRID_FILE = "caption_grid.png"              # 08
 BEST_AND_WORST_FILE = "best_and_worst.png"          # 08
 WORD_USAGE_FILE = "word_usage.png"                  # 08
@@ -88,7 +89,8 @@ MADE_BY = {
     MODEL_FILE: "06_training.ipynb", HISTORY_FILE: "06_training.ipynb", LOSS_CURVE_FILE: "06_training.ipynb",
     "training": "06_training.ipynb",
     GENERATED_CAPTIONS_FILE: "07_caption_generation.ipynb", BEAM_CAPTIONS_FILE: "07_caption_generation.ipynb",
-    SCORES_FILE: "08_evaluation_and_visualization.ipynb", CAPTION_GRID_FILE: "08_evaluation_and_visualization.ipynb",
+    SCORES_FILE: "08_evaluation_and_visualization.ipynb", RETRIEVAL_CAPTIONS_FILE: "08_evaluation_and_visualization.ipynb",
+    "decoding": "07_caption_generation.ipynb", CAPTION_GRID_FILE: "08_evaluation_and_visualization.ipynb",
     "scores": "08_evaluation_and_visualization.ipynb",
     JUDGEMENT_SCORES_FILE: "09_metrics_vs_humans.ipynb", AGREEMENT_FILE: "09_metrics_vs_humans.ipynb",
     SPATIAL_FEATURES_FILE: "10_visual_attention.ipynb", ATTENTION_DIR: "10_visual_attention.ipynb",
@@ -229,6 +231,14 @@ class AttentionSection(Section):   # 10
     best_val_loss: float
     box_ratio: float | None
     scores: dict
+
+
+@dataclass
+class DecodingSection(Section):    # 07: the settings the caption command decodes with
+    NAME = "decoding"
+    no_repeat_ngram: int
+    beam_width: int
+    length_alpha: float
 
 
 @dataclass
@@ -575,6 +585,19 @@ class RunFolder:
         })
         self.save_section(ScoresSection(model=model_scores, beam=beam_scores, best_constant_bleu4=constant_bleu4))
         return path
+
+    def save_baselines(self, *, retrieval_k: int, retrieval_scores: dict, constant_scores: dict,
+                       retrieval_captions: dict[str, str]) -> Path:
+        """08: the baselines' scores added to ``scores.json`` (nearest-neighbour retrieval, and every metric of
+        the best constant caption) and the retrieval captions in ``retrieval_captions.json``."""
+        from helpers import evaluation
+
+        scores = self.load_scores()
+        scores["retrieval"] = {"k": retrieval_k, "scores": retrieval_scores,
+                               "x100": evaluation.percent(retrieval_scores)}
+        scores["best_constant_caption"]["scores"] = constant_scores
+        write_json_atomic(self.path / SCORES_FILE, scores)
+        return write_json_atomic(self.path / RETRIEVAL_CAPTIONS_FILE, retrieval_captions)
 
     def load_scores(self) -> dict:
         return self._read_json(SCORES_FILE)

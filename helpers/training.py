@@ -35,7 +35,10 @@ examples and the same loss, about half the work on Flickr8k.
 :func:`train` keeps the best epoch (dev loss) in ``model.keras``, stops early
 when the dev loss stops improving, and backs up the training state after each
 epoch (``keras.callbacks.BackupAndRestore``) so an interrupted run resumes where
-it stopped when started again.
+it stopped when started again. ``epochs`` is an upper bound: an epoch is only
+``captions / batch size`` optimisation steps (a 150-photo dataset: 750 captions,
+12 steps at 64), so a small dataset needs many epochs, and the dev loss, not the
+epoch count, decides when to stop.
 """
 
 from __future__ import annotations
@@ -276,7 +279,7 @@ def _training_tracker(backup_dir: Path, early_stopping, model_path: Path):
         def __init__(self):
             super().__init__()
             self.history_path = backup_dir / paths.HISTORY_FILE
-            self.history = {"loss": [], "val_loss": [], "epoch_seconds": []}
+            self.history = {"loss": [], "val_loss": [], "epoch_seconds": [], "learning_rate": []}
             if self.history_path.exists():  # an interrupted run left it (BackupAndRestore resumes it)
                 self.history = paths.read_json(self.history_path)
             self.best = np.inf
@@ -304,6 +307,8 @@ def _training_tracker(backup_dir: Path, early_stopping, model_path: Path):
             self.history["loss"].append(float(logs["loss"]))
             self.history["val_loss"].append(float(logs.get("val_loss", np.nan)))
             self.history["epoch_seconds"].append(round(time.perf_counter() - self.started, 3))
+            self.history.setdefault("learning_rate", []).append(float(np.asarray(
+                self.model.optimizer.learning_rate)))  # before ReduceLROnPlateau (called later) lowers it
             current = logs.get("val_loss", logs["loss"])
             if current < self.best:
                 self.best = float(current)
@@ -316,18 +321,23 @@ def _training_tracker(backup_dir: Path, early_stopping, model_path: Path):
     return Tracker()
 
 
-def train(model, train_dataset, dev_dataset, *, epochs: int, run_dir: str | Path, patience: int = 5,
-          verbose: int = 2, callbacks: list | tuple = ()) -> dict:
+def train(model, train_dataset, dev_dataset, *, epochs: int, run_dir: str | Path, patience: int = 10,
+          verbose: int = 2, callbacks: list | tuple = (), reduce_lr_patience: int | None = None,
+          reduce_lr_factor: float = 0.5) -> dict:
     """Fit with the model's loss and optimizer (Adam); validate on ``dev_dataset`` after every epoch.
 
     Writes into ``run_dir``: ``model.keras`` (the epoch with the lowest dev loss),
     ``history.json``; stops after ``patience`` epochs without a better dev loss
-    (``keras.callbacks.EarlyStopping``). While it runs, ``training_backup/`` holds
+    (``keras.callbacks.EarlyStopping``) — ``epochs`` is only an upper bound — and
+    leaves ``model`` holding the best epoch's weights. After ``reduce_lr_patience``
+    epochs without a better dev loss (default ``patience // 2``; 0 turns it off)
+    the learning rate is multiplied by ``reduce_lr_factor``
+    (``keras.callbacks.ReduceLROnPlateau``). While it runs, ``training_backup/`` holds
     the last finished epoch (``keras.callbacks.BackupAndRestore``): if the run is
     interrupted, calling ``train`` again with the same model and run folder resumes
     after that epoch (and the folder disappears when training finishes).
 
-    Returns the history ``{"loss": [...], "val_loss": [...], "epoch_seconds": [...],
+    Returns the history ``{"loss": [...], "val_loss": [...], "epoch_seconds": [...], "learning_rate": [...],
     "best_epoch": n, "epochs_run": n, "stopped_early": bool, "resumed_at_epoch": n}``.
     ``callbacks`` are extra Keras callbacks (TensorBoard, say), called first."""
     import keras
@@ -340,11 +350,17 @@ def train(model, train_dataset, dev_dataset, *, epochs: int, run_dir: str | Path
         print(f"{damaged}: starting over from epoch 1 (the backup of the interrupted training was removed)")
     early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, verbose=verbose)
     tracker = _training_tracker(backup_dir, early_stopping, run_dir / paths.MODEL_FILE)
+    reduce_lr_patience = max(1, patience // 2) if reduce_lr_patience is None else reduce_lr_patience
+    schedule = [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=reduce_lr_factor,
+                                                  patience=reduce_lr_patience, min_lr=1e-5,
+                                                  verbose=verbose)] if reduce_lr_patience > 0 else []
     # double_checkpoint: a backup cut in half by a kill falls back to the one before
     backup = keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=True, double_checkpoint=True)
     # order matters: the tracker records an epoch before the backup marks it done
     model.fit(train_dataset, validation_data=dev_dataset, epochs=epochs, shuffle=False, verbose=verbose,
-              callbacks=[*callbacks, tracker, early_stopping, backup])  # tf.data shuffles already
+              callbacks=[*callbacks, tracker, early_stopping, *schedule, backup])  # tf.data shuffles already
+    if (run_dir / paths.MODEL_FILE).exists():
+        model.load_weights(run_dir / paths.MODEL_FILE)  # the best epoch, not the last
     history = dict(tracker.history)
     history["best_epoch"] = int(np.nanargmin(history["val_loss"])) + 1 if history["val_loss"] else 0
     history["epochs_run"] = len(history["loss"])

@@ -104,6 +104,34 @@ def test_beam_option_and_all_good_photos_exit_zero(sample_run, capsys):
     assert course.main(["caption", "--run", str(run_dir), "--beam", "0", photos[0]]) == 2
 
 
+def test_the_caption_command_reads_the_repetition_guard_from_the_run_or_the_flag(sample_run, tmp_path, capsys):
+    import shutil
+
+    run_dir, sample, image_ids = sample_run
+    guarded_run = tmp_path / "guarded"
+    shutil.copytree(run_dir, guarded_run)
+    config = paths.read_json(guarded_run / paths.CONFIG_FILE)
+    paths.write_json_atomic(guarded_run / paths.CONFIG_FILE, {**config, "decoding": {"no_repeat_ngram": 1}})
+    photos = [str(sample.image_path(i)) for i in image_ids[:4]]
+    from helpers.captioner import Captioner as captioner_
+    assert captioner_.load(run_dir).no_repeat_ngram == decoding.DEFAULT_NO_REPEAT_NGRAM
+    assert captioner_.load(guarded_run).no_repeat_ngram == 1
+
+    def captions(*arguments):
+        assert course.main(["caption", "--run", *arguments, *photos]) == 0
+        return [line.split(": ", 1)[1] for line in capsys.readouterr().out.strip().splitlines()]
+
+    for caption in captions(str(guarded_run)) + captions(str(guarded_run), "--beam", "3"):
+        words = caption.split()
+        assert len(set(words)) == len(words) and "<unk>" not in words, caption  # 1-grams: no word twice
+    model, vocabulary, config = training.load_trained_model(run_dir)
+    table = features.extract_features(features.build_encoder("mobilenet_v2", config["features"]["weights"]),
+                                      photos, "mobilenet_v2", progress=False)
+    unguarded = decoding.greedy_captions(model, table, vocabulary, config["text"]["max_length"], no_repeat_ngram=0)
+    assert captions(str(guarded_run), "--no-repeat-ngram", "0") == unguarded
+    assert course.main(["caption", "--run", str(run_dir), "--no-repeat-ngram", "-1", photos[0]]) == 2
+
+
 def test_an_unreadable_run_folder_is_one_clear_error(tmp_path, capsys):
     photo = str(datasets.load_dataset("sample").image_path(datasets.load_dataset("sample").splits["test"][0]))
     assert course.main(["caption", "--run", str(tmp_path / "nowhere"), photo]) == 2

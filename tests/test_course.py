@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from helpers import course, decoding, features, paths, training
+from test_course_user_data import check_user_run
 
 NOTEBOOK_PATHS = sorted(paths.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 
@@ -66,6 +67,8 @@ def test_the_course_runs_end_to_end_and_writes_every_artifact(course_run):
     config = paths.read_config(run_dir)
     assert min(history["val_loss"]) < history["val_loss"][0]
     assert config["training"]["best_val_loss"] < config["training"]["baseline_val_loss"]
+    outcomes = config[course.OUTCOMES_SECTION]  # on the sample the learning outcomes hold (06 only warns elsewhere)
+    assert outcomes["dev_loss_falls"]["holds"] and outcomes["beats_word_frequencies"]["holds"], outcomes
 
 
 @pytest.mark.course
@@ -78,6 +81,10 @@ def test_with_imagenet_features_the_model_scores_bleu4_of_at_least_0_4(course_ru
     assert scores["model"]["bleu4"] >= 0.4, scores
     assert scores["model"]["bleu4"] > scores["best_constant_caption"]["bleu4"]
     assert scores["best_constant_caption"]["bleu4"] <= 0.2
+    assert scores["model"]["cider"] > scores["retrieval"]["scores"]["cider"] > scores["best_constant_caption"]["scores"]["cider"]
+    outcomes = paths.read_config(run_dir)[course.OUTCOMES_SECTION]
+    assert all(o["holds"] for o in outcomes.values()), outcomes
+    assert "Learning outcomes: every check held" in course_run[1].stdout
 
 
 @pytest.mark.course
@@ -115,15 +122,41 @@ def test_the_same_command_runs_the_course_on_a_kaggle_captions_file(tmp_path):
                 writer.writerow([image_id, caption])
     run_dir = tmp_path / "run"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    # 10 epochs: teacher forcing makes one step per 64 *captions*, 3 an epoch on 36 images, so 2 epochs (6 steps)
-    # are too few to beat the word-frequency baseline that 06 asserts; 10 take seconds.
+    # the tiny case of issue 11: 2 epochs of 3 steps (one step per 64 *captions*) are too few to learn much; the
+    # learning outcomes that do not hold are warnings and summary lines, and the run still exits 0
     result = subprocess.run([sys.executable, "-m", "helpers", "run", "--run-dir", str(run_dir),
                              "-p", "DATASET", str(root / "captions.txt"), "-p", "WEIGHTS", "none",
-                             "-p", "EPOCHS", "10", "-p", "MEASURE_ENCODERS", "False",
+                             "-p", "EPOCHS", "2", "-p", "MEASURE_ENCODERS", "False",
                              "-p", "FEATURE_CACHE", str(tmp_path / "feature_cache")], cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True,
                             timeout=1200)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    outcomes = check_user_run(run_dir, result)
+    assert not all(o["holds"] for o in outcomes.values()), "two epochs on 36 images: some outcome fails"
     config = paths.read_config(run_dir)
     assert config["data"]["split_sizes"] == {"train": 36, "dev": 6, "test": 6}
     assert len(json.loads((run_dir / paths.GENERATED_CAPTIONS_FILE).read_text())) == 6
     assert (run_dir / paths.SCORES_FILE).exists()
+
+
+def test_a_learning_outcome_that_fails_is_a_warning_and_a_summary_line_never_an_error(tmp_path):
+    with pytest.warns(course.OutcomeWarning, match="learning outcome not reached: the model beats x"):
+        assert course.check_outcome(tmp_path, "beats_x", False, "the model beats x", detail="1.0 vs 2.0") is False
+    assert course.check_outcome(tmp_path, "loss_falls", True, "the loss falls") is True
+    text = course.summary(tmp_path)
+    assert "Learning outcomes: 1 did not hold on this data" in text
+    assert "  WARNING, not reached: the model beats x (1.0 vs 2.0)" in text and "loss falls" not in text
+    course.check_outcome(tmp_path, "beats_x", True, "the model beats x")  # a later run on better data
+    assert "Learning outcomes: every check held" in course.summary(tmp_path)
+
+
+def test_the_summary_shows_greedy_beam_and_both_baselines(tmp_path):
+    scores = {"bleu1": 0.5, "bleu2": 0.3, "bleu3": 0.2, "bleu4": 0.1, "meteor": 0.15, "cider": 0.3}
+    paths.write_json_atomic(tmp_path / paths.SCORES_FILE, {
+        "model": scores, "beam": {"width": 3, "scores": {**scores, "bleu4": 0.12}},
+        "retrieval": {"k": 5, "scores": {**scores, "cider": 0.2}},
+        "best_constant_caption": {"caption": "a dog", "bleu4": 0.05, "scores": {**scores, "bleu4": 0.05}},
+        "weights": "imagenet"})
+    lines = course.summary(tmp_path).splitlines()
+    row = {line.split("BLEU1")[0].strip(): line for line in lines if "BLEU1" in line}
+    assert list(row) == ["model, greedy", "model, beam 3", "retrieval (5 neighbours)", "best constant caption"]
+    assert all(f"{m} " in line for line in row.values() for m in ("BLEU2", "BLEU3", "BLEU4", "METEOR", "CIDER"))
+    assert "BLEU4  12.0" in row["model, beam 3"] and "CIDER  20.0" in row["retrieval (5 neighbours)"]

@@ -1,8 +1,10 @@
 """The same command runs the whole course on the other caption formats (issue 6).
 
-`python -m helpers run -p DATASET <path>` on a Karpathy ``dataset_flickr8k.json`` (its own split) and on a COCO
-``captions_*.json`` whose images are in a separate folder given as ``IMAGES_DIR`` (a split made from SEED), each
-built from 48 images of the bundled sample (like the Kaggle test). (The Kaggle ``captions.txt`` case is in tests/test_course.py.)
+`python -m helpers run -p DATASET <path>` on a Karpathy ``dataset_coco.json`` whose entries carry a ``filepath``
+folder (its own split; image ids ``train2014/...``, ``val2014/...``) and on a COCO ``captions_*.json`` whose images
+sit in subfolders of a separate folder given as ``IMAGES_DIR`` (``file_name`` ``a/...``, ``b/...``; a split made from
+SEED), each built from 48 images of the bundled sample (like the Kaggle test). Ids with folders must work in every
+notebook and exercise (issue 11). (The Kaggle ``captions.txt`` case is in tests/test_course.py.)
 Kept small for CI: untrained features, 2 epochs (notebook 06 still checks that the model beats the
 word-frequency baseline, which needs the default model size and a few dozen images).
 """
@@ -34,29 +36,34 @@ def sample_images(n: int = N_IMAGES):
 
 
 def make_karpathy(root: Path) -> tuple[list[str], dict, Path]:
-    """``root/dataset_flickr8k.json`` + ``root/Flicker8k_Dataset/``: 30 train, 6 restval, 6 val, 6 test."""
+    """``root/dataset_coco.json`` + ``root/train2014/``, ``root/val2014/`` (``filepath``): 30 train, 6 restval,
+    6 val, 6 test."""
     sample, image_ids = sample_images()
-    (root / "Flicker8k_Dataset").mkdir(parents=True)
     splits = ["train"] * 30 + ["restval"] * 6 + ["val"] * 6 + ["test"] * 6
     entries = []
     for number, (image_id, split) in enumerate(zip(image_ids, splits)):
-        shutil.copy(sample.image_path(image_id), root / "Flicker8k_Dataset" / image_id)
+        folder = "train2014" if split == "train" else "val2014"
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        shutil.copy(sample.image_path(image_id), root / folder / image_id)
         sentences = [{"raw": c, "tokens": c.lower().split(), "imgid": number, "sentid": 5 * number + k}
                      for k, c in enumerate(sample.captions_by_image[image_id])]
-        entries.append({"filename": image_id, "imgid": number, "split": split, "sentences": sentences})
-    path = root / "dataset_flickr8k.json"
-    path.write_text(json.dumps({"dataset": "flickr8k", "images": entries}), encoding="utf-8")
+        entries.append({"filepath": folder, "filename": image_id, "imgid": number, "split": split,
+                        "sentences": sentences})
+    path = root / "dataset_coco.json"
+    path.write_text(json.dumps({"dataset": "coco", "images": entries}), encoding="utf-8")
     return [], {"train": 36, "dev": 6, "test": 6}, path
 
 
 def make_coco(root: Path) -> tuple[list[str], dict, Path]:
-    """``root/annotations/captions_val2017.json`` and the images in ``root/pictures/`` (not where COCO puts them)."""
+    """``root/annotations/captions_val2017.json`` and the images in subfolders ``a/``, ``b/`` of ``root/pictures/``
+    (not where COCO puts them)."""
     sample, image_ids = sample_images()
-    (root / "pictures").mkdir(parents=True)
     images, annotations = [], []
     for number, image_id in enumerate(image_ids):
-        shutil.copy(sample.image_path(image_id), root / "pictures" / image_id)
-        images.append({"id": 1000 + number, "file_name": image_id, "width": 256, "height": 256})
+        file_name = f"{'ab'[number % 2]}/{image_id}"
+        (root / "pictures" / file_name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(sample.image_path(image_id), root / "pictures" / file_name)
+        images.append({"id": 1000 + number, "file_name": file_name, "width": 256, "height": 256})
         annotations += [{"id": 10 * number + k, "image_id": 1000 + number, "caption": c}
                         for k, c in enumerate(sample.captions_by_image[image_id])]
     path = root / "annotations" / "captions_val2017.json"
@@ -82,14 +89,15 @@ def test_the_same_command_runs_the_course_on_another_format(tmp_path, fmt, make)
     assert config["data"]["format"] == fmt
     assert config["data"]["split_sizes"] == split_sizes
     assert config["data"]["skipped"] == {}
-    expected_images = tmp_path / fmt / ("pictures" if fmt == "coco" else "Flicker8k_Dataset")
+    expected_images = tmp_path / fmt / ("pictures" if fmt == "coco" else "")
     assert Path(config["data"]["images_dir"]) == expected_images
     first = nbformat.read(run_dir / "notebooks" / "01_text_cleaning.ipynb", as_version=4)  # the loader speaks in 01
     printed = "".join(o.get("text", "") for c in first.cells if c.cell_type == "code" for o in c.outputs)
     assert f"format: {fmt}" in printed and f"{N_IMAGES * 5} captions" in printed
     generated = json.loads((run_dir / paths.GENERATED_CAPTIONS_FILE).read_text())
     assert len(generated) == split_sizes["test"]
-    assert set(generated) <= {p.name for p in expected_images.iterdir()}
+    assert all(len(Path(i).parts) == 2 for i in generated), "the ids keep their folder"
+    assert set(generated) <= {p.relative_to(expected_images).as_posix() for p in expected_images.rglob("*.jpg")}
     scores = json.loads((run_dir / paths.SCORES_FILE).read_text())
     assert 0 <= scores["model"]["bleu4"] <= 1
     assert (run_dir / paths.CAPTION_GRID_FILE).stat().st_size > 0

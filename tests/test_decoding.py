@@ -48,12 +48,13 @@ def test_greedy_stops_at_the_stop_token_and_batches_match_one_by_one():
     model = ScriptedModel({0: ["two", "red", "circles", "endseq", "red"], 1: ["one", "blue", "endseq"],
                            2: ["red"] * 20})
     features = np.array([[0.0], [1.0], [2.0]], dtype="float32")
-    captions = decoding.greedy_captions(model, features, VOCABULARY, max_length=6)
-    assert captions == ["two red circles", "one blue", "red red red red red"]
+    captions = decoding.greedy_captions(model, features, VOCABULARY, max_length=6, no_repeat_ngram=0)
+    assert captions == ["two red circles", "one blue", "red red red red"], "at most max_length - 2 words"
     assert model.calls == 5, "one model call per word position for the whole batch"
     steps = decoding.greedy_caption_one(model, features[0], VOCABULARY, max_length=6)
     assert steps == ["two", "red", "circles", "endseq"]
-    assert decoding.greedy_captions(model, features, VOCABULARY, max_length=6, batch_size=1) == captions
+    assert decoding.greedy_captions(model, features, VOCABULARY, max_length=6, batch_size=1,
+                                    no_repeat_ngram=0) == captions
 
 
 def test_beam_search_finds_the_caption_greedy_misses():
@@ -334,3 +335,102 @@ def test_the_course_model_gives_the_same_captions_with_and_without_carrying_the_
         decoding.greedy_captions(rereading, rows, vocabulary, max_length)
     assert decoding.beam_search_captions(model, rows, vocabulary, max_length, width=3) == \
         decoding.beam_search_captions(rereading, rows, vocabulary, max_length, width=3)
+# ---- what may come next: never <unk>, padding or start; no repeated n-gram ------------------------------------
+
+UNK_LOVER_VOCABULARY = Vocabulary.build(["startseq a dog runs on the grass endseq", "startseq the dog endseq"])
+
+
+class UnknownLovingModel:
+    """Ranks <unk> first everywhere (as a model trained on real captions, full of rare words, often does), then
+    padding and start, then a looping script ``the dog the dog ...``; endseq last."""
+
+    def __call__(self, inputs, training=False):
+        _, prefixes = inputs
+        vocabulary = UNK_LOVER_VOCABULARY
+        out = np.full((len(prefixes), len(vocabulary)), 1e-4)
+        for row, prefix in enumerate(prefixes):
+            position = int((np.asarray(prefix) != 0).sum())
+            out[row, vocabulary.index["the" if position % 2 else "dog"]] = 0.1
+            out[row, vocabulary.index["a"]] = 0.05
+            out[row, 0], out[row, 1], out[row, vocabulary.start_id] = 0.2, 0.5, 0.15
+        return out / out.sum(axis=1, keepdims=True)
+
+
+def repeated_ngrams(words: list[str], n: int) -> list[tuple]:
+    seen, repeated = set(), []
+    for i in range(len(words) - n + 1):
+        gram = tuple(words[i:i + n])
+        if gram in seen:
+            repeated.append(gram)
+        seen.add(gram)
+    return repeated
+
+
+def all_strategies(model, features, vocabulary, max_length, **guard):
+    return {"greedy": decoding.greedy_captions(model, features, vocabulary, max_length, **guard),
+            "beam 1": decoding.beam_search_captions(model, features, vocabulary, max_length, width=1, **guard),
+            "beam 3": decoding.beam_search_captions(model, features, vocabulary, max_length, width=3, **guard),
+            "sampling": decoding.sample_captions(model, features, vocabulary, max_length, temperature=1.0, seed=1,
+                                                 **guard),
+            "one by one": [" ".join(decoding.greedy_caption_one(model, row, vocabulary, max_length, **guard)[:-1])
+                           for row in features]}
+
+
+@pytest.mark.parametrize("guard", [0, 2, 3])
+def test_a_model_that_prefers_unk_never_gets_it(guard):
+    features = np.zeros((4, 1), dtype="float32")
+    for name, captions in all_strategies(UnknownLovingModel(), features, UNK_LOVER_VOCABULARY, 12,
+                                         no_repeat_ngram=guard).items():
+        for caption in captions:
+            words = caption.split()
+            assert words, f"{name}: an empty caption"
+            assert not {"<unk>", "<pad>", "startseq", "endseq"} & set(words), f"{name}: {caption!r}"
+            assert len(words) <= 12 - 2, f"{name}: longer than the longest training caption (12 tokens)"
+
+
+def test_the_banned_ids_are_padding_unknown_and_start():
+    ids = decoding.banned_token_ids(UNK_LOVER_VOCABULARY)
+    assert sorted(UNK_LOVER_VOCABULARY.words[i] for i in ids) == sorted(["<pad>", "<unk>", "startseq"])
+    log_probabilities = np.zeros((2, len(UNK_LOVER_VOCABULARY)))
+    decoding.ban_tokens(log_probabilities, UNK_LOVER_VOCABULARY)
+    assert np.isneginf(log_probabilities[:, ids]).all() and np.isfinite(np.delete(log_probabilities, ids, 1)).all()
+
+
+def test_repeated_ngram_words_are_the_ones_that_would_complete_an_earlier_ngram():
+    # rows: "s the dog the" (length 4) and "s a a" (length 3), padded
+    sequences = np.array([[9, 1, 2, 1, 0, 0], [9, 5, 5, 0, 0, 0]])
+    lengths = np.array([4, 3])
+
+    def as_pairs(n):
+        return sorted(zip(*map(list, decoding.repeated_ngram_words(sequences, lengths, n))))
+
+    assert as_pairs(2) == [(0, 2), (1, 5)]          # "the dog" again; "a a" again
+    assert as_pairs(3) == []                         # "dog the" occurs once; "s a" is not "a a"
+    assert as_pairs(1) == [(0, 1), (0, 1), (0, 2), (0, 9), (1, 5), (1, 5), (1, 9)]
+    assert as_pairs(0) == []
+    log_probabilities = np.zeros((2, 10))
+    decoding.block_repeated_ngrams(log_probabilities, sequences, lengths, 2)
+    assert np.isneginf(log_probabilities).sum() == 2 and np.isneginf(log_probabilities[[0, 1], [2, 5]]).all()
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_with_the_guard_on_no_ngram_is_repeated(n):
+    features = np.zeros((3, 1), dtype="float32")
+    unguarded = all_strategies(UnknownLovingModel(), features, UNK_LOVER_VOCABULARY, 14, no_repeat_ngram=0)
+    assert repeated_ngrams(unguarded["greedy"][0].split(), n), "the model loops without the guard"
+    guarded = all_strategies(UnknownLovingModel(), features, UNK_LOVER_VOCABULARY, 14, no_repeat_ngram=n)
+    for name, captions in guarded.items():
+        for caption in captions:
+            assert not repeated_ngrams(caption.split(), n), f"{name}: {caption!r}"
+    assert guarded["beam 1"] == guarded["greedy"] == guarded["one by one"]
+
+
+@pytest.mark.parametrize("rank", [2, 3])
+def test_the_guard_keeps_width_one_equal_to_greedy_on_keras_models(rank, random_features):
+    model = tiny_model(rank)
+    for n in (0, 2):
+        greedy = decoding.greedy_captions(model, random_features, KERAS_VOCABULARY, MAX_LENGTH, no_repeat_ngram=n)
+        assert decoding.beam_search_captions(model, random_features, KERAS_VOCABULARY, MAX_LENGTH, width=1,
+                                             no_repeat_ngram=n) == greedy
+        if n:
+            assert not any(repeated_ngrams(c.split(), n) for c in greedy)

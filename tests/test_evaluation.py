@@ -168,3 +168,29 @@ def test_bleu_keeping_short_words_counts_the_missing_a():
     assert dropped["bleu1"] == pytest.approx(1.0)  # "a" is gone on both sides
     assert kept["bleu1"] < dropped["bleu1"]  # the reference keeps "a", the caption lacks it: brevity penalty
     assert evaluation.clean_for_scoring("startseq A dog endseq", keep_short_words=True) == "a dog"
+
+
+# ---- nearest-neighbour retrieval (Devlin et al. 2015) ----------------------------------------------------------
+
+def test_the_consensus_caption_is_the_one_the_others_agree_with():
+    pool = ["startseq a dog runs on the grass endseq", "a dog runs on grass", "a brown dog runs on the grass",
+            "two people at a table eating lunch", "a dog is running on the green grass"]
+    assert evaluation.consensus_caption(pool) == "dog runs on the grass"  # cleaned: one-letter words go
+    assert evaluation.consensus_caption(["only one caption"]) == "only one caption"
+    assert evaluation.consensus_caption([]) == ""
+
+
+def test_retrieval_takes_the_captions_of_the_most_similar_training_images():
+    import numpy as np
+
+    train = np.array([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [0, 0.9, 0.2], [0, 0, 1]], dtype="float32")
+    captions = [["red circle on white"], ["red circle on white", "red disc"], ["blue square"],
+                ["blue square on black"], ["green triangle"]]
+    queries = np.array([[2, 0.1, 0], [0, 3, 0.1], [0, 0, 5]], dtype="float32")  # cosine: the scale does not count
+    neighbours = evaluation.nearest_training_images(queries, train, k=2)
+    assert neighbours.tolist() == [[0, 1], [2, 3], [4, 3]]
+    assert evaluation.retrieval_captions(queries, train, captions, k=2) == [
+        "red circle on white", "blue square on black", "green triangle"]
+    assert evaluation.retrieval_captions(queries, train, captions, k=1)[1] == "blue square"
+    with pytest.raises(ValueError, match="caption lists"):
+        evaluation.retrieval_captions(queries, train, captions[:2])

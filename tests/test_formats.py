@@ -364,3 +364,20 @@ def test_two_coco_files_in_one_folder_ask_for_one_of_them(tmp_path):
         write_json(tmp_path / "annotations" / name, {"images": [], "annotations": []})
     with pytest.raises(ValueError, match="captions_train2014.json, annotations/captions_val2014.json"):
         datasets.load_dataset(str(tmp_path))
+
+
+def test_ids_with_folders_are_kept_in_kaggle_and_coco_files_but_never_escape(tmp_path):
+    """Issue 11: COCO ``file_name`` in subfolders and ids with folders in a Kaggle file (01's exercise copies
+    ``Images/<id>``) are image paths under the images folder; ``..`` and absolute paths are still refused."""
+    names = ["a/k0.jpg", "b/c/k1.jpg", "k2.jpg"]
+    rows = "image,caption\n" + "".join(f"{n},A dog number {i} .\n" for i, n in enumerate(names))
+    root = make_kaggle(tmp_path / "kaggle", rows + "../k3.jpg,escape\n", images=names)
+    dataset = datasets.load_dataset(str(root))
+    assert sorted(all_ids(dataset)) == sorted(names) and dataset.skipped == {"ids with a path in them": 1}
+    assert all(dataset.image_path(n).is_file() for n in names)
+
+    images = [{"id": i, "file_name": f"part{i % 2}/{name}"} for i, name in enumerate(COCO_NAMES)]
+    path = make_coco(tmp_path / "coco", images=images, image_files=[i["file_name"] for i in images])
+    coco = datasets.load_dataset(str(path))
+    assert sorted(all_ids(coco)) == sorted(i["file_name"] for i in images) and not coco.skipped
+    assert all(coco.image_path(i).is_file() for i in all_ids(coco))

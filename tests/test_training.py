@@ -304,3 +304,31 @@ def test_unknown_strategy_is_a_clear_error():
 def test_missing_model_names_the_notebook(tmp_path):
     with pytest.raises(FileNotFoundError, match="06_training"):
         training.load_trained_model(tmp_path)
+
+
+def test_training_ends_holding_the_best_epoch_and_a_plateau_halves_the_learning_rate(tmp_path):
+    """EPOCHS is an upper bound: a too-high learning rate makes the dev loss stall; ReduceLROnPlateau halves the
+    rate after ``reduce_lr_patience`` epochs without a better dev loss, and the model in memory is the best epoch."""
+    import keras
+
+    from helpers.model import build_model
+
+    keras.utils.set_random_seed(0)
+    image_ids, feature_matrix, captions = toy_data()
+    vocabulary = Vocabulary.build([c for caps in captions.values() for c in caps])
+    max_length = training.max_caption_length(captions)
+    train_ds, _ = training.teacher_forcing_dataset(feature_matrix[::2], captions, image_ids[::2], vocabulary,
+                                                   max_length, 16)
+    dev_ds, _ = training.teacher_forcing_dataset(feature_matrix[1::2], captions, image_ids[1::2], vocabulary,
+                                                 max_length, 16, shuffle=False)
+    model = build_model("merge", len(vocabulary), max_length - 1, 8, units=32, embedding_dim=16, dropout=0.1,
+                        learning_rate=0.2)
+    history = training.train(model, train_ds, dev_ds, epochs=30, run_dir=tmp_path, patience=6,
+                             reduce_lr_patience=1, verbose=0)
+    rates = history["learning_rate"]
+    assert len(rates) == history["epochs_run"] and rates[0] == pytest.approx(0.2)
+    assert all(later <= earlier for earlier, later in zip(rates, rates[1:]))
+    assert rates[-1] < rates[0], "the dev loss stalled at some point: the rate was lowered"
+    assert history["stopped_early"] and history["epochs_run"] < 30
+    assert np.isclose(model.evaluate(dev_ds, verbose=0), min(history["val_loss"]), rtol=1e-3), \
+        "after train() the model holds the best epoch, not the last"
