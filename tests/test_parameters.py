@@ -64,7 +64,7 @@ def test_list_parameters_lists_each_parameter_once_with_its_notebooks(capsys):
     for p in parameters.PARAMETERS:
         assert sum(line.startswith(p.name + " ") for line in printed.splitlines()) == 1, p.name
     epochs = next(line for line in printed.splitlines() if line.startswith("EPOCHS "))
-    assert "int" in epochs and "20" in epochs and "notebooks 06" in epochs
+    assert "int" in epochs and "100" in epochs and "notebooks 06" in epochs
     assert "passes over the training captions" in printed and "allowed: a whole number >= 1" in printed
 
 
