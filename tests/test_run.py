@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from helpers import parameters as params
 from helpers import paths, run
 from helpers.parameters import ParameterError
 from helpers.run import MissingInputError, RunFolder, RunFolderError
@@ -57,7 +58,7 @@ def test_a_notebook_opens_it_with_its_own_parameters_only(tmp_path):
     namespace = {"RUN_DIR": str(tmp_path / "r"), "UNITS": 64, "EPOCHS": 3, "answer_1": None, "np": object()}
     folder = RunFolder.open(namespace["RUN_DIR"], namespace, notebook="05")
     recorded = folder.config()["parameters"]
-    assert recorded["UNITS"] == 64 and recorded["EPOCHS"] == 20   # 05 has UNITS, not EPOCHS
+    assert recorded["UNITS"] == 64 and recorded["EPOCHS"] == params.BY_NAME["EPOCHS"].default  # 05 has UNITS, not EPOCHS
     with pytest.raises(ParameterError, match="UNITS=0 is not allowed"):
         RunFolder.open(tmp_path / "other", {"UNITS": 0}, notebook="05")
 
