@@ -12,6 +12,7 @@ prints where the results are and the headline scores.
 from __future__ import annotations
 
 import html
+import os
 import time
 import warnings
 from pathlib import Path
@@ -21,6 +22,7 @@ from helpers import parameters as params
 from helpers import paths
 from helpers.parameters import parse_value  # noqa: F401  (python -m helpers run reads -p values with it)
 from helpers.run import NOTEBOOKS, RunFolder
+from helpers.visualization import UNATTENDED_VARIABLE
 from helpers.quiet import setup as quiet_tensorflow  # (run_course has a parameter named quiet)
 
 __all__ = ["NOTEBOOKS", "OUTCOMES_SECTION", "OutcomeWarning", "check_outcome", "main", "notebook_parameters",
@@ -96,6 +98,7 @@ def run_course(parameters: Mapping[str, Any] | None = None, run_dir: str | Path 
     values.pop("RUN_DIR", None)
     folder.executed_notebooks_dir.mkdir(parents=True, exist_ok=True)
     quiet_tensorflow(filter_stderr=False)  # the kernels inherit the logging environment (see helpers.quiet)
+    os.environ[UNATTENDED_VARIABLE] = "1"   # and know that nobody will click (08's explorer is skipped)
 
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     say(f"Running the course into {folder.path}")

@@ -6,6 +6,8 @@ loss curves) and used in notebooks/06_training.ipynb (the loss curves).
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 # The pictures' file names in the run folder belong to helpers.run (imported here for older code).
@@ -216,6 +218,10 @@ def _live_kernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
+#: Set by :func:`helpers.course.run_course` for the kernels it starts: nobody is there to click.
+UNATTENDED_VARIABLE = "CAPTIONING_COURSE_UNATTENDED"
+
+
 def caption_explorer(captioner, feature_table, image_ids: list[str], images_dir: str | Path,
                      references: dict[str, list[str]], *, beam: int = 3):
     """An ipywidgets explorer: pick a test image or upload a photo, see its greedy and beam captions.
@@ -231,6 +237,12 @@ def caption_explorer(captioner, feature_table, image_ids: list[str], images_dir:
         return None
     if not _live_kernel():
         print("The caption explorer needs a live Jupyter kernel (open the notebook in Jupyter); skipped.")
+        return None
+    if os.environ.get(UNATTENDED_VARIABLE):
+        # papermill (python -m helpers run) can wait forever on an Output widget's messages (nbclient);
+        # nobody would click anyway
+        print("The caption explorer is interactive: open this notebook in Jupyter to use it "
+              "(skipped while python -m helpers run executes the notebooks unattended).")
         return None
 
     from helpers.text import strip_tokens

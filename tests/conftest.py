@@ -16,6 +16,9 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# notebooks the tests execute with papermill (solutions, reference) run unattended, as python -m helpers run's do:
+# 08's widget explorer is skipped (papermill can wait forever on an Output widget)
+os.environ.setdefault("CAPTIONING_COURSE_UNATTENDED", "1")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"

@@ -58,7 +58,7 @@ def make_realistic_captions(root: Path, n_images: int = N_IMAGES) -> Path:
 
 
 def run_course(dataset: Path, run_dir: Path, *extra: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "helpers", "run", "--run-dir", str(run_dir), "-p", "DATASET", str(dataset),
+    command = [sys.executable, "-m", "helpers", "run", "--skip", "10", "--run-dir", str(run_dir), "-p", "DATASET", str(dataset),
                "-p", "WEIGHTS", "none", *extra]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run(command, cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True, timeout=1500)

@@ -61,7 +61,8 @@ def jupyterlab(tmp_path, course_run, keras_home):
         (settings / name).write_text(text)
     port, token = free_port(), secrets.token_hex(16)
     # as a student has it: TensorFlow's logging left to the notebook, matplotlib's inline backend
-    env = {key: value for key, value in os.environ.items() if key not in ("TF_CPP_MIN_LOG_LEVEL", "MPLBACKEND")}
+    env = {key: value for key, value in os.environ.items()   # a student's kernel: no test settings, someone clicks
+           if key not in ("TF_CPP_MIN_LOG_LEVEL", "MPLBACKEND", "CAPTIONING_COURSE_UNATTENDED")}
     env.update(KERAS_HOME=str(keras_home), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
                PYTHONPATH=os.pathsep.join(filter(None, [str(paths.REPO_ROOT), env.get("PYTHONPATH")])))
     log = (tmp_path / "jupyterlab.log").open("w")
