@@ -45,9 +45,9 @@ import numpy as np  # noqa: E402
 from helpers import decoding  # noqa: E402
 from helpers.vocabulary import PAD_ID, Vocabulary  # noqa: E402
 
-TARGET_SPEEDUP = 20          # batched greedy against the seed's loop
-TARGET_BEAM_SPEEDUP = 3      # beam search carrying the state against re-reading the prefix
-TARGET_BEAM_SECONDS = 60     # beam width 3, 1,000 images, captions at full length, 2 cores
+TARGET_SPEEDUP = 20  # batched greedy against the seed's loop
+TARGET_BEAM_SPEEDUP = 3  # beam search carrying the state against re-reading the prefix
+TARGET_BEAM_SECONDS = 60  # beam width 3, 1,000 images, captions at full length, 2 cores
 
 
 def seed_loop_captions(model, features: np.ndarray, vocabulary: Vocabulary, max_length: int) -> list[str]:
@@ -66,8 +66,14 @@ def seed_loop_captions(model, features: np.ndarray, vocabulary: Vocabulary, max_
                 probabilities = probabilities[len(sequence) - 1]
             with np.errstate(divide="ignore"):
                 log_probabilities = np.log(probabilities.astype(np.float64))[None, :]
-            decoding.allowed_next_words(log_probabilities, prefix, np.array([len(sequence)]), vocabulary,
-                                        decoding.DEFAULT_NO_REPEAT_NGRAM, last_step=step == steps)  # as helpers.decoding
+            decoding.allowed_next_words(
+                log_probabilities,
+                prefix,
+                np.array([len(sequence)]),
+                vocabulary,
+                decoding.DEFAULT_NO_REPEAT_NGRAM,
+                last_step=step == steps,
+            )  # as helpers.decoding
             word_id = int(np.argmax(log_probabilities[0]))
             if word_id == vocabulary.stop_id:
                 break
@@ -105,16 +111,35 @@ def timed_with_load(function, *args, **kwargs):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=1000, help="images to caption (default 1000)")
-    parser.add_argument("--loop-images", type=int, default=20,
-                        help="images the slow per-word loop really captions; its time is extrapolated (default 20)")
-    parser.add_argument("--reread-images", type=int, default=0,
-                        help="images decoded by re-reading the prefix; extrapolated (default 0: all of them)")
-    parser.add_argument("--run", default=None, help="use the trained model of this run folder instead of a random "
-                        "model of the course's size")
-    parser.add_argument("--vocab-size", type=int, default=7580, help="vocabulary of the random model (default "
-                        "7580, real Flickr8k's at a minimum word count of 1)")
-    parser.add_argument("--max-length", type=int, default=34, help="max caption length of the random model "
-                        "(default 34, Flickr8k's longest caption in tokens)")
+    parser.add_argument(
+        "--loop-images",
+        type=int,
+        default=20,
+        help="images the slow per-word loop really captions; its time is extrapolated (default 20)",
+    )
+    parser.add_argument(
+        "--reread-images",
+        type=int,
+        default=0,
+        help="images decoded by re-reading the prefix; extrapolated (default 0: all of them)",
+    )
+    parser.add_argument(
+        "--run",
+        default=None,
+        help="use the trained model of this run folder instead of a random model of the course's size",
+    )
+    parser.add_argument(
+        "--vocab-size",
+        type=int,
+        default=7580,
+        help="vocabulary of the random model (default 7580, real Flickr8k's at a minimum word count of 1)",
+    )
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        default=34,
+        help="max caption length of the random model (default 34, Flickr8k's longest caption in tokens)",
+    )
     parser.add_argument("--small", action="store_true", help="a quick check: 100 images, loop on 5, re-reading on 20")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -134,8 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         vocabulary = synthetic_vocabulary(args.vocab_size)
         max_length, feature_dim = args.max_length, 1280
         model = course_sized_model(len(vocabulary), max_length, feature_dim, args.seed)
-        what = (f"the course's merge model (helpers.model.build_merge_model defaults) with random weights, "
-                f"vocabulary {len(vocabulary)}, max length {max_length}")
+        what = (
+            f"the course's merge model (helpers.model.build_merge_model defaults) with random weights, "
+            f"vocabulary {len(vocabulary)}, max length {max_length}"
+        )
     features = np.random.default_rng(args.seed).normal(size=(args.images, feature_dim)).astype(np.float32)
     if args.run:
         features = np.abs(features)  # like ReLU/avg-pooled CNN features
@@ -160,38 +187,52 @@ def main(argv: list[str] | None = None) -> int:
 
     beam3 = lambda m, f, v, n: decoding.beam_search_captions(m, f, v, n, width=3)  # noqa: E731
     loop = run("seed loop: model.predict per image and word", args.loop_images, seed_loop_captions, model)
-    reread_greedy = run("greedy, re-reading the prefix (before)", args.reread_images, decoding.greedy_captions,
-                        rereading)
+    reread_greedy = run(
+        "greedy, re-reading the prefix (before)", args.reread_images, decoding.greedy_captions, rereading
+    )
     reread_beam = run("beam search width 3, re-reading the prefix (before)", args.reread_images, beam3, rereading)
     greedy = run("greedy, carrying the LSTM state", args.images, decoding.greedy_captions, model)
     beam = run("beam search width 3, carrying the LSTM state", args.images, beam3, model)
-    assert greedy[:args.loop_images] == loop, "batched greedy must give the loop's captions"
-    assert greedy[:args.reread_images] == reread_greedy, "carrying the state must give the same greedy captions"
-    assert beam[:args.reread_images] == reread_beam, "carrying the state must give the same beam captions"
+    assert greedy[: args.loop_images] == loop, "batched greedy must give the loop's captions"
+    assert greedy[: args.reread_images] == reread_greedy, "carrying the state must give the same greedy captions"
+    assert beam[: args.reread_images] == reread_beam, "carrying the state must give the same beam captions"
 
     words = sum(len(c.split()) + (len(c.split()) < max_length - 1) for c in greedy)  # + endseq when it was chosen
     beam_words = sum(len(c.split()) for c in beam) / args.images
-    print(f"\nCaptioning {args.images} images ({words / args.images:.1f} greedy words per image incl. endseq, "
-          f"{beam_words:.1f} beam words per image; at most {max_length - 1} tokens):")
+    print(
+        f"\nCaptioning {args.images} images ({words / args.images:.1f} greedy words per image incl. endseq, "
+        f"{beam_words:.1f} beam words per image; at most {max_length - 1} tokens):"
+    )
     loop_total = rows[0][1]
     print(f"{'method':54} {'seconds':>9} {'images/s':>9} {'vs loop':>8} {'load avg':>9}")
     for name, seconds, load, subset, measured in rows:
         mark = " *" if subset < args.images else ""
-        print(f"{name + mark:54} {seconds:9.2f} {args.images / seconds:9.1f} {loop_total / seconds:7.1f}x "
-              f"{load:9.1f}")
+        print(f"{name + mark:54} {seconds:9.2f} {args.images / seconds:9.1f} {loop_total / seconds:7.1f}x {load:9.1f}")
     if any(subset < args.images for _, _, _, subset, _ in rows):
-        print("* timed on the first images given, extrapolated linearly to "
-              f"{args.images}: " + "; ".join(f"{name.split(',')[0]} {subset} in {measured:.1f} s"
-                                              for name, _, _, subset, measured in rows if subset < args.images))
+        print(
+            "* timed on the first images given, extrapolated linearly to "
+            f"{args.images}: "
+            + "; ".join(
+                f"{name.split(',')[0]} {subset} in {measured:.1f} s"
+                for name, _, _, subset, measured in rows
+                if subset < args.images
+            )
+        )
     speedup = loop_total / rows[3][1]
     beam_speedup = rows[2][1] / rows[4][1]
-    print(f"\nbatched greedy is {speedup:.0f}x faster than the seed loop (target >= {TARGET_SPEEDUP}x): "
-          f"{'yes' if speedup >= TARGET_SPEEDUP else 'NO'}")
-    print(f"beam search width 3 carrying the state is {beam_speedup:.1f}x faster than re-reading the prefix "
-          f"(target >= {TARGET_BEAM_SPEEDUP}x): {'yes' if beam_speedup >= TARGET_BEAM_SPEEDUP else 'NO'}")
+    print(
+        f"\nbatched greedy is {speedup:.0f}x faster than the seed loop (target >= {TARGET_SPEEDUP}x): "
+        f"{'yes' if speedup >= TARGET_SPEEDUP else 'NO'}"
+    )
+    print(
+        f"beam search width 3 carrying the state is {beam_speedup:.1f}x faster than re-reading the prefix "
+        f"(target >= {TARGET_BEAM_SPEEDUP}x): {'yes' if beam_speedup >= TARGET_BEAM_SPEEDUP else 'NO'}"
+    )
     if not args.run and args.images == 1000:
-        print(f"beam search width 3 on 1,000 images: {rows[4][1]:.1f} s (target <= {TARGET_BEAM_SECONDS} s on 2 "
-              f"cores): {'yes' if rows[4][1] <= TARGET_BEAM_SECONDS else 'NO'}")
+        print(
+            f"beam search width 3 on 1,000 images: {rows[4][1]:.1f} s (target <= {TARGET_BEAM_SECONDS} s on 2 "
+            f"cores): {'yes' if rows[4][1] <= TARGET_BEAM_SECONDS else 'NO'}"
+        )
     return 0
 
 

@@ -54,8 +54,10 @@ def make_jpegs(folder: Path, count: int, width: int = 500, height: int = 375, se
         draw = ImageDraw.Draw(image)
         for _ in range(3):
             x0, y0 = rng.integers(0, width - 60), rng.integers(0, height - 60)
-            draw.ellipse([x0, y0, x0 + rng.integers(20, 150), y0 + rng.integers(20, 150)],
-                         fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+            draw.ellipse(
+                [x0, y0, x0 + rng.integers(20, 150), y0 + rng.integers(20, 150)],
+                fill=tuple(int(v) for v in rng.integers(0, 256, 3)),
+            )
         files.append(folder / f"synthetic_{i:05d}.jpg")
         image.save(files[-1], quality=90)
     return files
@@ -82,7 +84,7 @@ def speed(files: list[Path], batch_size: int) -> dict:
         features.extract_features(model, files, encoder, batch_size=batch_size, progress=False)
 
     decoded = np.stack([preprocess(features.load_image(p, spec.image_size).numpy()) for p in files])
-    batches = [tf.constant(decoded[i:i + batch_size]) for i in range(0, len(files), batch_size)]
+    batches = [tf.constant(decoded[i : i + batch_size]) for i in range(0, len(files), batch_size)]
     forward = features.forward_function(model, spec.image_size)
 
     def raw_forward():
@@ -95,8 +97,11 @@ def speed(files: list[Path], batch_size: int) -> dict:
     forward(batches[0])
 
     results = {}
-    for name, run in [("seed per-image loop", seed_loop), ("project extractor", extractor),
-                      ("raw forward (pre-decoded)", raw_forward)]:
+    for name, run in [
+        ("seed per-image loop", seed_loop),
+        ("project extractor", extractor),
+        ("raw forward (pre-decoded)", raw_forward),
+    ]:
         started = time.perf_counter()
         run()
         results[name] = len(files) / (time.perf_counter() - started)
@@ -137,8 +142,12 @@ print(json.dumps({"images": count, "peak_rss_mb": peak_mb(),
 def peak_rss(images_dir: Path, count: int, batch_size: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench_cache_") as cache_root:
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-        done = subprocess.run([sys.executable, "-c", RSS_CHILD, str(images_dir), cache_root, str(count), str(batch_size)],
-                              env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-c", RSS_CHILD, str(images_dir), cache_root, str(count), str(batch_size)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
     if done.returncode != 0:
         raise RuntimeError(f"the peak-RSS subprocess failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -162,17 +171,23 @@ def main(argv=None) -> int:
         started = time.perf_counter()
         count = max(0 if args.skip_speed else speed_images, 0 if args.skip_memory else rss_images)
         make_jpegs(folder, count)
-        print(f"made {count} synthetic 500x375 JPEGs in {time.perf_counter() - started:.0f} s "
-              f"({sum(p.stat().st_size for p in folder.iterdir()) / 1e6:.0f} MB) in {folder}")
+        print(
+            f"made {count} synthetic 500x375 JPEGs in {time.perf_counter() - started:.0f} s "
+            f"({sum(p.stat().st_size for p in folder.iterdir()) / 1e6:.0f} MB) in {folder}"
+        )
         print(f"CPU cores: {os.cpu_count()}; weights=None (same speed as ImageNet weights)\n")
 
         if not args.skip_memory:
-            print(f"(b) InceptionV3 peak RSS (fresh subprocess, VmHWM), batch {args.batch_size}, through the feature cache")
+            print(
+                f"(b) InceptionV3 peak RSS (fresh subprocess, VmHWM), batch {args.batch_size}, through the feature cache"
+            )
             print(f"    {'images':>7s} {'peak RSS MB':>12s} {'RSS after model built MB':>25s} {'images/s':>9s}")
             for count in dict.fromkeys([rss_small, rss_images]):
                 row = peak_rss(folder, count, args.batch_size)
-                print(f"    {row['images']:7d} {row['peak_rss_mb']:12.0f} {row['rss_after_model_mb']:25.0f} "
-                      f"{row['images_per_s']:9.1f}")
+                print(
+                    f"    {row['images']:7d} {row['peak_rss_mb']:12.0f} {row['rss_after_model_mb']:25.0f} "
+                    f"{row['images_per_s']:9.1f}"
+                )
             print("    target: peak RSS under 2048 MB for 8000 images, and about the same for few and many images\n")
         if not args.skip_speed:
             files = sorted(folder.iterdir())[:speed_images]

@@ -87,32 +87,39 @@ def worker(args) -> dict:
     from helpers.model import build_merge_model
     from helpers.vocabulary import Vocabulary
 
-    features, captions_by_image, image_ids, source = make_data(args.images, args.captions_per_image,
-                                                               args.feature_dim)
+    features, captions_by_image, image_ids, source = make_data(args.images, args.captions_per_image, args.feature_dim)
     vocabulary = Vocabulary.build([c for cs in captions_by_image.values() for c in cs], min_count=args.min_count)
     max_length = training.max_caption_length(captions_by_image)
     if args.worker == "prefix_pairs":
-        dataset, examples = training.prefix_pair_dataset(features, captions_by_image, image_ids, vocabulary,
-                                                         max_length, args.batch_size, seed=0)
+        dataset, examples = training.prefix_pair_dataset(
+            features, captions_by_image, image_ids, vocabulary, max_length, args.batch_size, seed=0
+        )
     else:
-        dataset, examples = training.teacher_forcing_dataset(features, captions_by_image, image_ids, vocabulary,
-                                                             max_length, args.batch_size, seed=0,
-                                                             bucket=args.worker == "teacher_forcing",
-                                                             window_batches=args.window_batches[0] or None)
+        dataset, examples = training.teacher_forcing_dataset(
+            features,
+            captions_by_image,
+            image_ids,
+            vocabulary,
+            max_length,
+            args.batch_size,
+            seed=0,
+            bucket=args.worker == "teacher_forcing",
+            window_batches=args.window_batches[0] or None,
+        )
     if args.worker == "fixed_padding":  # every batch padded to the dataset's longest caption, as before
         import tensorflow as tf
 
         def pad(inputs, targets):
             (image_features, words), missing = inputs, max_length - 1 - tf.shape(targets)[1]
-            return ((image_features, tf.pad(words, [[0, 0], [0, missing]])),
-                    tf.pad(targets, [[0, 0], [0, missing]]))
+            return ((image_features, tf.pad(words, [[0, 0], [0, missing]])), tf.pad(targets, [[0, 0], [0, missing]]))
 
         dataset = dataset.map(pad)
     padding = padding_share(dataset.take(50), max_length)
     steps_per_epoch = math.ceil(examples / args.batch_size)
     keras.utils.set_random_seed(0)
-    model = build_merge_model(len(vocabulary), max_length - 1, args.feature_dim, units=args.units,
-                              embedding_dim=args.embedding_dim)
+    model = build_merge_model(
+        len(vocabulary), max_length - 1, args.feature_dim, units=args.units, embedding_dim=args.embedding_dim
+    )
     dataset = dataset.repeat()
     model.fit(dataset, epochs=1, steps_per_epoch=args.warmup_steps, verbose=0)  # tracing, first allocations
     if args.worker == "prefix_pairs":
@@ -123,12 +130,21 @@ def worker(args) -> dict:
     started = time.perf_counter()
     model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
     elapsed = time.perf_counter() - started
-    return {"mode": args.worker, "source": source, "vocabulary": len(vocabulary), "max_length": max_length,
-            "captions": sum(len(c) for c in captions_by_image.values()), "examples": examples,
-            "steps_per_epoch": steps_per_epoch, "timed_steps": steps, "timed_seconds": elapsed,
-            "epoch_seconds": elapsed * steps_per_epoch / steps, "padding": padding,
-            "load": (load_before + os.getloadavg()[0]) / 2,
-            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}
+    return {
+        "mode": args.worker,
+        "source": source,
+        "vocabulary": len(vocabulary),
+        "max_length": max_length,
+        "captions": sum(len(c) for c in captions_by_image.values()),
+        "examples": examples,
+        "steps_per_epoch": steps_per_epoch,
+        "timed_steps": steps,
+        "timed_seconds": elapsed,
+        "epoch_seconds": elapsed * steps_per_epoch / steps,
+        "padding": padding,
+        "load": (load_before + os.getloadavg()[0]) / 2,
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+    }
 
 
 def padding_share(batches, max_length: int) -> float:
@@ -145,8 +161,19 @@ def padding_share(batches, max_length: int) -> float:
 def run_worker(mode: str, args, window_batches: int = 0) -> dict:
     command = [sys.executable, __file__, "--worker", mode, f"--window-batches={window_batches}"] + [
         f"--{name.replace('_', '-')}={getattr(args, name)}"
-        for name in ("images", "captions_per_image", "feature_dim", "batch_size", "units", "embedding_dim",
-                     "min_count", "warmup_steps", "prefix_steps", "steps")]
+        for name in (
+            "images",
+            "captions_per_image",
+            "feature_dim",
+            "batch_size",
+            "units",
+            "embedding_dim",
+            "min_count",
+            "warmup_steps",
+            "prefix_steps",
+            "steps",
+        )
+    ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO_ROOT)}
     print(f"... timing {mode.replace('_', ' ')} in a subprocess", flush=True)
     result = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -164,19 +191,36 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=64, help="captions (or prefix pairs) per step")
     parser.add_argument("--units", type=int, default=256)
     parser.add_argument("--embedding-dim", type=int, default=100)
-    parser.add_argument("--min-count", type=int, default=1, help="vocabulary: words seen at least this often "
-                        "(default 1: 7,580 words with the real captions, as notebook 02 keeps them)")
+    parser.add_argument(
+        "--min-count",
+        type=int,
+        default=1,
+        help="vocabulary: words seen at least this often "
+        "(default 1: 7,580 words with the real captions, as notebook 02 keeps them)",
+    )
     parser.add_argument("--warmup-steps", type=int, default=5)
-    parser.add_argument("--prefix-steps", type=int, default=300,
-                        help="prefix-pair steps timed and extrapolated to the epoch")
-    parser.add_argument("--steps", type=int, default=0, help="time this many teacher-forcing steps and extrapolate "
-                        "to the epoch (default 0: the whole epoch)")
-    parser.add_argument("--window-batches", type=int, nargs="+", default=[0], help="bucketing: sort by length "
-                        "within windows of this many batches; several values give one row each (default: "
-                        "helpers.training.BUCKET_WINDOW_BATCHES)")
+    parser.add_argument(
+        "--prefix-steps", type=int, default=300, help="prefix-pair steps timed and extrapolated to the epoch"
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=0,
+        help="time this many teacher-forcing steps and extrapolate to the epoch (default 0: the whole epoch)",
+    )
+    parser.add_argument(
+        "--window-batches",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="bucketing: sort by length "
+        "within windows of this many batches; several values give one row each (default: "
+        "helpers.training.BUCKET_WINDOW_BATCHES)",
+    )
     parser.add_argument("--skip-prefix-pairs", action="store_true", help="time only the two teacher-forcing ways")
-    parser.add_argument("--worker", choices=["teacher_forcing", "fixed_padding", "prefix_pairs"],
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker", choices=["teacher_forcing", "fixed_padding", "prefix_pairs"], help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.worker:
         sys.path.insert(0, str(REPO_ROOT))
@@ -193,30 +237,47 @@ def main(argv=None) -> int:
     forced = bucketed[0][1]
     fixed = run_worker("fixed_padding", args)
     pairs = None if args.skip_prefix_pairs else run_worker("prefix_pairs", args)
-    print(f"\nData: {args.images:,} images x {args.captions_per_image} captions = {forced['captions']:,} captions, "
-          f"{args.feature_dim}-d synthetic features; {forced['source']}")
-    print(f"Vocabulary {forced['vocabulary']:,} words, captions up to {forced['max_length']} tokens; merge model "
-          f"units={args.units}, embedding {args.embedding_dim}; batch {args.batch_size}; {os.cpu_count()} CPU cores\n")
-    print(f"{'':44}{'examples/epoch':>15}{'steps/epoch':>12}{'timed steps':>12}{'padding':>8}{'epoch (s)':>10}"
-          f"{'load avg':>9}")
+    print(
+        f"\nData: {args.images:,} images x {args.captions_per_image} captions = {forced['captions']:,} captions, "
+        f"{args.feature_dim}-d synthetic features; {forced['source']}"
+    )
+    print(
+        f"Vocabulary {forced['vocabulary']:,} words, captions up to {forced['max_length']} tokens; merge model "
+        f"units={args.units}, embedding {args.embedding_dim}; batch {args.batch_size}; {os.cpu_count()} CPU cores\n"
+    )
+    print(
+        f"{'':44}{'examples/epoch':>15}{'steps/epoch':>12}{'timed steps':>12}{'padding':>8}{'epoch (s)':>10}"
+        f"{'load avg':>9}"
+    )
     rows = [(f"teacher forcing, bucketed ({w}-batch windows)", row) for w, row in bucketed]
     rows.append(("teacher forcing, fixed padding", fixed))
     for name, row in rows + ([("prefix pairs", pairs)] if pairs else []):
-        note = "" if row["timed_steps"] == row["steps_per_epoch"] else \
-            f"  (extrapolated from {row['timed_steps']} steps in {row['timed_seconds']:.1f} s)"
-        print(f"{name:44}{row['examples']:>15,}{row['steps_per_epoch']:>12,}{row['timed_steps']:>12,}"
-              f"{row['padding']:>8.0%}{row['epoch_seconds']:>10.1f}{row['load']:>9.1f}{note}")
+        note = (
+            ""
+            if row["timed_steps"] == row["steps_per_epoch"]
+            else f"  (extrapolated from {row['timed_steps']} steps in {row['timed_seconds']:.1f} s)"
+        )
+        print(
+            f"{name:44}{row['examples']:>15,}{row['steps_per_epoch']:>12,}{row['timed_steps']:>12,}"
+            f"{row['padding']:>8.0%}{row['epoch_seconds']:>10.1f}{row['load']:>9.1f}{note}"
+        )
     print()
     for w, row in bucketed:
         bucketing = fixed["epoch_seconds"] / row["epoch_seconds"]
-        print(f"bucketed batches ({w}-batch windows) are {bucketing:.1f}x faster per epoch than fixed padding "
-              f"(target >= {BUCKETING_TARGET:.0f}x: {'met' if bucketing >= BUCKETING_TARGET else 'NOT met'})")
+        print(
+            f"bucketed batches ({w}-batch windows) are {bucketing:.1f}x faster per epoch than fixed padding "
+            f"(target >= {BUCKETING_TARGET:.0f}x: {'met' if bucketing >= BUCKETING_TARGET else 'NOT met'})"
+        )
     if pairs:
         speedup = pairs["epoch_seconds"] / forced["epoch_seconds"]
-        print(f"teacher forcing is {speedup:.1f}x faster per epoch than prefix pairs "
-              f"(target >= {SPEEDUP_TARGET:.0f}x: {'met' if speedup >= SPEEDUP_TARGET else 'NOT met'})")
-    print(f"peak RSS of teacher-forcing training: {forced['peak_rss_gb']:.2f} GB "
-          f"(target <= {RSS_TARGET_GB:.0f} GB: {'met' if forced['peak_rss_gb'] <= RSS_TARGET_GB else 'NOT met'})")
+        print(
+            f"teacher forcing is {speedup:.1f}x faster per epoch than prefix pairs "
+            f"(target >= {SPEEDUP_TARGET:.0f}x: {'met' if speedup >= SPEEDUP_TARGET else 'NOT met'})"
+        )
+    print(
+        f"peak RSS of teacher-forcing training: {forced['peak_rss_gb']:.2f} GB "
+        f"(target <= {RSS_TARGET_GB:.0f} GB: {'met' if forced['peak_rss_gb'] <= RSS_TARGET_GB else 'NOT met'})"
+    )
     return 0
 
 

@@ -58,8 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="notebooks 00-02 only")
     parser.add_argument("--run-dir", type=Path, default=None)
-    parser.add_argument("--only", nargs="+", metavar="NN", help="only these notebooks (into a run folder that has "
-                        "the earlier ones' files, see --run-dir)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NN",
+        help="only these notebooks (into a run folder that has the earlier ones' files, see --run-dir)",
+    )
     args = parser.parse_args(argv)
     run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="binder-memory-")) / "run"
     command = [sys.executable, "-m", "helpers", "run", "--run-dir", str(run_dir)]
@@ -85,9 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'what':<44} {'peak':>10} {'of 2 GiB':>9}")
     for notebook, rss in per_notebook.items():
         print(f"{'  while ' + notebook:<44} {mib(rss):>10} {rss / BINDER_BYTES:>9.0%}")
-    print(f"{'whole process tree (course + kernel), sampled':<44} {mib(peak_tree):>10} {peak_tree / BINDER_BYTES:>9.0%}")
+    print(
+        f"{'whole process tree (course + kernel), sampled':<44} {mib(peak_tree):>10} {peak_tree / BINDER_BYTES:>9.0%}"
+    )
     print(f"{'largest single process (ru_maxrss)':<44} {mib(peak_single):>10} {peak_single / BINDER_BYTES:>9.0%}")
-    print(f"course ({' '.join(command[command.index('--only') + 1:]) if '--only' in command else '00-09'}) exit code {process.returncode}, {seconds:.0f} s, run folder {run_dir} (log {log_path})")
+    print(
+        f"course ({' '.join(command[command.index('--only') + 1 :]) if '--only' in command else '00-09'}) exit code {process.returncode}, {seconds:.0f} s, run folder {run_dir} (log {log_path})"
+    )
     return 0
 
 

@@ -26,7 +26,7 @@ from binder_memory import BINDER_BYTES, REPO_ROOT, tree_rss  # noqa: E402
 sys.path.insert(0, str(REPO_ROOT))
 from helpers import course  # noqa: E402
 
-MIB = 1024 ** 2
+MIB = 1024**2
 
 
 def notebook_named(prefix: str) -> Path:
@@ -48,8 +48,9 @@ def start(path: Path, parameters: dict):
     notebook.metadata.setdefault("papermill", {})
     names = set(course.parameter_names(path.name))
     notebook = parameterize_notebook(notebook, {k: v for k, v in parameters.items() if k in names})
-    client = NotebookClient(notebook, kernel_name="python3", timeout=1800,
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        notebook, kernel_name="python3", timeout=1800, resources={"metadata": {"path": str(path.parent)}}
+    )
     client.km = client.create_kernel_manager()
     client.start_new_kernel()
     client.start_new_kernel_client()
@@ -80,8 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, required=True, help="a run folder where the earlier notebooks ran")
     parser.add_argument("--first", default="03", help="the notebook left open (default 03)")
     parser.add_argument("--second", default="04", help="the notebook opened next (default 04)")
-    parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="a parameter for both notebooks, as python -m helpers run takes it")
+    parser.add_argument(
+        "-p",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a parameter for both notebooks, as python -m helpers run takes it",
+    )
     args = parser.parse_args(argv)
     parameters = {"RUN_DIR": str(args.run_dir.resolve()), **{k: course.parse_value(v) for k, v in args.p}}
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -113,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'':44} {'MiB':>7}")
     print(f"{first_path.name + ' (finished, kernel left running)':44} {sum(idle.values()) / MIB:>7,.0f}")
     print(f"{second_path.name + ' (running), peak':44} {peak_second / MIB:>7,.0f}")
-    print(f"{'both kernels together, peak':44} {peak_total / MIB:>7,.0f}  (the first kernel {first_at_peak / MIB:,.0f})")
+    print(
+        f"{'both kernels together, peak':44} {peak_total / MIB:>7,.0f}  (the first kernel {first_at_peak / MIB:,.0f})"
+    )
     print(f"{'mybinder.org limit':44} {BINDER_BYTES / MIB:>7,.0f}  -> {peak_total / BINDER_BYTES:.0%} of it")
     return 0
 

@@ -58,6 +58,7 @@ LEXICON_SIZE, ZIPF_EXPONENT, ZIPF_OFFSET, MEAN_WORDS = 10_000, 1.3, 2.7, 9.2
 
 # --- the synthetic photos ----------------------------------------------------------------------
 
+
 def synthetic_photo(index: int, seed: int = 0) -> Image.Image:
     """A 500x375 picture with a photo's statistics: smooth colour field, shapes, blur, noise."""
     rng = np.random.default_rng([seed, index])
@@ -87,6 +88,7 @@ def save_atomic(image: Image.Image, path: Path) -> None:
 
 
 # --- captions and split ------------------------------------------------------------------------
+
 
 def real_text(text_dir: Path) -> tuple[list[str], list[str], dict[str, list[str]]] | None:
     """``(image ids, token-file lines, splits)`` of the real Flickr8k text files, or None when absent."""
@@ -123,8 +125,11 @@ def synthetic_text(n: int, seed: int = 0) -> tuple[list[str], list[str], dict[st
     n_dev = n_test = round(n * 1000 / FLICKR8K_IMAGES)
     n_train = round(n * 6000 / FLICKR8K_IMAGES)
     ids = image_ids[:n]
-    splits = {"train": ids[:n_train], "dev": ids[n_train:n_train + n_dev],
-              "test": ids[n_train + n_dev:n_train + n_dev + n_test]}
+    splits = {
+        "train": ids[:n_train],
+        "dev": ids[n_train : n_train + n_dev],
+        "test": ids[n_train + n_dev : n_train + n_dev + n_test],
+    }
     return image_ids, lines, splits
 
 
@@ -136,20 +141,30 @@ def build_dataset(folder: Path, n_images: int, text_dir: Path, seed: int = 0) ->
         source = f"the real Flickr8k captions and split from {text_dir}"
         order = np.random.default_rng(seed).permutation(len(all_ids))  # a subset keeps the split's proportions
         chosen = {all_ids[i] for i in order[:n_images]}
-        lines = [line for line in lines if "\t" in line
-                 and (line.split("\t", 1)[0].rsplit("#", 1)[0] in chosen
-                      or not line.split("\t", 1)[0].rsplit("#", 1)[0].lower().endswith(".jpg"))]  # keep the bad id
+        lines = [
+            line
+            for line in lines
+            if "\t" in line
+            and (
+                line.split("\t", 1)[0].rsplit("#", 1)[0] in chosen
+                or not line.split("\t", 1)[0].rsplit("#", 1)[0].lower().endswith(".jpg")
+            )
+        ]  # keep the bad id
         splits = {split: [i for i in ids if i in chosen] for split, ids in splits.items()}
     else:
         all_ids, lines, splits = synthetic_text(n_images, seed)
         chosen = set(all_ids[:n_images])
-        source = (f"synthetic captions ({text_dir} not found): 5 per image, ~{MEAN_WORDS} words, "
-                  f"Zipf over {LEXICON_SIZE:,} pseudo-words")
+        source = (
+            f"synthetic captions ({text_dir} not found): 5 per image, ~{MEAN_WORDS} words, "
+            f"Zipf over {LEXICON_SIZE:,} pseudo-words"
+        )
     images_dir = folder / "Flicker8k_Dataset"
     marker = folder / MARKER
     if images_dir.exists() and not marker.exists():
-        sys.exit(f"{folder} already holds {images_dir.name}/ but not {MARKER}: it was not made by this script "
-                 "(real photos?). Pick another --folder; nothing was changed.")
+        sys.exit(
+            f"{folder} already holds {images_dir.name}/ but not {MARKER}: it was not made by this script "
+            "(real photos?). Pick another --folder; nothing was changed."
+        )
     if images_dir.exists() and paths.read_json(marker).get("version") != GENERATOR_VERSION:
         print(f"  {images_dir} was made by another version of this script: making the photos again")
         shutil.rmtree(images_dir)
@@ -165,9 +180,15 @@ def build_dataset(folder: Path, n_images: int, text_dir: Path, seed: int = 0) ->
     for split, name in datasets.SPLIT_FILES.items():
         write_text_atomic(folder / name, "\n".join(splits[split]) + "\n")
     sizes = [(images_dir / i).stat().st_size for i in chosen]
-    info = {"images": len(chosen), "size": [WIDTH, HEIGHT], "captions": source, "version": GENERATOR_VERSION,
-            "mean_jpeg_kb": round(sum(sizes) / len(sizes) / 1000, 1),
-            "split": {s: len(ids) for s, ids in splits.items()}, "made_now": len(todo)}
+    info = {
+        "images": len(chosen),
+        "size": [WIDTH, HEIGHT],
+        "captions": source,
+        "version": GENERATOR_VERSION,
+        "mean_jpeg_kb": round(sum(sizes) / len(sizes) / 1000, 1),
+        "split": {s: len(ids) for s, ids in splits.items()},
+        "made_now": len(todo),
+    }
     paths.write_json_atomic(marker, info)
     return info
 
@@ -180,14 +201,18 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 # --- timing the course -------------------------------------------------------------------------
 
+
 def slowest_cell(executed: Path) -> tuple[float, str] | None:
     """``(seconds, first code line)`` of the longest cell of an executed notebook (papermill's cell durations)."""
     import nbformat
 
     if not executed.is_file():
         return None
-    cells = [(c.metadata.get("papermill", {}).get("duration"), c.source)
-             for c in nbformat.read(executed, as_version=4).cells if c.cell_type == "code"]
+    cells = [
+        (c.metadata.get("papermill", {}).get("duration"), c.source)
+        for c in nbformat.read(executed, as_version=4).cells
+        if c.cell_type == "code"
+    ]
     cells = [(d, source) for d, source in cells if isinstance(d, (int, float))]
     if not cells:
         return None
@@ -217,8 +242,18 @@ def run_notebook(number: str, run_dir: Path, parameters: dict[str, str]) -> tupl
 
     Memory is sampled every 0.2 s with psutil (installed with Jupyter); ``None`` without psutil.
     """
-    command = [sys.executable, "-m", "helpers", "run", "--run-dir", str(run_dir), "--only", number,
-               "--timeout", str(7 * 24 * 3600)]
+    command = [
+        sys.executable,
+        "-m",
+        "helpers",
+        "run",
+        "--run-dir",
+        str(run_dir),
+        "--only",
+        number,
+        "--timeout",
+        str(7 * 24 * 3600),
+    ]
     for name, value in parameters.items():
         command += ["-p", name, value]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
@@ -246,23 +281,44 @@ def run_notebook(number: str, run_dir: Path, parameters: dict[str, str]) -> tupl
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--images", type=int, default=FLICKR8K_IMAGES, help="photos in the dataset (Flickr8k: 8091)")
-    parser.add_argument("--epochs", type=int, default=2, help="EPOCHS for 06 (the course default is 20; the table "
-                        "gives the per-epoch time and the estimate for 20)")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=2,
+        help="EPOCHS for 06 (the course default is 20; the table gives the per-epoch time and the estimate for 20)",
+    )
     parser.add_argument("--small", action="store_true", help="a quick check: --images 400 --epochs 2")
-    parser.add_argument("--folder", type=Path, default=DEFAULT_FOLDER, help=f"where the dataset is built and reused "
-                        f"(outside the repository; default {DEFAULT_FOLDER})")
-    parser.add_argument("--text-dir", type=Path, default=DEFAULT_TEXT_DIR,
-                        help="the real Flickr8k_text files, used when present (default ../shared/data/flickr8k_text)")
+    parser.add_argument(
+        "--folder",
+        type=Path,
+        default=DEFAULT_FOLDER,
+        help=f"where the dataset is built and reused (outside the repository; default {DEFAULT_FOLDER})",
+    )
+    parser.add_argument(
+        "--text-dir",
+        type=Path,
+        default=DEFAULT_TEXT_DIR,
+        help="the real Flickr8k_text files, used when present (default ../shared/data/flickr8k_text)",
+    )
     parser.add_argument("--encoder", default="mobilenet_v2", help="ENCODER (default mobilenet_v2)")
     parser.add_argument("--weights", default="auto", help="WEIGHTS (default auto; 'none' costs the same time)")
     parser.add_argument("--batch-size", default=None, help="BATCH_SIZE (default: the notebooks' own)")
-    parser.add_argument("--only", nargs="+", metavar="NN", help="time only these notebooks (the earlier ones must "
-                        "have run in the same run folder)")
-    parser.add_argument("--run-dir", type=Path, default=None,
-                        help="run folder (default <folder>/runs/<images>-<encoder>-<weights>-e<epochs>)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NN",
+        help="time only these notebooks (the earlier ones must have run in the same run folder)",
+    )
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="run folder (default <folder>/runs/<images>-<encoder>-<weights>-e<epochs>)",
+    )
     parser.add_argument("--fresh", action="store_true", help="delete the run folder first (times every notebook again)")
     args = parser.parse_args(argv)
     if args.small:
@@ -278,16 +334,20 @@ def main(argv: list[str] | None = None) -> int:
     info = build_dataset(folder, args.images, args.text_dir.expanduser())
     reused = info["images"] - info["made_now"]
     print(f"  captions: {info['captions']}")
-    print(f"  {info['images']} photos ({reused} reused from an earlier run), mean JPEG {info['mean_jpeg_kb']} kB "
-          f"(Flickr8k: ~135 kB); split {info['split']}; ready in {time.perf_counter() - started:.0f} s")
+    print(
+        f"  {info['images']} photos ({reused} reused from an earlier run), mean JPEG {info['mean_jpeg_kb']} kB "
+        f"(Flickr8k: ~135 kB); split {info['split']}; ready in {time.perf_counter() - started:.0f} s"
+    )
 
-    run_dir = (args.run_dir or folder / "runs" / f"{args.images}-{args.encoder}-{Path(args.weights).stem}"
-               f"-e{args.epochs}").expanduser().resolve()
+    run_dir = (
+        (args.run_dir or folder / "runs" / f"{args.images}-{args.encoder}-{Path(args.weights).stem}-e{args.epochs}")
+        .expanduser()
+        .resolve()
+    )
     if args.fresh and run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    parameters = {"DATASET": str(folder), "ENCODER": args.encoder, "WEIGHTS": args.weights,
-                  "EPOCHS": str(args.epochs)}
+    parameters = {"DATASET": str(folder), "ENCODER": args.encoder, "WEIGHTS": args.weights, "EPOCHS": str(args.epochs)}
     if args.batch_size:
         parameters["BATCH_SIZE"] = str(args.batch_size)
     timings_path = run_dir / TIMINGS_FILE
@@ -323,7 +383,7 @@ def print_table(run_dir: Path, timings: dict, args, info: dict) -> None:
     notes = {
         "01": f"{info['images']} images, {split}",
         "02": f"vocabulary {config.get('text', {}).get('vocabulary_size', '?')} words, "
-              f"max_length {config.get('text', {}).get('max_length', '?')}",
+        f"max_length {config.get('text', {}).get('max_length', '?')}",
         "03": f"{args.encoder}, weights {config.get('features', {}).get('weights', args.weights)}",
     }
     if "03" in seconds:
@@ -333,8 +393,10 @@ def print_table(run_dir: Path, timings: dict, args, info: dict) -> None:
     if fit and epochs_run:
         per_epoch = fit / epochs_run
         default_06 = seconds["06"] - fit + per_epoch * COURSE_DEFAULT_EPOCHS
-        notes["06"] = (f"{epochs_run} epochs: training cell {fit:.0f} s = {per_epoch:.1f} s/epoch; "
-                       f"EPOCHS={COURSE_DEFAULT_EPOCHS} -> ~{default_06:.0f} s")
+        notes["06"] = (
+            f"{epochs_run} epochs: training cell {fit:.0f} s = {per_epoch:.1f} s/epoch; "
+            f"EPOCHS={COURSE_DEFAULT_EPOCHS} -> ~{default_06:.0f} s"
+        )
     for name in course.NOTEBOOKS:
         number = name[:2]
         if number in seconds:
@@ -343,8 +405,10 @@ def print_table(run_dir: Path, timings: dict, args, info: dict) -> None:
             note = "; ".join(n for n in (notes.get(number, ""), where) if n)
             rows.append((name.removesuffix(".ipynb"), seconds[number], peak_mb.get(number), note))
     width = max(len(r[0]) for r in rows) if rows else 10
-    print(f"\nSeconds per notebook at {info['images']} images ({WIDTH}x{HEIGHT} synthetic JPEGs; {info['captions']}),"
-          f" EPOCHS={args.epochs}, {os.cpu_count()} CPUs:")
+    print(
+        f"\nSeconds per notebook at {info['images']} images ({WIDTH}x{HEIGHT} synthetic JPEGs; {info['captions']}),"
+        f" EPOCHS={args.epochs}, {os.cpu_count()} CPUs:"
+    )
     print(f"| {'notebook':{width}} | {'seconds':>8} | {'peak MB':>8} | notes |")
     print(f"|{'-' * (width + 2)}|{'-' * 9}:|{'-' * 9}:|-------|")
     for name, value, peak, note in rows:
@@ -352,11 +416,15 @@ def print_table(run_dir: Path, timings: dict, args, info: dict) -> None:
     total = sum(seconds.values())
     print(f"| {'total':{width}} | {total:8.1f} | {'':8} | with EPOCHS={args.epochs} |")
     if default_06 is not None and len(seconds) == len(course.NOTEBOOKS):
-        print(f"| {'total, EPOCHS=20':{width}} | {total - seconds['06'] + default_06:8.1f} | {'':8} | "
-              f"06 estimated from the measured per-epoch time x {COURSE_DEFAULT_EPOCHS} |")
-    print("(seconds: wall clock of `python -m helpers run --only NN`, kernel start and imports included; peak MB: the "
-          "largest resident set of its processes, the kernel included; the photos are synthetic, so the scores of "
-          "this run mean nothing)")
+        print(
+            f"| {'total, EPOCHS=20':{width}} | {total - seconds['06'] + default_06:8.1f} | {'':8} | "
+            f"06 estimated from the measured per-epoch time x {COURSE_DEFAULT_EPOCHS} |"
+        )
+    print(
+        "(seconds: wall clock of `python -m helpers run --only NN`, kernel start and imports included; peak MB: the "
+        "largest resident set of its processes, the kernel included; the photos are synthetic, so the scores of "
+        "this run mean nothing)"
+    )
 
 
 if __name__ == "__main__":

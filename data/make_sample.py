@@ -55,20 +55,20 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "data" / "sample"
 DEFAULT_SEED = 8
 
-IMAGE_SIZE = 128          # final images are IMAGE_SIZE x IMAGE_SIZE RGB
-SUPERSAMPLE = 4           # draw 4x larger, then downsample: smooth (anti-aliased) edges
+IMAGE_SIZE = 128  # final images are IMAGE_SIZE x IMAGE_SIZE RGB
+SUPERSAMPLE = 4  # draw 4x larger, then downsample: smooth (anti-aliased) edges
 JPEG_QUALITY = 90
-NOISE_SIGMA = 3.0         # faint Gaussian pixel noise, so scenes are not perfectly clean
+NOISE_SIGMA = 3.0  # faint Gaussian pixel noise, so scenes are not perfectly clean
 
-SPLITS = {"train": 360, "dev": 60, "test": 80}     # 500 scenes in all
+SPLITS = {"train": 360, "dev": 60, "test": 80}  # 500 scenes in all
 SPLIT_FILES = {
     "train": "Flickr_8k.trainImages.txt",
     "dev": "Flickr_8k.devImages.txt",
     "test": "Flickr_8k.testImages.txt",
 }
-IMAGE_DIR = "Flicker8k_Dataset"        # sic: the real Flickr8k folder has this typo
+IMAGE_DIR = "Flicker8k_Dataset"  # sic: the real Flickr8k folder has this typo
 TOKEN_FILE = "Flickr8k.token.txt"
-BOXES_FILE = "boxes.json"              # image file -> its shapes' bounding boxes (not part of Flickr8k's layout)
+BOXES_FILE = "boxes.json"  # image file -> its shapes' bounding boxes (not part of Flickr8k's layout)
 CAPTIONS_PER_IMAGE = 5
 
 # The five attributes of a scene and their values.
@@ -92,11 +92,11 @@ COLOUR_RGB = {
     "orange": (250, 135, 15),
 }
 BACKGROUND_RGB = {"white": (245, 245, 245), "black": (15, 15, 15), "gray": (128, 128, 128)}
-SHADE_JITTER = 14         # +- per channel for shapes
-BACKGROUND_JITTER = 6     # +- per channel (same for all channels: stays neutral)
+SHADE_JITTER = 14  # +- per channel for shapes
+BACKGROUND_JITTER = 6  # +- per channel (same for all channels: stays neutral)
 
-EDGE_MARGIN = 3           # px between a shape and the image border
-GAP = 5                   # px between the bounding boxes of two shapes
+EDGE_MARGIN = 3  # px between a shape and the image border
+GAP = 5  # px between the bounding boxes of two shapes
 
 
 @dataclass(frozen=True)
@@ -135,11 +135,11 @@ def spread_combinations(n: int, rng: random.Random) -> list[tuple]:
     rng.shuffle(combos)
     subsets = [s for r in range(1, len(ATTRIBUTES) + 1) for s in itertools.combinations(range(len(ATTRIBUTES)), r)]
     keys = {c: [(s, tuple(c[i] for i in s)) for s in subsets] for c in combos}
-    used: Counter = Counter()       # (attribute indices, values) -> times used
+    used: Counter = Counter()  # (attribute indices, values) -> times used
     chosen = []
 
     def cost(combo: tuple) -> tuple[int, int]:
-        return used[keys[combo][-1]], sum(used[k] for k in keys[combo])   # keys[-1]: the whole combination
+        return used[keys[combo][-1]], sum(used[k] for k in keys[combo])  # keys[-1]: the whole combination
 
     for _ in range(n):
         # min() keeps the first of equal costs: ties are broken by the shuffled order.
@@ -159,10 +159,10 @@ def make_scenes(seed: int) -> dict[str, list[Scene]]:
     rng = random.Random(f"scenes-{seed}")
     scenes: dict[str, list[Scene]] = {}
     ids = [f"shapes_{i:04d}" for i in range(sum(SPLITS.values()))]
-    rng.shuffle(ids)        # which id lands in which split is random too
+    rng.shuffle(ids)  # which id lands in which split is random too
     start = 0
     for split, n in SPLITS.items():
-        split_ids = sorted(ids[start:start + n])
+        split_ids = sorted(ids[start : start + n])
         start += n
         scenes[split] = [Scene(image_id, *combo) for image_id, combo in zip(split_ids, spread_combinations(n, rng))]
     return scenes
@@ -194,8 +194,9 @@ def place_boxes(sizes: list[int], rng: random.Random) -> list[tuple[int, int, in
                     break
             if len(boxes) == len(sizes):
                 return boxes
-        sizes = [max(s - 1, SIZE_RANGE["large"][0] if s >= SIZE_RANGE["large"][0] else SIZE_RANGE["small"][0])
-                 for s in sizes]
+        sizes = [
+            max(s - 1, SIZE_RANGE["large"][0] if s >= SIZE_RANGE["large"][0] else SIZE_RANGE["small"][0]) for s in sizes
+        ]
 
 
 def jitter(rgb: tuple[int, int, int], amount: int, rng: random.Random) -> tuple[int, int, int]:
@@ -285,11 +286,11 @@ def surface_variant(caption: str, rng: random.Random) -> str:
     trailing punctuation or a stray symbol.  It cleans to the same text."""
     body = caption.rstrip(".")
     variants = [
-        body.lower(),                                   # no capital, no full stop
+        body.lower(),  # no capital, no full stop
         body + "!",
         body + "...",
         body.lower() + " .",
-        body.replace(" on a ", " on  a ") + ".",        # a double space
+        body.replace(" on a ", " on  a ") + ".",  # a double space
         body.upper() + ".",
         "- " + body + " -",
         body + " !!",
@@ -337,14 +338,20 @@ def free_captions(scene: Scene, rng: random.Random, n: int = 3) -> list[str]:
     templates = [
         lambda w: f"A {w['bg']} background with {w['cnt']} {w['size']} {w['col']} {w['shape']}",
         lambda w: f"There {w['be']} {w['cnt']} {w['col']} {w['shape']} on the {w['bg']} background",
-        lambda w: (f"{cap(w['col'])} {w['shape']} (just one), {w['size']}, on {w['bg']}!" if one else
-                   f"{cap(w['col'])} {w['shape']} ({w['word']} of them), {w['size']}, on {w['bg']}!"),
+        lambda w: (
+            f"{cap(w['col'])} {w['shape']} (just one), {w['size']}, on {w['bg']}!"
+            if one
+            else f"{cap(w['col'])} {w['shape']} ({w['word']} of them), {w['size']}, on {w['bg']}!"
+        ),
         lambda w: f"{w['pic']} of {w['cnt']} {w['size']} {w['col']} {w['shape']} against a {w['bg']} backdrop.",
         lambda w: f"I think {w['cnt']} {w['size']} {w['col']} {w['shape']}, {w['bg']} background",
         lambda w: f"Simple drawing: {w['cnt']} {w['col']} {w['shape']}, {w['size']}, on {w['bg']}.",
         lambda w: f"* {w['cnt']} {w['size']} {w['col']} {w['shape']} @ {w['bg']} bg *",
-        lambda w: (f"The {w['shape']} is {w['col']} & {w['size']}; the background is {w['bg']}" if one else
-                   f"The {w['word']} {w['shape']} are {w['col']} & {w['size']}; the background is {w['bg']}"),
+        lambda w: (
+            f"The {w['shape']} is {w['col']} & {w['size']}; the background is {w['bg']}"
+            if one
+            else f"The {w['word']} {w['shape']} are {w['col']} & {w['size']}; the background is {w['bg']}"
+        ),
         lambda w: f"On a {w['bg'].upper()} background: {w['cnt']} {w['size']} {w['col']} {w['shape']}.",
         lambda w: f"{cap(w['cnt'])} {w['col']} {w['shape']} ({w['size']}) sitting on {w['bg']} :-)",
         lambda w: f"{w['bg']} backdrop, {w['cnt']} {w['size']} {w['col'].upper()} {w['shape']} #shapes",
@@ -391,8 +398,9 @@ def write_dataset(out: Path, seed: int) -> dict[str, list[Scene]]:
         boxes = {}
         for scene in all_scenes:
             image, scene_boxes = draw_scene_with_boxes(scene, seed)
-            boxes[f"{scene.image_id}.jpg"] = [{"colour": scene.colour, "shape": scene.shape, "size": scene.size,
-                                               "box": box} for box in scene_boxes]
+            boxes[f"{scene.image_id}.jpg"] = [
+                {"colour": scene.colour, "shape": scene.shape, "size": scene.size, "box": box} for box in scene_boxes
+            ]
             image.save(tmp / IMAGE_DIR / f"{scene.image_id}.jpg", "JPEG", quality=JPEG_QUALITY, optimize=False)
             for n, caption in enumerate(captions_for(scene, seed)):
                 token_lines.append(f"{scene.image_id}.jpg#{n}\t{caption}\n")
@@ -401,7 +409,7 @@ def write_dataset(out: Path, seed: int) -> dict[str, list[Scene]]:
         for split, filename in SPLIT_FILES.items():
             lines = "".join(f"{s.image_id}.jpg\n" for s in scenes[split])
             (tmp / filename).write_text(lines, encoding="utf-8", newline="\n")
-        os.chmod(tmp, 0o755)                  # mkdtemp makes it 0o700
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0o700
         # Swap: remove the old output, move the new one into place.
         if out.exists():
             shutil.rmtree(out)
@@ -441,9 +449,10 @@ def best_constant_caption(captions: dict[str, list[str]], train: list[str], test
     from helpers.evaluation import best_constant_caption as best_constant
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")      # nltk warns when an n-gram order has no match
-        return best_constant([c for image in train for c in captions[image]],
-                             {image: captions[image] for image in test})
+        warnings.simplefilter("ignore")  # nltk warns when an n-gram order has no match
+        return best_constant(
+            [c for image in train for c in captions[image]], {image: captions[image] for image in test}
+        )
 
 
 def folder_size(path: Path) -> int:

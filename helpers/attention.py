@@ -64,19 +64,39 @@ from helpers import paths
 from helpers.run import ATTENTION_CAPTIONS_FILE, ATTENTION_DIR, SPATIAL_FEATURES_FILE  # noqa: F401
 from helpers.run import ATTENTION_COMPARISON_FILE as COMPARISON_FILE  # noqa: F401
 from helpers.vocabulary import PAD_ID, UNKNOWN_ID, Vocabulary
-BOXES_FILE = "boxes.json"                          # beside the sample's captions (data/make_sample.py)
-SPATIAL_VERSION = 1                                # bumped if the spatial cache's content changes
+
+BOXES_FILE = "boxes.json"  # beside the sample's captions (data/make_sample.py)
+SPATIAL_VERSION = 1  # bumped if the spatial cache's content changes
 
 # Words of the sample's captions that name a colour or a shape (synonyms included), and what they name.
-COLOUR_WORDS = {"red": "red", "green": "green", "blue": "blue", "yellow": "yellow", "purple": "purple",
-                "violet": "purple", "orange": "orange"}
-SHAPE_WORDS = {"circle": "circle", "circles": "circle", "disc": "circle", "discs": "circle", "dot": "circle",
-               "dots": "circle", "square": "square", "squares": "square", "box": "square", "boxes": "square",
-               "triangle": "triangle", "triangles": "triangle"}
+COLOUR_WORDS = {
+    "red": "red",
+    "green": "green",
+    "blue": "blue",
+    "yellow": "yellow",
+    "purple": "purple",
+    "violet": "purple",
+    "orange": "orange",
+}
+SHAPE_WORDS = {
+    "circle": "circle",
+    "circles": "circle",
+    "disc": "circle",
+    "discs": "circle",
+    "dot": "circle",
+    "dots": "circle",
+    "square": "square",
+    "squares": "square",
+    "box": "square",
+    "boxes": "square",
+    "triangle": "triangle",
+    "triangles": "triangle",
+}
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Spatial features: the encoder's last feature map, kept.
+
 
 def spatial_encoder(encoder: str = "mobilenet_v2", weights="auto", seed: int | None = None):
     """The CNN of notebook 03 (:func:`helpers.features.build_encoder`) without its pooling:
@@ -84,7 +104,7 @@ def spatial_encoder(encoder: str = "mobilenet_v2", weights="auto", seed: int | N
     from helpers import features
 
     pooled = features.build_encoder(encoder, weights, seed=seed)
-    grid = pooled.layers[-1].input          # the input of the final GlobalAveragePooling2D
+    grid = pooled.layers[-1].input  # the input of the final GlobalAveragePooling2D
     if len(grid.shape) != 4:
         raise ValueError(f"{encoder}: the layer before pooling gives shape {grid.shape}, not a feature map")
     return keras.Model(pooled.inputs, grid, name=f"{encoder}_grid")
@@ -95,8 +115,8 @@ class SpatialFeatures:
     """Feature maps of a list of images: ``grid[i]`` ``(H * W, C)`` belongs to ``image_ids[i]``."""
 
     image_ids: list[str]
-    grid: np.ndarray                 # (images, H * W, C), float16 by default
-    grid_shape: tuple[int, int]      # (H, W)
+    grid: np.ndarray  # (images, H * W, C), float16 by default
+    grid_shape: tuple[int, int]  # (H, W)
     encoder: str
     weights: str
     image_size: int
@@ -124,9 +144,15 @@ def save_spatial_features(path: str | Path, table: SpatialFeatures) -> Path:
     """Save atomically as a plain ``.npz`` (no pickle)."""
     path = Path(path)
     temporary = path.with_name(f".{path.stem}.partial.npz")
-    np.savez(temporary, image_ids=np.array(table.image_ids, dtype=str), grid=table.grid,
-             grid_shape=np.array(table.grid_shape), encoder=np.array(table.encoder),
-             weights=np.array(table.weights), image_size=np.array(table.image_size))
+    np.savez(
+        temporary,
+        image_ids=np.array(table.image_ids, dtype=str),
+        grid=table.grid,
+        grid_shape=np.array(table.grid_shape),
+        encoder=np.array(table.encoder),
+        weights=np.array(table.weights),
+        image_size=np.array(table.image_size),
+    )
     temporary.replace(path)
     return path
 
@@ -137,9 +163,14 @@ def load_spatial_features(path: str | Path) -> SpatialFeatures:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist. It is written by notebooks/10_visual_attention.ipynb.")
     with np.load(path, allow_pickle=False) as data:
-        return SpatialFeatures([str(i) for i in data["image_ids"]], data["grid"],
-                               tuple(int(v) for v in data["grid_shape"]), str(data["encoder"]),
-                               str(data["weights"]), int(data["image_size"]))
+        return SpatialFeatures(
+            [str(i) for i in data["image_ids"]],
+            data["grid"],
+            tuple(int(v) for v in data["grid_shape"]),
+            str(data["encoder"]),
+            str(data["weights"]),
+            int(data["image_size"]),
+        )
 
 
 def float16_fits(values: np.ndarray, tolerance: float = 1e-3) -> bool:
@@ -154,8 +185,15 @@ def float16_fits(values: np.ndarray, tolerance: float = 1e-3) -> bool:
     return float(np.abs(values.astype(np.float16).astype(np.float32) - values).max()) <= tolerance * largest
 
 
-def extract_spatial_features(model, image_paths: list[str | Path], encoder: str, batch_size: int = 32, *,
-                             dtype: str = "auto", progress: bool = True) -> tuple[np.ndarray, tuple[int, int]]:
+def extract_spatial_features(
+    model,
+    image_paths: list[str | Path],
+    encoder: str,
+    batch_size: int = 32,
+    *,
+    dtype: str = "auto",
+    progress: bool = True,
+) -> tuple[np.ndarray, tuple[int, int]]:
     """Feature maps ``(len(image_paths), H * W, C)`` of ``model`` (:func:`spatial_encoder`) through the
     course's image pipeline (:func:`helpers.features.iter_features`). Every image must work (these are
     images notebook 03 already read); a bad one raises naming the file and the problem.
@@ -167,8 +205,9 @@ def extract_spatial_features(model, image_paths: list[str | Path], encoder: str,
 
     height, width, channels = (int(v) for v in model.output_shape[1:])
     grid = None
-    for index, vector, reason in features.iter_features(model, image_paths, encoder, batch_size, progress=progress,
-                                                        desc=f"{encoder} feature maps"):
+    for index, vector, reason in features.iter_features(
+        model, image_paths, encoder, batch_size, progress=progress, desc=f"{encoder} feature maps"
+    ):
         if reason is not None:
             raise BadImageError(f"{image_paths[index]}: {reason}")
         if grid is None:
@@ -180,10 +219,19 @@ def extract_spatial_features(model, image_paths: list[str | Path], encoder: str,
     return grid, (height, width)
 
 
-def load_or_extract_spatial_features(path: str | Path | None, image_ids: list[str], images_dir: str | Path,
-                                     encoder: str, weights, *, cache_root: str | Path | None = None,
-                                     seed: int | None = None, batch_size: int = 32, dtype: str = "auto",
-                                     progress: bool = True) -> SpatialFeatures:
+def load_or_extract_spatial_features(
+    path: str | Path | None,
+    image_ids: list[str],
+    images_dir: str | Path,
+    encoder: str,
+    weights,
+    *,
+    cache_root: str | Path | None = None,
+    seed: int | None = None,
+    batch_size: int = 32,
+    dtype: str = "auto",
+    progress: bool = True,
+) -> SpatialFeatures:
     """Feature maps of ``image_ids`` through a cache of their own.
 
     The cache folder is keyed like notebook 03's (images folder, encoder, weights,
@@ -197,14 +245,22 @@ def load_or_extract_spatial_features(path: str | Path | None, image_ids: list[st
     choice = weights if isinstance(weights, features.WeightsChoice) else features.resolve_weights(encoder, weights)
     spec = features.encoder_spec(encoder)
     images_dir = Path(images_dir)
-    if path is not None and Path(path).exists():   # this run folder's own grids, from an earlier run of notebook 10
+    if path is not None and Path(path).exists():  # this run folder's own grids, from an earlier run of notebook 10
         saved = load_spatial_features(path)
-        if (saved.encoder, saved.weights) == (encoder, choice.label) and dtype in ("auto", str(saved.grid.dtype)) and \
-                all(i in saved for i in image_ids):
-            return SpatialFeatures(list(image_ids), saved.matrix(list(image_ids)), saved.grid_shape, encoder,
-                                   choice.label, spec.image_size)
-    key = {**features.cache_key(images_dir, encoder, choice, seed), "kind": "spatial", "dtype": dtype,
-           "spatial_version": SPATIAL_VERSION}
+        if (
+            (saved.encoder, saved.weights) == (encoder, choice.label)
+            and dtype in ("auto", str(saved.grid.dtype))
+            and all(i in saved for i in image_ids)
+        ):
+            return SpatialFeatures(
+                list(image_ids), saved.matrix(list(image_ids)), saved.grid_shape, encoder, choice.label, spec.image_size
+            )
+    key = {
+        **features.cache_key(images_dir, encoder, choice, seed),
+        "kind": "spatial",
+        "dtype": dtype,
+        "spatial_version": SPATIAL_VERSION,
+    }
     folder = features.cache_folder(cache_root or paths.FEATURE_CACHE_DIR, key)
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / "key.json").exists():
@@ -214,16 +270,18 @@ def load_or_extract_spatial_features(path: str | Path | None, image_ids: list[st
     todo = [i for i in image_ids if cached is None or i not in cached]
     if todo:
         model = spatial_encoder(encoder, choice, seed=seed)
-        grid, grid_shape = extract_spatial_features(model, [images_dir / i for i in todo], encoder, batch_size,
-                                                    dtype=dtype, progress=progress)
+        grid, grid_shape = extract_spatial_features(
+            model, [images_dir / i for i in todo], encoder, batch_size, dtype=dtype, progress=progress
+        )
         del model
         if cached is not None:
             grid = np.concatenate([cached.grid, grid.astype(cached.grid.dtype)])
             todo = cached.image_ids + todo
         cached = SpatialFeatures(todo, grid, grid_shape, encoder, choice.label, spec.image_size)
         save_spatial_features(cache_file, cached)
-    table = SpatialFeatures(list(image_ids), cached.matrix(list(image_ids)), cached.grid_shape, encoder,
-                            choice.label, spec.image_size)
+    table = SpatialFeatures(
+        list(image_ids), cached.matrix(list(image_ids)), cached.grid_shape, encoder, choice.label, spec.image_size
+    )
     if path is not None:
         save_spatial_features(path, table)
     return table
@@ -231,6 +289,7 @@ def load_or_extract_spatial_features(path: str | Path | None, image_ids: list[st
 
 # --------------------------------------------------------------------------------------------------------------
 # The layers.
+
 
 @keras.saving.register_keras_serializable(package="captioning")
 class BahdanauAttention(layers.Layer):
@@ -300,12 +359,12 @@ class AttentionDecoder(layers.Layer):
         import tensorflow as tf
 
         words, grid, caption = inputs
-        mask = tf.cast(tf.not_equal(caption, PAD_ID), words.dtype)                 # (B, L)
+        mask = tf.cast(tf.not_equal(caption, PAD_ID), words.dtype)  # (B, L)
         batch = tf.shape(words)[0]
-        if self.image_state:       # Xu et al.: the LSTM starts from the whole (average) picture
+        if self.image_state:  # Xu et al.: the LSTM starts from the whole (average) picture
             mean_grid = tf.reduce_mean(grid, axis=1)
             state = (self.init_h(mean_grid), self.init_c(mean_grid))
-        else:                      # blind: everything it learns of the image comes through attention
+        else:  # blind: everything it learns of the image comes through attention
             state = (tf.zeros([batch, self.units], words.dtype), tf.zeros([batch, self.units], words.dtype))
         projected = self.attention.grid_projection(grid)
 
@@ -313,26 +372,31 @@ class AttentionDecoder(layers.Layer):
             h, c, _, _ = carry
             word_t, mask_t = inputs_t
             context, weights = self.attention.attend(grid, projected, h)
-            context = self.gate(h) * context                         # beta: how much image this word needs
+            context = self.gate(h) * context  # beta: how much image this word needs
             _, (new_h, new_c) = self.cell(tf.concat([word_t, context], axis=-1), (h, c), training=training)
             keep = mask_t[:, None]
             return (keep * new_h + (1 - keep) * h, keep * new_c + (1 - keep) * c, context, weights)
 
-        initial = (state[0], state[1], tf.zeros([batch, tf.shape(grid)[2]], words.dtype),
-                   tf.zeros([batch, tf.shape(grid)[1]], words.dtype))
+        initial = (
+            state[0],
+            state[1],
+            tf.zeros([batch, tf.shape(grid)[2]], words.dtype),
+            tf.zeros([batch, tf.shape(grid)[1]], words.dtype),
+        )
         length = words.shape[1]
-        if length is not None:     # a known length (training, notebook calls): unrolled, faster on a CPU
+        if length is not None:  # a known length (training, notebook calls): unrolled, faster on a CPU
             carry, steps = initial, []
             for t in range(length):
                 carry = step(carry, (words[:, t], mask[:, t]))
                 steps.append(carry)
             hidden, contexts, weights = (tf.stack([s[k] for s in steps], axis=1) for k in (0, 2, 3))
-        else:                      # any length: a loop inside the graph
-            hidden, _, contexts, weights = tf.scan(step, (tf.transpose(words, [1, 0, 2]), tf.transpose(mask)),
-                                                   initializer=initial)
+        else:  # any length: a loop inside the graph
+            hidden, _, contexts, weights = tf.scan(
+                step, (tf.transpose(words, [1, 0, 2]), tf.transpose(mask)), initializer=initial
+            )
             hidden, contexts, weights = (tf.transpose(x, [1, 0, 2]) for x in (hidden, contexts, weights))
         if self.penalty > 0:
-            looked = tf.reduce_sum(weights * mask[:, :, None], axis=1)            # (B, N): attention summed over words
+            looked = tf.reduce_sum(weights * mask[:, :, None], axis=1)  # (B, N): attention summed over words
             self.add_loss(self.penalty * tf.reduce_mean(tf.reduce_sum(tf.square(1.0 - looked), axis=1)))
         return hidden, contexts, weights
 
@@ -342,18 +406,35 @@ class AttentionDecoder(layers.Layer):
         return ((batch, length, self.units), (batch, length, grid_shape[-1]), (batch, length, grid_shape[1]))
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "attention_units": self.attention_units,
-                "penalty": self.penalty, "image_state": self.image_state}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "attention_units": self.attention_units,
+            "penalty": self.penalty,
+            "image_state": self.image_state,
+        }
 
 
 # --------------------------------------------------------------------------------------------------------------
 # The model.
 
-def build_attention_model(vocab_size: int, positions: int, channels: int, *, length: int | None = None,
-                          embedding_dim: int = 100, units: int = 256, attention_units: int = 256,
-                          dropout: float = 0.5, penalty: float = 0.0, image_state: bool = False,
-                          embedding_matrix: np.ndarray | None = None,
-                          train_embeddings: bool = True, learning_rate: float = 1e-3):
+
+def build_attention_model(
+    vocab_size: int,
+    positions: int,
+    channels: int,
+    *,
+    length: int | None = None,
+    embedding_dim: int = 100,
+    units: int = 256,
+    attention_units: int = 256,
+    dropout: float = 0.5,
+    penalty: float = 0.0,
+    image_state: bool = False,
+    embedding_matrix: np.ndarray | None = None,
+    train_embeddings: bool = True,
+    learning_rate: float = 1e-3,
+):
     """Build and compile the attention captioner.
 
     Inputs ``image_grid`` ``(batch, positions, channels)`` (the feature map,
@@ -365,14 +446,15 @@ def build_attention_model(vocab_size: int, positions: int, channels: int, *, len
     embedding_dim = _check_embedding_matrix(vocab_size, embedding_dim, embedding_matrix)
     image_grid = keras.Input(shape=(positions, channels), name="image_grid")
     grid = layers.Dropout(dropout, name="grid_dropout")(image_grid)
-    grid = layers.Dense(units, activation="relu", name="grid_dense")(grid)          # (B, N, D = units)
+    grid = layers.Dense(units, activation="relu", name="grid_dense")(grid)  # (B, N, D = units)
 
     caption = keras.Input(shape=(length,), dtype="int32", name="caption_so_far")
     words = layers.Embedding(vocab_size, embedding_dim, trainable=train_embeddings, name="word_embedding")(caption)
     words = layers.Dropout(dropout, name="word_dropout")(words)
 
     hidden, context, _ = AttentionDecoder(units, attention_units, penalty, image_state, name="attention_decoder")(
-        [words, grid, caption])
+        [words, grid, caption]
+    )
     merged = layers.Concatenate(name="deep_output_inputs")([hidden, context, words])
     merged = layers.Dropout(dropout, name="decoder_dropout")(merged)
     merged = layers.Dense(units, activation="tanh", name="decoder_dense")(merged)
@@ -397,11 +479,10 @@ def load_attention_model(run_dir: str | Path):
     return model, (paths.read_json(history_path) if history_path.exists() else {})
 
 
-TRAINED_FILE = "trained.json"   # beside a model trained by train_once: its settings and peak memory
+TRAINED_FILE = "trained.json"  # beside a model trained by train_once: its settings and peak memory
 
 
-def train_once(build, train_dataset, dev_dataset, *, folder: str | Path, settings: dict, epochs: int,
-               patience: int):
+def train_once(build, train_dataset, dev_dataset, *, folder: str | Path, settings: dict, epochs: int, patience: int):
     """Train ``build()`` with :func:`helpers.training.train` into ``folder`` — unless ``folder``
     already holds a model trained with exactly these ``settings`` (a second run of the notebook,
     or its solutions): then that model is reused. Returns ``(best model, history, peak memory in MB,
@@ -419,11 +500,12 @@ def train_once(build, train_dataset, dev_dataset, *, folder: str | Path, setting
             return model, paths.read_json(folder / paths.HISTORY_FILE), record["memory"], True
     record_path.unlink(missing_ok=True)
     with PeakMemory() as memory:
-        history = training.train(build(), train_dataset, dev_dataset, epochs=epochs, run_dir=folder,
-                                 patience=patience, verbose=0)
+        history = training.train(
+            build(), train_dataset, dev_dataset, epochs=epochs, run_dir=folder, patience=patience, verbose=0
+        )
     used = {"peak_mb": memory.megabytes, "growth_mb": memory.growth_megabytes}
     paths.write_json_atomic(record_path, {"settings": settings, "memory": used})
-    model = keras.saving.load_model(folder / paths.MODEL_FILE, safe_mode=True)   # the best epoch, in safe mode
+    model = keras.saving.load_model(folder / paths.MODEL_FILE, safe_mode=True)  # the best epoch, in safe mode
     return model, history, used, False
 
 
@@ -433,6 +515,7 @@ def count_parameters(model) -> int:
 
 # --------------------------------------------------------------------------------------------------------------
 # Decoding: helpers.decoding's greedy and beam search, through a compiled call that never picks <unk>.
+
 
 class DecodingModel:
     """What :mod:`helpers.decoding` calls: the model, compiled once (``tf.function``), fed
@@ -459,13 +542,15 @@ def greedy_captions(model, grid: np.ndarray, vocabulary: Vocabulary, max_length:
     return decoding.greedy_captions(_decoding_model(model), grid, vocabulary, max_length, batch_size=64)
 
 
-def beam_search_captions(model, grid: np.ndarray, vocabulary: Vocabulary, max_length: int, width: int = 3,
-                         alpha: float | None = None) -> list[str]:
+def beam_search_captions(
+    model, grid: np.ndarray, vocabulary: Vocabulary, max_length: int, width: int = 3, alpha: float | None = None
+) -> list[str]:
     from helpers import decoding
 
     alpha = decoding.DEFAULT_ALPHA if alpha is None else alpha
-    return decoding.beam_search_captions(_decoding_model(model), grid, vocabulary, max_length, width, alpha=alpha,
-                                         batch_size=32)
+    return decoding.beam_search_captions(
+        _decoding_model(model), grid, vocabulary, max_length, width, alpha=alpha, batch_size=32
+    )
 
 
 def _decoding_model(model):
@@ -475,8 +560,10 @@ def _decoding_model(model):
 # --------------------------------------------------------------------------------------------------------------
 # Where the model looks.
 
-def caption_attention(map_model, grid: np.ndarray, vocabulary: Vocabulary, captions: list[str],
-                      grid_shape: tuple[int, int]) -> list[tuple[list[str], np.ndarray]]:
+
+def caption_attention(
+    map_model, grid: np.ndarray, vocabulary: Vocabulary, captions: list[str], grid_shape: tuple[int, int]
+) -> list[tuple[list[str], np.ndarray]]:
     """For each image and its (generated) caption: ``(words, maps)``, where ``words`` is
     the caption's words plus ``endseq`` and ``maps[k]`` ``(H, W)`` the attention the
     model paid while choosing ``words[k]`` (teacher-forced on the caption: the same maps
@@ -487,14 +574,15 @@ def caption_attention(map_model, grid: np.ndarray, vocabulary: Vocabulary, capti
     rows = np.zeros((len(captions), length), np.int32)
     for row, words in zip(rows, word_lists):
         ids = [vocabulary.start_id] + [vocabulary.index.get(w, UNKNOWN_ID) for w in words[:-1]]
-        row[:len(ids)] = ids
+        row[: len(ids)] = ids
     results = []
     for start in range(0, len(captions), 64):
-        _, weights = map_model([np.asarray(grid[start:start + 64], np.float32), rows[start:start + 64]],
-                               training=False)
+        _, weights = map_model(
+            [np.asarray(grid[start : start + 64], np.float32), rows[start : start + 64]], training=False
+        )
         weights = np.asarray(weights)
-        for k, words in enumerate(word_lists[start:start + 64]):
-            results.append((words, weights[k, :len(words)].reshape(len(words), *grid_shape)))
+        for k, words in enumerate(word_lists[start : start + 64]):
+            results.append((words, weights[k, : len(words)].reshape(len(words), *grid_shape)))
     return results
 
 
@@ -504,8 +592,9 @@ def average_word_map(attention: list[tuple[list[str], np.ndarray]], word: str) -
     return (np.mean(maps, axis=0) if maps else None), len(maps)
 
 
-def plot_caption_attention(image_path: str | Path, words: list[str], maps: np.ndarray, *, columns: int = 5,
-                           title: str | None = None):
+def plot_caption_attention(
+    image_path: str | Path, words: list[str], maps: np.ndarray, *, columns: int = 5, title: str | None = None
+):
     """The image once per word, with that word's attention map upsampled (bilinear) and laid over it."""
     import matplotlib.pyplot as plt
 
@@ -517,8 +606,7 @@ def plot_caption_attention(image_path: str | Path, words: list[str], maps: np.nd
     height, width = image.shape[:2]
     for axis, word, attention_map in zip(axes.ravel(), words, maps):
         axis.imshow(image)
-        axis.imshow(attention_map, cmap="inferno", alpha=0.55, interpolation="bilinear",
-                    extent=(0, width, height, 0))
+        axis.imshow(attention_map, cmap="inferno", alpha=0.55, interpolation="bilinear", extent=(0, width, height, 0))
         axis.set_title(word, fontsize=11)
     if title:
         figure.suptitle(title)
@@ -539,6 +627,7 @@ def plot_average_map(attention_map: np.ndarray, word: str, count: int):
 
 # --------------------------------------------------------------------------------------------------------------
 # The check with bounding boxes.
+
 
 def read_boxes(path: str | Path) -> dict:
     """``boxes.json`` of the sample: ``{"image_size": 128, "boxes": {image id: [{"colour", "shape", "size", "box"}]}}``."""
@@ -594,12 +683,13 @@ def box_attention_ratios(attention: dict[str, tuple[list[str], np.ndarray]], box
 # --------------------------------------------------------------------------------------------------------------
 # Measuring: peak memory while something runs.
 
+
 def _rss_bytes() -> int:
     try:
         import psutil
 
         return int(psutil.Process(os.getpid()).memory_info().rss)
-    except ImportError:   # Linux without psutil
+    except ImportError:  # Linux without psutil
         with open("/proc/self/statm") as handle:
             return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
@@ -629,35 +719,53 @@ class PeakMemory:
 
     @property
     def megabytes(self) -> float:
-        return self.peak / 2 ** 20
+        return self.peak / 2**20
 
     @property
     def growth_megabytes(self) -> float:
-        return (self.peak - self.start) / 2 ** 20
+        return (self.peak - self.start) / 2**20
 
 
 # --------------------------------------------------------------------------------------------------------------
 # The comparison table of notebook 10.
 
-COMPARISON_METRICS = [("bleu1", "BLEU-1"), ("bleu2", "BLEU-2"), ("bleu3", "BLEU-3"), ("bleu4", "BLEU-4"),
-                      ("meteor", "METEOR"), ("cider", "CIDEr-D")]
+COMPARISON_METRICS = [
+    ("bleu1", "BLEU-1"),
+    ("bleu2", "BLEU-2"),
+    ("bleu3", "BLEU-3"),
+    ("bleu4", "BLEU-4"),
+    ("meteor", "METEOR"),
+    ("cider", "CIDEr-D"),
+]
 
 
 def comparison_markdown(rows: dict[str, dict], beam_width: int = 3) -> str:
     """``{model: {"scores": {"greedy": {...}, "beam": {...}}, "parameters", "seconds_per_epoch",
     "memory": {"peak_mb", "growth_mb"} or None}}`` as a Markdown table: one line per model and decoder,
     scores x100 (``—`` where a metric or figure is missing, e.g. METEOR without Java)."""
-    header = "| model | decoding | " + " | ".join(label for _, label in COMPARISON_METRICS) + \
-        " | parameters | s / epoch | peak memory, MB (growth while training) |"
+    header = (
+        "| model | decoding | "
+        + " | ".join(label for _, label in COMPARISON_METRICS)
+        + " | parameters | s / epoch | peak memory, MB (growth while training) |"
+    )
     lines = [header, "|---|---|" + "---:|" * (len(COMPARISON_METRICS) + 3)]
     for name, row in rows.items():
         for decoder in ("greedy", "beam"):
             scores = row["scores"].get(decoder) or {}
             cells = [f"{100 * scores[key]:.1f}" if key in scores else "—" for key, _ in COMPARISON_METRICS]
             label = "greedy" if decoder == "greedy" else f"beam {beam_width}"
-            extra = [f"{row['parameters']:,}", f"{row['seconds_per_epoch']:.1f}",
-                     "—" if not row.get("memory") else
-                     f"{row['memory']['peak_mb']:,.0f} (+{row['memory']['growth_mb']:,.0f})"]
-            lines.append(f"| {name} | {label} | " + " | ".join(cells) + " | " +
-                         (" | ".join(extra) if decoder == "greedy" else "| |") + " |")
+            extra = [
+                f"{row['parameters']:,}",
+                f"{row['seconds_per_epoch']:.1f}",
+                "—"
+                if not row.get("memory")
+                else f"{row['memory']['peak_mb']:,.0f} (+{row['memory']['growth_mb']:,.0f})",
+            ]
+            lines.append(
+                f"| {name} | {label} | "
+                + " | ".join(cells)
+                + " | "
+                + (" | ".join(extra) if decoder == "greedy" else "| |")
+                + " |"
+            )
     return "\n".join(lines)

@@ -33,8 +33,16 @@ class RunFolderError(RuntimeError):
 
 def command_line(run_dir, photos, beam: int = 1) -> list[str]:
     """The terminal command that captions ``photos`` with this run (what notebook 07 shows)."""
-    return ["python", "-m", "helpers", "caption", "--run", str(run_dir), *(["--beam", str(beam)] if beam > 1 else []),
-            *map(str, photos)]
+    return [
+        "python",
+        "-m",
+        "helpers",
+        "caption",
+        "--run",
+        str(run_dir),
+        *(["--beam", str(beam)] if beam > 1 else []),
+        *map(str, photos),
+    ]
 
 
 @dataclass
@@ -59,7 +67,7 @@ class Captioner:
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise RunFolderError(f"run folder {run_dir}: no such folder")
-        try:   # load_trained_model checks that the files belong together (training.check_run_consistency)
+        try:  # load_trained_model checks that the files belong together (training.check_run_consistency)
             folder = RunFolder.existing(run_dir)
             model, vocabulary = folder.load_trained_model()
             max_length = int(folder.load_text().max_length)
@@ -67,13 +75,12 @@ class Captioner:
             encoder, weights = str(features_section.encoder), str(features_section.weights)
             pretrained = bool(features_section.pretrained)
             seed = features_section.seed  # untrained weights are rebuilt from the seed 03 used
-            decoding_settings = folder.config().get(DecodingSection.NAME, {})   # 07's, when it has run
+            decoding_settings = folder.config().get(DecodingSection.NAME, {})  # 07's, when it has run
             no_repeat_ngram = int(decoding_settings.get("no_repeat_ngram", DEFAULT_NO_REPEAT_NGRAM))
         except Exception as error:  # missing files or sections, a corrupt model, invalid JSON, files that disagree
             message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise RunFolderError(f"run folder {run_dir}: {message}") from None
-        return cls(run_dir, model, vocabulary, max_length, encoder, weights, pretrained, seed,
-                   no_repeat_ngram)
+        return cls(run_dir, model, vocabulary, max_length, encoder, weights, pretrained, seed, no_repeat_ngram)
 
     def features(self, photo: str | Path) -> np.ndarray:
         """The feature vector of one photo, made exactly like notebook 03 made the training features.
@@ -102,16 +109,21 @@ class Captioner:
             try:
                 self._cnn = features.build_encoder(self.encoder, self.weights, seed=self.seed)
             except Exception as error:
-                raise RunFolderError(f"run folder {self.run_dir}: cannot rebuild its {self.encoder} encoder "
-                                     f"with weights {self.weights!r}: {str(error).splitlines()[0]}") from None
+                raise RunFolderError(
+                    f"run folder {self.run_dir}: cannot rebuild its {self.encoder} encoder "
+                    f"with weights {self.weights!r}: {str(error).splitlines()[0]}"
+                ) from None
             expected = self.model.inputs[0].shape[-1]
             if expected is not None and self._cnn.output_shape[-1] != expected:
-                raise RunFolderError(f"run folder {self.run_dir}: the model expects {expected} features, the "
-                                     f"{self.encoder} encoder gives {self._cnn.output_shape[-1]}")
+                raise RunFolderError(
+                    f"run folder {self.run_dir}: the model expects {expected} features, the "
+                    f"{self.encoder} encoder gives {self._cnn.output_shape[-1]}"
+                )
         return self._cnn
 
-    def caption(self, feature_rows: np.ndarray, beam: int = 1, alpha: float = DEFAULT_ALPHA,
-                no_repeat_ngram: int | None = None) -> list[str]:
+    def caption(
+        self, feature_rows: np.ndarray, beam: int = 1, alpha: float = DEFAULT_ALPHA, no_repeat_ngram: int | None = None
+    ) -> list[str]:
         """Captions of feature vectors: greedy (``beam=1``) or beam search of width ``beam``.
 
         ``no_repeat_ngram``: ``None`` is the run's own setting (:attr:`no_repeat_ngram`)."""
@@ -120,14 +132,24 @@ class Captioner:
         guard = self.no_repeat_ngram if no_repeat_ngram is None else int(no_repeat_ngram)
         feature_rows = np.asarray(feature_rows, dtype=np.float32).reshape(-1, self.model.inputs[0].shape[-1])
         if beam <= 1:
-            return decoding.greedy_captions(self.model, feature_rows, self.vocabulary, self.max_length,
-                                            no_repeat_ngram=guard)
-        return decoding.beam_search_captions(self.model, feature_rows, self.vocabulary, self.max_length,
-                                             width=beam, alpha=alpha, no_repeat_ngram=guard)
+            return decoding.greedy_captions(
+                self.model, feature_rows, self.vocabulary, self.max_length, no_repeat_ngram=guard
+            )
+        return decoding.beam_search_captions(
+            self.model, feature_rows, self.vocabulary, self.max_length, width=beam, alpha=alpha, no_repeat_ngram=guard
+        )
 
 
-def caption_photos(run_dir: str | Path, photos: list[str | Path], *, beam: int = 1, alpha: float = DEFAULT_ALPHA,
-                   no_repeat_ngram: int | None = None, out=print, err=None) -> int:
+def caption_photos(
+    run_dir: str | Path,
+    photos: list[str | Path],
+    *,
+    beam: int = 1,
+    alpha: float = DEFAULT_ALPHA,
+    no_repeat_ngram: int | None = None,
+    out=print,
+    err=None,
+) -> int:
     """Caption each photo, printing ``photo: caption`` through ``out`` and one-line errors through ``err``.
 
     Returns the exit status (0 all captioned, 1 some failed, 2 unusable run folder)."""
@@ -135,8 +157,10 @@ def caption_photos(run_dir: str | Path, photos: list[str | Path], *, beam: int =
     try:
         captioner = Captioner.load(run_dir)
         if not captioner.pretrained:
-            err(f"warning: the run's image features came from UNTRAINED weights ({captioner.weights}); "
-                "a fresh copy of them gives other features, so these captions mean nothing")
+            err(
+                f"warning: the run's image features came from UNTRAINED weights ({captioner.weights}); "
+                "a fresh copy of them gives other features, so these captions mean nothing"
+            )
         rows, names, failed = [], [], 0
         for photo in photos:
             try:
@@ -145,8 +169,9 @@ def caption_photos(run_dir: str | Path, photos: list[str | Path], *, beam: int =
             except (FileNotFoundError, ValueError) as error:
                 err(f"error: {error}")
                 failed += 1
-        captions = captioner.caption(np.stack(rows), beam=beam, alpha=alpha,
-                                     no_repeat_ngram=no_repeat_ngram) if rows else []
+        captions = (
+            captioner.caption(np.stack(rows), beam=beam, alpha=alpha, no_repeat_ngram=no_repeat_ngram) if rows else []
+        )
     except RunFolderError as error:
         err(f"error: {error}")
         return 2

@@ -26,29 +26,65 @@ def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(prog="python -m helpers", description="The image-captioning course.")
     commands = main_parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run notebooks 00-10 in order on one set of parameters")
-    run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
-                     help="a notebook parameter, e.g. -p EPOCHS 5 (checked first; passed to the notebooks that have it)")
-    run.add_argument("--run-dir", default=None, help="folder for everything the run writes (default "
-                     "runs/<dataset>-<encoder>-<weights>[-<hash of the other parameters that change results>])")
+    run.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        default=[],
+        help="a notebook parameter, e.g. -p EPOCHS 5 (checked first; passed to the notebooks that have it)",
+    )
+    run.add_argument(
+        "--run-dir",
+        default=None,
+        help="folder for everything the run writes (default "
+        "runs/<dataset>-<encoder>-<weights>[-<hash of the other parameters that change results>])",
+    )
     run.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks, e.g. --only 07 08")
-    run.add_argument("--skip", nargs="+", metavar="NN", default=[],
-                     help="leave these notebooks out, e.g. --skip 10 (the attention lesson; nothing reads its files)")
+    run.add_argument(
+        "--skip",
+        nargs="+",
+        metavar="NN",
+        default=[],
+        help="leave these notebooks out, e.g. --skip 10 (the attention lesson; nothing reads its files)",
+    )
     run.add_argument("--timeout", type=int, default=3600, help="seconds one cell may take")
-    run.add_argument("--list-parameters", action="store_true",
-                     help="list every parameter once (type, default, allowed values, notebooks, meaning) and exit")
+    run.add_argument(
+        "--list-parameters",
+        action="store_true",
+        help="list every parameter once (type, default, allowed values, notebooks, meaning) and exit",
+    )
 
-    caption = commands.add_parser("caption", help="caption your own photos with a trained run",
-                                  description="Print one caption per photo, using a trained run folder.")
-    caption.add_argument("--run", required=True, metavar="RUN_DIR",
-                         help="a run folder with model.keras, vocabulary.json and config.json (notebook 06)")
+    caption = commands.add_parser(
+        "caption",
+        help="caption your own photos with a trained run",
+        description="Print one caption per photo, using a trained run folder.",
+    )
+    caption.add_argument(
+        "--run",
+        required=True,
+        metavar="RUN_DIR",
+        help="a run folder with model.keras, vocabulary.json and config.json (notebook 06)",
+    )
     caption.add_argument("photos", nargs="+", metavar="PHOTO", help="image files (JPEG, PNG, GIF, BMP, WebP, TIFF)")
-    caption.add_argument("--beam", type=int, default=1, metavar="K",
-                         help="beam search of width K (default 1: greedy decoding)")
-    caption.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
-                         help=f"length normalisation of beam search (default {DEFAULT_ALPHA}; 0 = none)")
-    caption.add_argument("--no-repeat-ngram", type=int, default=None, metavar="N",
-                         help="no caption repeats an N-word sequence (default: the run's NO_REPEAT_NGRAM from "
-                              f"notebook 07, else {DEFAULT_NO_REPEAT_NGRAM}; 0 = no guard)")
+    caption.add_argument(
+        "--beam", type=int, default=1, metavar="K", help="beam search of width K (default 1: greedy decoding)"
+    )
+    caption.add_argument(
+        "--alpha",
+        type=float,
+        default=DEFAULT_ALPHA,
+        help=f"length normalisation of beam search (default {DEFAULT_ALPHA}; 0 = none)",
+    )
+    caption.add_argument(
+        "--no-repeat-ngram",
+        type=int,
+        default=None,
+        metavar="N",
+        help="no caption repeats an N-word sequence (default: the run's NO_REPEAT_NGRAM from "
+        f"notebook 07, else {DEFAULT_NO_REPEAT_NGRAM}; 0 = no guard)",
+    )
     return main_parser
 
 
@@ -60,8 +96,9 @@ def caption_command(args: argparse.Namespace) -> int:
         return _fail(f"--beam must be at least 1, got {args.beam}")
     if args.no_repeat_ngram is not None and args.no_repeat_ngram < 0:
         return _fail(f"--no-repeat-ngram must be 0 (off) or more, got {args.no_repeat_ngram}")
-    return captioner.caption_photos(args.run, args.photos, beam=args.beam, alpha=args.alpha,
-                                    no_repeat_ngram=args.no_repeat_ngram)
+    return captioner.caption_photos(
+        args.run, args.photos, beam=args.beam, alpha=args.alpha, no_repeat_ngram=args.no_repeat_ngram
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -25,8 +25,18 @@ from helpers.run import NOTEBOOKS, RunFolder
 from helpers.visualization import UNATTENDED_VARIABLE
 from helpers.quiet import setup as quiet_tensorflow  # (run_course has a parameter named quiet)
 
-__all__ = ["NOTEBOOKS", "OUTCOMES_SECTION", "OutcomeWarning", "check_outcome", "main", "notebook_parameters",
-           "open_run_folder", "outcome_lines", "run_course", "summary"]
+__all__ = [
+    "NOTEBOOKS",
+    "OUTCOMES_SECTION",
+    "OutcomeWarning",
+    "check_outcome",
+    "main",
+    "notebook_parameters",
+    "open_run_folder",
+    "outcome_lines",
+    "run_course",
+    "summary",
+]
 
 
 def notebook_parameters(notebook: str, values: Mapping[str, Any], run_dir: str | Path) -> dict[str, Any]:
@@ -61,11 +71,15 @@ def check_outcome(run_dir: str | Path, name: str, holds: bool, message: str, *, 
         from IPython.display import HTML, display
 
         if get_ipython() is not None:
-            display(HTML('<div style="border-left: 6px solid #d97706; background: #fff7ed; color: #7c2d12; '
-                         'padding: 8px 12px; margin: 6px 0;"><b>⚠️ Learning outcome not reached:</b> '
-                         f"{html.escape(text)}<br><i>The run goes on; see the README's \"What results to "
-                         "expect\" for what usually helps (more data, pretrained features, more epochs).</i>"
-                         "</div>"))
+            display(
+                HTML(
+                    '<div style="border-left: 6px solid #d97706; background: #fff7ed; color: #7c2d12; '
+                    'padding: 8px 12px; margin: 6px 0;"><b>⚠️ Learning outcome not reached:</b> '
+                    f"{html.escape(text)}<br><i>The run goes on; see the README's \"What results to "
+                    'expect" for what usually helps (more data, pretrained features, more epochs).</i>'
+                    "</div>"
+                )
+            )
     except ImportError:
         pass
     return False
@@ -88,8 +102,14 @@ def open_run_folder(values: Mapping[str, Any] | None = None, run_dir: str | Path
     return RunFolder.open(run_dir, params.check({k: v for k, v in values.items() if k != "RUN_DIR"}))
 
 
-def run_course(parameters: Mapping[str, Any] | None = None, run_dir: str | Path | None = None, *,
-               notebooks: list[str] | None = None, timeout: int = 3600, quiet: bool = False) -> Path:
+def run_course(
+    parameters: Mapping[str, Any] | None = None,
+    run_dir: str | Path | None = None,
+    *,
+    notebooks: list[str] | None = None,
+    timeout: int = 3600,
+    quiet: bool = False,
+) -> Path:
     """Execute the notebooks in order; returns the run folder. Raises on the first failure."""
     import papermill
 
@@ -98,7 +118,7 @@ def run_course(parameters: Mapping[str, Any] | None = None, run_dir: str | Path 
     values.pop("RUN_DIR", None)
     folder.executed_notebooks_dir.mkdir(parents=True, exist_ok=True)
     quiet_tensorflow(filter_stderr=False)  # the kernels inherit the logging environment (see helpers.quiet)
-    os.environ[UNATTENDED_VARIABLE] = "1"   # and know that nobody will click (08's explorer is skipped)
+    os.environ[UNATTENDED_VARIABLE] = "1"  # and know that nobody will click (08's explorer is skipped)
 
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     say(f"Running the course into {folder.path}")
@@ -110,9 +130,14 @@ def run_course(parameters: Mapping[str, Any] | None = None, run_dir: str | Path 
         output = folder.executed_notebooks_dir / name
         try:
             papermill.execute_notebook(
-                str(paths.NOTEBOOKS_DIR / name), str(output),
-                parameters=notebook_parameters(name, values, folder.path), kernel_name="python3",
-                cwd=str(paths.NOTEBOOKS_DIR), progress_bar=False, execution_timeout=timeout, report_mode=False,
+                str(paths.NOTEBOOKS_DIR / name),
+                str(output),
+                parameters=notebook_parameters(name, values, folder.path),
+                kernel_name="python3",
+                cwd=str(paths.NOTEBOOKS_DIR),
+                progress_bar=False,
+                execution_timeout=timeout,
+                report_mode=False,
             )
         except papermill.PapermillExecutionError as error:
             raise RuntimeError(
@@ -147,12 +172,14 @@ def summary(run_dir: Path) -> str:
         baseline = scores.get("best_constant_caption")
         if baseline:
             lines.append(row("best constant caption", baseline.get("scores", {"bleu4": baseline["bleu4"]})))
-            lines.append(f"    (\"{baseline['caption']}\")")
+            lines.append(f'    ("{baseline["caption"]}")')
         lines.append(f"  image features: {scores.get('weights', '?')}")
     if folder.config().get(OUTCOMES_SECTION):
         warnings_ = outcome_lines(run_dir)
-        lines.append("Learning outcomes: " + ("every check held" if not warnings_ else
-                                              f"{len(warnings_)} did not hold on this data"))
+        lines.append(
+            "Learning outcomes: "
+            + ("every check held" if not warnings_ else f"{len(warnings_)} did not hold on this data")
+        )
         lines += warnings_
     return "\n".join(lines)
 

@@ -140,8 +140,10 @@ class CaptionDataset:
         return self.images_dir / image_id
 
     def summary(self) -> str:
-        parts = [f"{self.name}: {len(self.captions_by_image)} images with captions, "
-                 f"{sum(len(c) for c in self.captions_by_image.values())} captions"]
+        parts = [
+            f"{self.name}: {len(self.captions_by_image)} images with captions, "
+            f"{sum(len(c) for c in self.captions_by_image.values())} captions"
+        ]
         parts += [f"{split} {len(ids)}" for split, ids in self.splits.items()]
         if self.skipped:
             parts.append("skipped: " + ", ".join(f"{count} {reason}" for reason, count in sorted(self.skipped.items())))
@@ -149,6 +151,7 @@ class CaptionDataset:
 
 
 # --- finding the dataset -----------------------------------------------------------------------
+
 
 def resolve_dataset_path(dataset: str, *, download: bool = True) -> Path:
     """Folder or caption file of ``DATASET``: ``"sample"``, ``"flickr8k"`` (downloaded if needed) or a path."""
@@ -221,6 +224,7 @@ def find_images_dir(root: Path) -> Path | None:
 
 # --- images folders and splits -----------------------------------------------------------------
 
+
 def _first_dir(candidates) -> Path | None:
     return next((c for c in candidates if c.is_dir()), None)
 
@@ -232,8 +236,11 @@ def _default_images_dir(fmt: str, source: Path, image_ids) -> Path | None:
         # captions_train2014.json -> train2014/, beside the file or beside its annotations/ folder
         subset = source.stem.split("_", 1)[-1]
         bases = (here, here.parent)
-        return _first_dir([b / subset for b in bases] + [b / "images" / subset for b in bases]
-                          + [b / name for b in bases for name in IMAGE_DIR_NAMES])
+        return _first_dir(
+            [b / subset for b in bases]
+            + [b / "images" / subset for b in bases]
+            + [b / name for b in bases for name in IMAGE_DIR_NAMES]
+        )
     subfolders = {PurePosixPath(i).parts[0] for i in image_ids if len(PurePosixPath(i).parts) == 2}
     if subfolders:  # Karpathy COCO: ids "val2014/..." relative to the folder holding val2014/
         candidates = [here, here / "images", here / "Images", here / "coco", here.parent]
@@ -267,8 +274,11 @@ def seeded_split(image_ids, seed: int = DEFAULT_SEED) -> dict[str, list[str]]:
     n_dev = (len(ids) * SPLIT_PROPORTIONS["dev"] * 2 + total) // (2 * total)
     n_test = (len(ids) * SPLIT_PROPORTIONS["test"] * 2 + total) // (2 * total)
     n_train = len(ids) - n_dev - n_test
-    return {"train": sorted(ids[:n_train]), "dev": sorted(ids[n_train:n_train + n_dev]),
-            "test": sorted(ids[n_train + n_dev:])}
+    return {
+        "train": sorted(ids[:n_train]),
+        "dev": sorted(ids[n_train : n_train + n_dev]),
+        "test": sorted(ids[n_train + n_dev :]),
+    }
 
 
 def _read_split_files(folder: Path) -> dict[str, list[str]] | None:
@@ -280,7 +290,8 @@ def _read_split_files(folder: Path) -> dict[str, list[str]] | None:
         if split not in present:
             raise FileNotFoundError(
                 f"{folder / name} not found: every dataset needs train, dev and test split files "
-                f"(or none, for a split made from the seed).")
+                f"(or none, for a split made from the seed)."
+            )
     return {split: read_split_file(p) for split, p in present.items()}
 
 
@@ -321,6 +332,7 @@ def _usable_images(image_ids, captions_by_image, images_dir, require_images, ski
 
 # --- loading -----------------------------------------------------------------------------------
 
+
 def _read_captions(fmt: str, source: Path, skipped: Counter):
     """``(captions_by_image, splits or None, image ids to split when there is no split)``."""
     if fmt == "flickr8k":
@@ -338,8 +350,14 @@ def _read_captions(fmt: str, source: Path, skipped: Counter):
     raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)}).")
 
 
-def load_dataset(dataset: str = "sample", *, require_images: bool = True, download: bool = True,
-                 images_dir: str | Path | None = None, seed: int = DEFAULT_SEED) -> CaptionDataset:
+def load_dataset(
+    dataset: str = "sample",
+    *,
+    require_images: bool = True,
+    download: bool = True,
+    images_dir: str | Path | None = None,
+    seed: int = DEFAULT_SEED,
+) -> CaptionDataset:
     """Load the captions and splits of ``DATASET`` (see the module doc and :func:`resolve_dataset_path`).
 
     The format is detected from the path (:func:`detect_format`), logged and kept
@@ -361,15 +379,21 @@ def load_dataset(dataset: str = "sample", *, require_images: bool = True, downlo
     else:
         images = _default_images_dir(fmt, source, captions_by_image)
     if require_images and images is None:
-        raise FileNotFoundError(f"{root}: no images folder (looked for {', '.join(IMAGE_DIR_NAMES)} beside "
-                                f"{source.name}); pass images_dir=... or require_images=False.")
+        raise FileNotFoundError(
+            f"{root}: no images folder (looked for {', '.join(IMAGE_DIR_NAMES)} beside "
+            f"{source.name}); pass images_dir=... or require_images=False."
+        )
 
     if splits is not None:
         splits = _check_splits(splits, captions_by_image, images, require_images, skipped)
     else:
         splits = seeded_split(_usable_images(to_split, captions_by_image, images, require_images, skipped), seed)
-        logger.info("%s has no train/dev/test split: made one from seed %d, 6:1:1 like Flickr8k (%s)",
-                    source.name, seed, ", ".join(f"{s} {len(ids)}" for s, ids in splits.items()))
+        logger.info(
+            "%s has no train/dev/test split: made one from seed %d, 6:1:1 like Flickr8k (%s)",
+            source.name,
+            seed,
+            ", ".join(f"{s} {len(ids)}" for s, ids in splits.items()),
+        )
 
     name = dataset if dataset in ("sample", "flickr8k") else (path.name if path.is_dir() else path.stem)
     result = CaptionDataset(name, root, images, captions_by_image, splits, skipped, format=fmt)

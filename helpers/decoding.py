@@ -81,13 +81,14 @@ import numpy as np
 
 from helpers.vocabulary import PAD_ID, UNKNOWN_ID, Vocabulary
 
-DEFAULT_ALPHA = 0.7                          # length normalisation exponent (0 = none, 1 = per word)
-DEFAULT_NO_REPEAT_NGRAM = 3                  # no word may repeat a 3-gram of its caption (0: no guard)
-MIN_STOP_LOG_PROBABILITY = -1e4              # the stop token stays choosable (P(endseq) may underflow to 0)
+DEFAULT_ALPHA = 0.7  # length normalisation exponent (0 = none, 1 = per word)
+DEFAULT_NO_REPEAT_NGRAM = 3  # no word may repeat a 3-gram of its caption (0: no guard)
+MIN_STOP_LOG_PROBABILITY = -1e4  # the stop token stays choosable (P(endseq) may underflow to 0)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # What may come next: applied to the (rows, vocabulary) next-word log-probabilities by every strategy.
+
 
 def banned_token_ids(vocabulary: Vocabulary) -> np.ndarray:
     """Ids a caption never contains: padding, the start token and ``<unk>``."""
@@ -109,18 +110,19 @@ def repeated_ngram_words(sequences: np.ndarray, lengths: np.ndarray, n: int) -> 
     sequences, lengths = np.asarray(sequences), np.asarray(lengths)
     if n < 1 or sequences.shape[1] < n:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    windows = np.lib.stride_tricks.sliding_window_view(sequences, n, axis=1)      # (B, L - n + 1, n)
+    windows = np.lib.stride_tricks.sliding_window_view(sequences, n, axis=1)  # (B, L - n + 1, n)
     starts = np.arange(windows.shape[1])
-    inside = starts[None, :] + n <= lengths[:, None]                                # whole window already written
-    last = lengths[:, None] - (n - 1) + np.arange(n - 1)[None, :]                  # the last n - 1 tokens
+    inside = starts[None, :] + n <= lengths[:, None]  # whole window already written
+    last = lengths[:, None] - (n - 1) + np.arange(n - 1)[None, :]  # the last n - 1 tokens
     context = np.take_along_axis(sequences, np.clip(last, 0, sequences.shape[1] - 1), axis=1)
-    matches = inside & (windows[:, :, :n - 1] == context[:, None, :]).all(axis=2)
+    matches = inside & (windows[:, :, : n - 1] == context[:, None, :]).all(axis=2)
     rows, where = np.nonzero(matches)
     return rows, windows[rows, where, n - 1].astype(np.int64)
 
 
-def block_repeated_ngrams(log_probabilities: np.ndarray, sequences: np.ndarray, lengths: np.ndarray,
-                          n: int) -> np.ndarray:
+def block_repeated_ngrams(
+    log_probabilities: np.ndarray, sequences: np.ndarray, lengths: np.ndarray, n: int
+) -> np.ndarray:
     """``log_probabilities`` ``(rows, V)`` with every word that would repeat an ``n``-gram set to ``-inf``
     (in place; returned). ``n = 0`` changes nothing."""
     rows, words = repeated_ngram_words(sequences, lengths, n)
@@ -137,8 +139,14 @@ def end_now(log_probabilities: np.ndarray, vocabulary: Vocabulary) -> np.ndarray
     return log_probabilities
 
 
-def allowed_next_words(log_probabilities: np.ndarray, sequences: np.ndarray, lengths: np.ndarray,
-                       vocabulary: Vocabulary, no_repeat_ngram: int, last_step: bool = False) -> np.ndarray:
+def allowed_next_words(
+    log_probabilities: np.ndarray,
+    sequences: np.ndarray,
+    lengths: np.ndarray,
+    vocabulary: Vocabulary,
+    no_repeat_ngram: int,
+    last_step: bool = False,
+) -> np.ndarray:
     """Every rule at once (in place; returned): :func:`ban_tokens`, :func:`block_repeated_ngrams`, and
     :func:`end_now` at the last step. The stop token's log-probability is kept above
     ``MIN_STOP_LOG_PROBABILITY``, so some word is always left even if the model's ``P(endseq)`` underflowed."""
@@ -152,6 +160,7 @@ def allowed_next_words(log_probabilities: np.ndarray, sequences: np.ndarray, len
 # --------------------------------------------------------------------------------------------------------------
 # The step: (features, sequences so far) -> log-probabilities of the next word, for either model shape.
 
+
 def model_sequence_length(model, max_length: int) -> int:
     """Length ``L`` of the model's token input, or ``max_length`` when it takes any length or does not say."""
     try:
@@ -161,22 +170,24 @@ def model_sequence_length(model, max_length: int) -> int:
     return int(length) if length else int(max_length)
 
 
-def next_word_log_probabilities(model, features: np.ndarray, sequences: np.ndarray, lengths: np.ndarray,
-                                vocabulary: Vocabulary) -> np.ndarray:
+def next_word_log_probabilities(
+    model, features: np.ndarray, sequences: np.ndarray, lengths: np.ndarray, vocabulary: Vocabulary
+) -> np.ndarray:
     """``log P(next word | image, sequence)`` ``(B, V)`` for rows holding ``lengths`` tokens each.
 
     ``sequences`` ``(B, L)`` are word ids padded with 0 after the words. Works for
     models returning ``(B, V)`` and for models returning ``(B, L, V)``. The
     padding and start tokens are excluded (log-probability ``-inf``). This re-reads
     the whole sequence; the strategies use a :class:`StepModel` when they can."""
-    output = model([np.asarray(features, dtype=np.float32), np.asarray(sequences, dtype=np.int32)],
-                   training=False)
+    output = model([np.asarray(features, dtype=np.float32), np.asarray(sequences, dtype=np.int32)], training=False)
     probabilities = np.asarray(output, dtype=np.float64)
     if probabilities.ndim == 3:
         probabilities = probabilities[np.arange(len(sequences)), np.asarray(lengths) - 1]
     elif probabilities.ndim != 2:
-        raise ValueError(f"the model returns shape {probabilities.shape}; expected (batch, vocabulary) "
-                         "or (batch, length, vocabulary)")
+        raise ValueError(
+            f"the model returns shape {probabilities.shape}; expected (batch, vocabulary) "
+            "or (batch, length, vocabulary)"
+        )
     return _excluded(probabilities, vocabulary)
 
 
@@ -239,8 +250,10 @@ class StepModel:
         names = {layer.name for layer in model.layers}
         needed = {"image_dense", "word_embedding", "lstm", "decoder_dense", "next_word"}
         if not needed <= names:
-            raise ValueError(f"{model.name}: not a merge or inject model of helpers.model (it lacks the layers "
-                             f"{', '.join(sorted(needed - names))})")
+            raise ValueError(
+                f"{model.name}: not a merge or inject model of helpers.model (it lacks the layers "
+                f"{', '.join(sorted(needed - names))})"
+            )
         self.architecture = "merge" if "merge" in names else "inject"
         image_dense, embedding = model.get_layer("image_dense"), model.get_layer("word_embedding")
         cell, decoder_dense = model.get_layer("lstm").cell, model.get_layer("decoder_dense")
@@ -255,12 +268,17 @@ class StepModel:
         with _no_mask_warning():
             output, (new_h, new_c) = cell(embedding(previous), [h, c])
         hidden = decoder_dense(output + image if self.architecture == "merge" else output)
-        self.model = keras.Model([features, previous, h, c], [next_word(hidden), new_h, new_c],
-                                 name=f"{model.name}_step")
+        self.model = keras.Model(
+            [features, previous, h, c], [next_word(hidden), new_h, new_c], name=f"{model.name}_step"
+        )
         start = image if self.architecture == "inject" else keras.ops.zeros_like(image)
         self.start_model = keras.Model(features, [start, start], name=f"{model.name}_start")
-        signature = [tf.TensorSpec([None, feature_dim], tf.float32), tf.TensorSpec([None], tf.int32),
-                     tf.TensorSpec([None, self.units], tf.float32), tf.TensorSpec([None, self.units], tf.float32)]
+        signature = [
+            tf.TensorSpec([None, feature_dim], tf.float32),
+            tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([None, self.units], tf.float32),
+            tf.TensorSpec([None, self.units], tf.float32),
+        ]
         # one traced graph for every batch size: eager Keras calls would cost more than the step itself
 
         def step(features, previous, h, c):
@@ -275,9 +293,12 @@ class StepModel:
         return [np.array(h), np.array(c)]
 
     def step(self, features: np.ndarray, previous_words: np.ndarray, state: list[np.ndarray]):
-        probabilities, h, c = self._step(np.asarray(features, dtype=np.float32),
-                                         np.asarray(previous_words, dtype=np.int32),
-                                         np.asarray(state[0], dtype=np.float32), np.asarray(state[1], dtype=np.float32))
+        probabilities, h, c = self._step(
+            np.asarray(features, dtype=np.float32),
+            np.asarray(previous_words, dtype=np.int32),
+            np.asarray(state[0], dtype=np.float32),
+            np.asarray(state[1], dtype=np.float32),
+        )
         return np.asarray(probabilities), [np.array(h), np.array(c)]
 
 
@@ -361,10 +382,16 @@ class _NextWords:
         """``(len(rows), V)`` for ``prefixes`` ``(len(rows), p)``, the words so far of those rows
         (``p`` the same for all: the rows are decoded in step)."""
         if self.stepper is None:
-            return next_word_log_probabilities(self.model, self.features[rows], _model_input(prefixes, self.width),
-                                               np.full(len(rows), prefixes.shape[1]), self.vocabulary)
-        probabilities, state = self.stepper.step(self.features[rows], prefixes[:, -1],
-                                                 [part[rows] for part in self.state])
+            return next_word_log_probabilities(
+                self.model,
+                self.features[rows],
+                _model_input(prefixes, self.width),
+                np.full(len(rows), prefixes.shape[1]),
+                self.vocabulary,
+            )
+        probabilities, state = self.stepper.step(
+            self.features[rows], prefixes[:, -1], [part[rows] for part in self.state]
+        )
         for part, new in zip(self.state, state):
             part[rows] = new
         return _excluded(probabilities, self.vocabulary)
@@ -378,21 +405,33 @@ class _NextWords:
 # --------------------------------------------------------------------------------------------------------------
 # Greedy.
 
-def greedy_captions(model, features: np.ndarray, vocabulary: Vocabulary, max_length: int,
-                    batch_size: int = 256, *, no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM) -> list[str]:
+
+def greedy_captions(
+    model,
+    features: np.ndarray,
+    vocabulary: Vocabulary,
+    max_length: int,
+    batch_size: int = 256,
+    *,
+    no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM,
+) -> list[str]:
     """Greedy captions (tokens stripped) for each row of ``features``.
 
     ``no_repeat_ngram``: no word may repeat an n-gram of its caption (0: off)."""
     captions: list[str] = []
     for start in range(0, len(features), batch_size):
-        captions += [vocabulary.decode(row) for row in
-                     _greedy_batch(model, features[start:start + batch_size], vocabulary, max_length,
-                                   no_repeat_ngram)]
+        captions += [
+            vocabulary.decode(row)
+            for row in _greedy_batch(
+                model, features[start : start + batch_size], vocabulary, max_length, no_repeat_ngram
+            )
+        ]
     return captions
 
 
-def _greedy_batch(model, features: np.ndarray, vocabulary: Vocabulary, max_length: int,
-                  no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM) -> np.ndarray:
+def _greedy_batch(
+    model, features: np.ndarray, vocabulary: Vocabulary, max_length: int, no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM
+) -> np.ndarray:
     next_words_of = _NextWords(model, features, vocabulary, max_length)
     count = len(features)
     sequences = np.full((count, max_length), PAD_ID, dtype=np.int32)
@@ -400,8 +439,14 @@ def _greedy_batch(model, features: np.ndarray, vocabulary: Vocabulary, max_lengt
     active = np.arange(count)
     for position in range(1, next_words_of.steps + 1):
         log_probabilities = next_words_of.log_probabilities(active, sequences[active, :position])
-        allowed_next_words(log_probabilities, sequences[active], np.full(len(active), position), vocabulary,
-                           no_repeat_ngram, last_step=position == next_words_of.steps)
+        allowed_next_words(
+            log_probabilities,
+            sequences[active],
+            np.full(len(active), position),
+            vocabulary,
+            no_repeat_ngram,
+            last_step=position == next_words_of.steps,
+        )
         next_words = log_probabilities.argmax(axis=-1)
         sequences[active, position] = next_words
         active = active[next_words != vocabulary.stop_id]  # only unfinished captions are fed again
@@ -410,8 +455,14 @@ def _greedy_batch(model, features: np.ndarray, vocabulary: Vocabulary, max_lengt
     return sequences
 
 
-def greedy_caption_one(model, image_features: np.ndarray, vocabulary: Vocabulary, max_length: int, *,
-                       no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM) -> list[str]:
+def greedy_caption_one(
+    model,
+    image_features: np.ndarray,
+    vocabulary: Vocabulary,
+    max_length: int,
+    *,
+    no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM,
+) -> list[str]:
     """The same greedy search for one image, word by word, returning the words
     chosen step by step (the notebook prints them to show the loop)."""
     next_words_of = _NextWords(model, np.asarray(image_features)[None, :], vocabulary, max_length)
@@ -420,8 +471,14 @@ def greedy_caption_one(model, image_features: np.ndarray, vocabulary: Vocabulary
     while len(sequence) <= next_words_of.steps:
         prefix = np.array([sequence], dtype=np.int32)
         log_probabilities = next_words_of.log_probabilities(np.array([0]), prefix)
-        allowed_next_words(log_probabilities, prefix, np.array([len(sequence)]), vocabulary, no_repeat_ngram,
-                           last_step=len(sequence) == next_words_of.steps)
+        allowed_next_words(
+            log_probabilities,
+            prefix,
+            np.array([len(sequence)]),
+            vocabulary,
+            no_repeat_ngram,
+            last_step=len(sequence) == next_words_of.steps,
+        )
         word_id = int(log_probabilities[0].argmax())
         chosen.append(vocabulary.words[word_id])
         if word_id == vocabulary.stop_id:
@@ -432,6 +489,7 @@ def greedy_caption_one(model, image_features: np.ndarray, vocabulary: Vocabulary
 
 # --------------------------------------------------------------------------------------------------------------
 # Beam search.
+
 
 def length_normalised(log_probability, length, alpha: float):
     """``log_probability / length ** alpha`` — the score beams are ranked by."""
@@ -457,10 +515,19 @@ class BeamStep:
     parents: list[int] = field(default_factory=list)  # index in the previous step's beam of each beam
 
 
-def beam_search_captions(model, features: np.ndarray, vocabulary: Vocabulary, max_length: int, width: int = 3,
-                         *, alpha: float = DEFAULT_ALPHA, batch_size: int = 128,
-                         return_beams: bool = False, trace: list | None = None,
-                         no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM):
+def beam_search_captions(
+    model,
+    features: np.ndarray,
+    vocabulary: Vocabulary,
+    max_length: int,
+    width: int = 3,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    batch_size: int = 128,
+    return_beams: bool = False,
+    trace: list | None = None,
+    no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM,
+):
     """Beam-search captions (tokens stripped) for each row of ``features``.
 
     ``width`` captions are kept per image; they are ranked by the length-normalised
@@ -477,25 +544,42 @@ def beam_search_captions(model, features: np.ndarray, vocabulary: Vocabulary, ma
         raise ValueError(f"the beam width must be at least 1, got {width}")
     results: list = []
     for start in range(0, len(features), batch_size):
-        results += _beam_batch(model, features[start:start + batch_size], vocabulary, max_length, width, alpha,
-                               trace if start == 0 else None, no_repeat_ngram)
+        results += _beam_batch(
+            model,
+            features[start : start + batch_size],
+            vocabulary,
+            max_length,
+            width,
+            alpha,
+            trace if start == 0 else None,
+            no_repeat_ngram,
+        )
     if return_beams:
         return results
     return [" ".join(w for w in beams[0].words if w != vocabulary.words[vocabulary.stop_id]) for beams in results]
 
 
-def _beam_batch(model, features: np.ndarray, vocabulary: Vocabulary, max_length: int, width: int, alpha: float,
-                trace: list | None, no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM) -> list[list[Beam]]:
+def _beam_batch(
+    model,
+    features: np.ndarray,
+    vocabulary: Vocabulary,
+    max_length: int,
+    width: int,
+    alpha: float,
+    trace: list | None,
+    no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM,
+) -> list[list[Beam]]:
     count, vocab_size, stop = len(features), len(vocabulary), vocabulary.stop_id
     # rows: image i, beam k -> row i * width + k
-    next_words_of = _NextWords(model, np.repeat(np.asarray(features, dtype=np.float32), width, axis=0), vocabulary,
-                               max_length)
+    next_words_of = _NextWords(
+        model, np.repeat(np.asarray(features, dtype=np.float32), width, axis=0), vocabulary, max_length
+    )
     sequences = np.full((count, width, max_length), PAD_ID, dtype=np.int32)
     sequences[:, :, 0] = vocabulary.start_id
     log_probability = np.full((count, width), -np.inf)
-    log_probability[:, 0] = 0.0        # one live beam per image at the start: the others are copies
+    log_probability[:, 0] = 0.0  # one live beam per image at the start: the others are copies
     finished = np.zeros((count, width), dtype=bool)
-    lengths = np.zeros((count, width), dtype=np.int64)   # generated words (endseq included)
+    lengths = np.zeros((count, width), dtype=np.int64)  # generated words (endseq included)
     for position in range(1, next_words_of.steps + 1):
         live = (~finished & np.isfinite(log_probability)).reshape(-1)
         if not live.any():
@@ -503,8 +587,14 @@ def _beam_batch(model, features: np.ndarray, vocabulary: Vocabulary, max_length:
         flat_sequences = sequences.reshape(count * width, max_length)
         rows = np.flatnonzero(live)
         log_probabilities = next_words_of.log_probabilities(rows, flat_sequences[rows, :position])
-        allowed_next_words(log_probabilities, flat_sequences[rows], np.full(len(rows), position), vocabulary,
-                           no_repeat_ngram, last_step=position == next_words_of.steps)
+        allowed_next_words(
+            log_probabilities,
+            flat_sequences[rows],
+            np.full(len(rows), position),
+            vocabulary,
+            no_repeat_ngram,
+            last_step=position == next_words_of.steps,
+        )
         candidates = np.full((count * width, vocab_size), -np.inf)
         candidates[rows] = log_probability.reshape(-1)[rows, None] + log_probabilities
         ranked = length_normalised(candidates, position, alpha)  # a live beam's candidates hold `position` words
@@ -513,7 +603,7 @@ def _beam_batch(model, features: np.ndarray, vocabulary: Vocabulary, max_length:
         candidates[done, PAD_ID] = log_probability.reshape(-1)[done]
         ranked[done, PAD_ID] = length_normalised(candidates[done, PAD_ID], lengths.reshape(-1)[done], alpha)
         ranked = ranked.reshape(count, width * vocab_size)
-        best = _top_stable(ranked, width)                                      # (count, width)
+        best = _top_stable(ranked, width)  # (count, width)
         parent, word = best // vocab_size, best % vocab_size
         next_words_of.reorder((np.arange(count)[:, None] * width + parent).reshape(-1))  # states follow their beam
         picked = np.take_along_axis(candidates.reshape(count, width * vocab_size), best, axis=1)
@@ -524,8 +614,13 @@ def _beam_batch(model, features: np.ndarray, vocabulary: Vocabulary, max_length:
         finished = parent_finished | (word == stop)
         log_probability = picked
         if trace is not None:
-            trace.append(BeamStep(position, _beams(sequences[0], log_probability[0], lengths[0], finished[0],
-                                                   vocabulary, alpha), parent[0].tolist()))
+            trace.append(
+                BeamStep(
+                    position,
+                    _beams(sequences[0], log_probability[0], lengths[0], finished[0], vocabulary, alpha),
+                    parent[0].tolist(),
+                )
+            )
     results = []
     for i in range(count):
         beams = _beams(sequences[i], log_probability[i], lengths[i], finished[i], vocabulary, alpha)
@@ -555,7 +650,7 @@ def _top_stable(values: np.ndarray, k: int) -> np.ndarray:
 def _beams(sequences, log_probability, lengths, finished, vocabulary, alpha) -> list[Beam]:
     beams = []
     for row, logp, length, done in zip(sequences, log_probability, lengths, finished):
-        words = [vocabulary.words[i] for i in row[1:1 + int(length)]]
+        words = [vocabulary.words[i] for i in row[1 : 1 + int(length)]]
         beams.append(Beam(words, float(logp), float(length_normalised(logp, length, alpha)), bool(done)))
     return beams
 
@@ -568,8 +663,10 @@ def beam_steps_table(trace: list[BeamStep]) -> str:
             if not np.isfinite(beam.log_probability):
                 continue
             mark = "  (finished)" if beam.finished else ""
-            lines.append(f"{step.step:>4} {rank + 1:>4} {'' if parent is None else parent + 1:>4}  "
-                         f"{beam.log_probability:7.2f} {beam.score:7.2f}  {' '.join(beam.words)}{mark}")
+            lines.append(
+                f"{step.step:>4} {rank + 1:>4} {'' if parent is None else parent + 1:>4}  "
+                f"{beam.log_probability:7.2f} {beam.score:7.2f}  {' '.join(beam.words)}{mark}"
+            )
         lines.append("")
     return "\n".join(lines).rstrip()
 
@@ -577,9 +674,18 @@ def beam_steps_table(trace: list[BeamStep]) -> str:
 # --------------------------------------------------------------------------------------------------------------
 # Sampling.
 
-def sample_captions(model, features: np.ndarray, vocabulary: Vocabulary, max_length: int, *,
-                    temperature: float = 1.0, seed: int = 0, batch_size: int = 256,
-                    no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM) -> list[str]:
+
+def sample_captions(
+    model,
+    features: np.ndarray,
+    vocabulary: Vocabulary,
+    max_length: int,
+    *,
+    temperature: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 256,
+    no_repeat_ngram: int = DEFAULT_NO_REPEAT_NGRAM,
+) -> list[str]:
     """Captions drawn word by word from ``p ** (1 / temperature)`` (renormalised).
 
     Never ``<unk>``, padding or the start token; ``no_repeat_ngram`` as in greedy
@@ -592,21 +698,28 @@ def sample_captions(model, features: np.ndarray, vocabulary: Vocabulary, max_len
     features = np.asarray(features, dtype=np.float32)
     captions: list[str] = []
     for start in range(0, len(features), batch_size):
-        batch = features[start:start + batch_size]
+        batch = features[start : start + batch_size]
         next_words_of = _NextWords(model, batch, vocabulary, max_length)
         sequences = np.full((len(batch), max_length), PAD_ID, dtype=np.int32)
         sequences[:, 0] = vocabulary.start_id
         active = np.arange(len(batch))
         for position in range(1, next_words_of.steps + 1):
-            logits = allowed_next_words(
-                next_words_of.log_probabilities(active, sequences[active, :position]),
-                sequences[active], np.full(len(active), position), vocabulary, no_repeat_ngram,
-                last_step=position == next_words_of.steps) / temperature
+            logits = (
+                allowed_next_words(
+                    next_words_of.log_probabilities(active, sequences[active, :position]),
+                    sequences[active],
+                    np.full(len(active), position),
+                    vocabulary,
+                    no_repeat_ngram,
+                    last_step=position == next_words_of.steps,
+                )
+                / temperature
+            )
             logits -= logits.max(axis=1, keepdims=True)
             probabilities = np.exp(logits)
             probabilities /= probabilities.sum(axis=1, keepdims=True)
             cumulative = probabilities.cumsum(axis=1)
-            draws = (1.0 - rng.random(len(active))) * cumulative[:, -1]   # in (0, total]: never a 0-probability word
+            draws = (1.0 - rng.random(len(active))) * cumulative[:, -1]  # in (0, total]: never a 0-probability word
             next_words = (cumulative < draws[:, None]).sum(axis=1)
             sequences[active, position] = next_words
             active = active[next_words != vocabulary.stop_id]

@@ -181,8 +181,9 @@ class _Interrupted(Exception):
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
-def _transfer(url: str, part: Path, *, chunk_size: int, progress: bool, timeout: float,
-              expected_size: int | None) -> None:
+def _transfer(
+    url: str, part: Path, *, chunk_size: int, progress: bool, timeout: float, expected_size: int | None
+) -> None:
     """Append the rest of ``url`` to ``part`` (resuming with Range when it exists)."""
     start = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": "captioning-course-helpers (urllib)"}
@@ -201,8 +202,7 @@ def _transfer(url: str, part: Path, *, chunk_size: int, progress: bool, timeout:
             if total is None or total == start:
                 logger.info("%s: already complete (server answered 416)", part.name)
                 return
-            logger.warning("%s: %d bytes on disk but the server has %d; starting over",
-                           part.name, start, total)
+            logger.warning("%s: %d bytes on disk but the server has %d; starting over", part.name, start, total)
             part.unlink()
             raise _Interrupted("416 with a size mismatch") from None
         raise DownloadError(
@@ -227,16 +227,18 @@ def _transfer(url: str, part: Path, *, chunk_size: int, progress: bool, timeout:
         if start and status == 206:
             match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
             if not match or int(match.group(1)) != start:
-                logger.warning("%s: unexpected Content-Range %r; starting over",
-                               part.name, response.headers.get("Content-Range"))
+                logger.warning(
+                    "%s: unexpected Content-Range %r; starting over", part.name, response.headers.get("Content-Range")
+                )
                 part.unlink()
                 raise _Interrupted("bad Content-Range")
             total = int(match.group(3)) if match.group(3) != "*" else None
             logger.info("%s: resuming at byte %d", part.name, start)
         else:
             if start:
-                logger.info("%s: the server does not resume downloads (answered %s); "
-                            "starting from zero", part.name, status)
+                logger.info(
+                    "%s: the server does not resume downloads (answered %s); starting from zero", part.name, status
+                )
             start, mode = 0, "wb"
             total = length
         if total is None:
@@ -245,10 +247,19 @@ def _transfer(url: str, part: Path, *, chunk_size: int, progress: bool, timeout:
             check_free_space(part.parent, _with_headroom(total - start))
 
         received = 0
-        with open(part, mode) as handle, tqdm(
-            total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=part.name.removesuffix(".part"), disable=not progress, leave=False,
-        ) as bar:
+        with (
+            open(part, mode) as handle,
+            tqdm(
+                total=total,
+                initial=start,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=part.name.removesuffix(".part"),
+                disable=not progress,
+                leave=False,
+            ) as bar,
+        ):
             while True:
                 try:
                     chunk = response.read(chunk_size)
@@ -259,9 +270,7 @@ def _transfer(url: str, part: Path, *, chunk_size: int, progress: bool, timeout:
                 try:
                     handle.write(chunk)
                 except OSError as error:
-                    raise DownloadError(
-                        f"Could not write to {part} ({error}). Is the disk full?"
-                    ) from None
+                    raise DownloadError(f"Could not write to {part} ({error}). Is the disk full?") from None
                 received += len(chunk)
                 bar.update(len(chunk))
         # urllib returns b"" silently when the connection closes early: compare with
@@ -303,8 +312,7 @@ def download_file(
         if problem is None:
             logger.info("%s: already downloaded and verified", destination)
             return destination
-        logger.warning("%s exists but does not verify (%s); downloading it again",
-                       destination, problem)
+        logger.warning("%s exists but does not verify (%s); downloading it again", destination, problem)
         destination.unlink()
 
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -315,8 +323,7 @@ def download_file(
     logger.info("Downloading %s -> %s", url, destination)
     for attempt in range(retries + 1):
         try:
-            _transfer(url, part, chunk_size=chunk_size, progress=progress,
-                      timeout=timeout, expected_size=expected_size)
+            _transfer(url, part, chunk_size=chunk_size, progress=progress, timeout=timeout, expected_size=expected_size)
             break
         except _Interrupted as why:
             have = part.stat().st_size if part.exists() else 0
@@ -325,9 +332,8 @@ def download_file(
                     f"The download of {url} was interrupted ({why}). {have} bytes are kept "
                     f"in {part}; run the same command again to resume."
                 ) from None
-            wait = RETRY_WAIT * 2 ** attempt
-            logger.warning("Download of %s interrupted (%s); retrying in %.0f s (%d bytes kept)",
-                           url, why, wait, have)
+            wait = RETRY_WAIT * 2**attempt
+            logger.warning("Download of %s interrupted (%s); retrying in %.0f s (%d bytes kept)", url, why, wait, have)
             time.sleep(wait)
 
     problem = _mismatch(part, md5, sha256, expected_size)
@@ -455,14 +461,15 @@ def safe_extract_zip(archive: str | os.PathLike, target_dir: str | os.PathLike) 
                         "nothing was extracted. Delete it and download it again."
                     ) from None
                 raise _extraction_error(archive, info.filename, error, target_dir) from None
-            except Exception as error:   # zlib.error, RuntimeError (encrypted), NotImplementedError, EOFError, ...
+            except Exception as error:  # zlib.error, RuntimeError (encrypted), NotImplementedError, EOFError, ...
                 raise _extraction_error(archive, info.filename, error, target_dir) from None
 
         try:
             target_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise DownloadError(f"Cannot create the folder {target_dir} to extract {archive} into "
-                                f"({_cause(error)}).") from None
+            raise DownloadError(
+                f"Cannot create the folder {target_dir} to extract {archive} into ({_cause(error)})."
+            ) from None
         remove_leftover_staging(target_dir)
         check_free_space(target_dir, sum(info.file_size for info, _ in members))
         staging = Path(tempfile.mkdtemp(prefix=".extracting-", dir=target_dir))
@@ -477,7 +484,7 @@ def safe_extract_zip(archive: str | os.PathLike, target_dir: str | os.PathLike) 
                 out.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as source, open(out, "wb") as sink:
                     shutil.copyfileobj(source, sink, 1 << 20)
-        except Exception as error:   # corrupt data, a name too long, a file where a folder must go, a full disk
+        except Exception as error:  # corrupt data, a name too long, a file where a folder must go, a full disk
             shutil.rmtree(staging, ignore_errors=True)
             raise _extraction_error(archive, member or "?", error, target_dir) from None
         except BaseException:
@@ -499,8 +506,7 @@ def safe_extract_zip(archive: str | os.PathLike, target_dir: str | os.PathLike) 
                     f"Cannot move {entry.name!r} of the archive {archive} into place in {target_dir} "
                     f"({_cause(error)}); run again once the folder is writable."
                 ) from None
-            extracted += [final] if final.is_file() else sorted(
-                p for p in final.rglob("*") if p.is_file())
+            extracted += [final] if final.is_file() else sorted(p for p in final.rglob("*") if p.is_file())
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     logger.info("%s: extracted %d files into %s", archive.name, len(extracted), target_dir)
@@ -531,8 +537,7 @@ def is_complete(target_dir: str | os.PathLike, archives: Sequence[Archive] = FLI
     if recorded.get("archives") != _marker_payload(archives)["archives"]:
         return False
     images = target_dir / IMAGES_FOLDER
-    return (images.is_dir() and any(images.glob("*.jpg"))
-            and all((target_dir / name).is_file() for name in TEXT_FILES))
+    return images.is_dir() and any(images.glob("*.jpg")) and all((target_dir / name).is_file() for name in TEXT_FILES)
 
 
 def _tidy_layout(target_dir: Path) -> None:
@@ -590,8 +595,11 @@ def download_flickr8k(
 
     paths = []
     for archive in archives:
-        paths.append(download_file(base + archive.name, downloads / archive.name,
-                                   md5=archive.md5, sha256=archive.sha256, progress=progress))
+        paths.append(
+            download_file(
+                base + archive.name, downloads / archive.name, md5=archive.md5, sha256=archive.sha256, progress=progress
+            )
+        )
     for path in paths:
         safe_extract_zip(path, target_dir)
     _tidy_layout(target_dir)

@@ -31,8 +31,15 @@ import numpy as np
 from helpers.vocabulary import PAD_ID, Vocabulary
 
 
-def train_fasttext(captions: list[str], *, vector_size: int = 100, window: int = 5, min_count: int = 1,
-                   epochs: int = 20, seed: int = 42):
+def train_fasttext(
+    captions: list[str],
+    *,
+    vector_size: int = 100,
+    window: int = 5,
+    min_count: int = 1,
+    epochs: int = 20,
+    seed: int = 42,
+):
     """Train gensim FastText (skip-gram, n-grams of 3-5 characters) on whitespace-tokenised
     captions; returns its ``KeyedVectors``.
 
@@ -42,14 +49,27 @@ def train_fasttext(captions: list[str], *, vector_size: int = 100, window: int =
     sentences = [caption.split() for caption in captions if caption.strip()]
     if not sentences:
         raise ValueError("no captions to train FastText on")
-    model = FastText(sentences=sentences, vector_size=vector_size, window=window, min_count=min_count,
-                     epochs=epochs, seed=seed, workers=1, sg=1, min_n=3, max_n=5)
+    model = FastText(
+        sentences=sentences,
+        vector_size=vector_size,
+        window=window,
+        min_count=min_count,
+        epochs=epochs,
+        seed=seed,
+        workers=1,
+        sg=1,
+        min_n=3,
+        max_n=5,
+    )
     return model.wv
 
 
 def _open_text(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8", errors="replace") if path.suffix == ".gz" else \
-        open(path, encoding="utf-8", errors="replace")
+    return (
+        gzip.open(path, "rt", encoding="utf-8", errors="replace")
+        if path.suffix == ".gz"
+        else open(path, encoding="utf-8", errors="replace")
+    )
 
 
 def _has_word2vec_header(first_line: str) -> bool:
@@ -72,8 +92,10 @@ def vector_file_format(path: str | Path) -> str:
     if _has_word2vec_header(first_line):
         return "word2vec-text"
     if len(first_line.split()) < 2:
-        raise ValueError(f"{path}: first line {first_line[:60]!r} is neither a 'count dim' header nor "
-                         "'word v1 v2 ...': not a word2vec/GloVe/FastText vector file")
+        raise ValueError(
+            f"{path}: first line {first_line[:60]!r} is neither a 'count dim' header nor "
+            "'word v1 v2 ...': not a word2vec/GloVe/FastText vector file"
+        )
     return "glove-text"
 
 
@@ -85,16 +107,19 @@ def load_pretrained_vectors(path: str | Path, limit: int | None = None):
 
     path = Path(path).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such vector file (EMBEDDINGS is \"fasttext\" or a path to "
-                                "word2vec/GloVe text, FastText .vec or .bin)")
+        raise FileNotFoundError(
+            f'{path}: no such vector file (EMBEDDINGS is "fasttext" or a path to '
+            "word2vec/GloVe text, FastText .vec or .bin)"
+        )
     kind = vector_file_format(path)
     try:
         if kind == "facebook-bin":
             from gensim.models.fasttext import load_facebook_vectors
 
             return load_facebook_vectors(str(path))
-        return KeyedVectors.load_word2vec_format(str(path), binary=kind == "word2vec-bin", limit=limit,
-                                                 no_header=kind == "glove-text")
+        return KeyedVectors.load_word2vec_format(
+            str(path), binary=kind == "word2vec-bin", limit=limit, no_header=kind == "glove-text"
+        )
     except (ValueError, EOFError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: could not read it as {kind}: {error}") from error
 
@@ -132,8 +157,13 @@ def coverage(vocabulary: Vocabulary, word_vectors) -> dict:
         else:
             missing.append(word)
     words = len(vocabulary) - 1
-    return {"words": words, "exact": exact, "subwords": subwords, "missing": missing,
-            "covered_fraction": (exact + subwords) / words if words else 0.0}
+    return {
+        "words": words,
+        "exact": exact,
+        "subwords": subwords,
+        "missing": missing,
+        "covered_fraction": (exact + subwords) / words if words else 0.0,
+    }
 
 
 def embedding_matrix(vocabulary: Vocabulary, word_vectors, seed: int = 42) -> np.ndarray:

@@ -15,7 +15,15 @@ from pathlib import Path
 import numpy as np
 
 from helpers import paths
-from helpers.encoders import ENCODERS, WeightsChoice, build_encoder, encoder_spec, keras_cache_dir, preprocess_function, resolve_weights
+from helpers.encoders import (
+    ENCODERS,
+    WeightsChoice,
+    build_encoder,
+    encoder_spec,
+    keras_cache_dir,
+    preprocess_function,
+    resolve_weights,
+)
 from helpers.extraction import _COMPILED, forward_function
 from helpers.feature_cache import FeatureTable, nearest_neighbours
 
@@ -31,7 +39,7 @@ def measure_encoders(names: list[str] | None = None, batch_size: int = 8, repeat
     import keras
     import tensorflow as tf
 
-    tf.get_logger().setLevel("ERROR")   # one tf.function per encoder is intended: no retracing warnings
+    tf.get_logger().setLevel("ERROR")  # one tf.function per encoder is intended: no retracing warnings
     rows = []
     for name in names or list(ENCODERS):
         spec = encoder_spec(name)
@@ -39,14 +47,21 @@ def measure_encoders(names: list[str] | None = None, batch_size: int = 8, repeat
         forward = forward_function(model, spec.image_size)
         images = np.random.default_rng(0).uniform(0, 255, (batch_size, spec.image_size, spec.image_size, 3))
         images = preprocess_function(name)(images.astype(np.float32))
-        forward(images)   # warm-up: traces the graph
+        forward(images)  # warm-up: traces the graph
         started = time.perf_counter()
         for _ in range(repeats):
             output = forward(images)
         seconds = time.perf_counter() - started
-        rows.append({"encoder": name, "input": f"{spec.image_size}x{spec.image_size}", "features": int(output.shape[-1]),
-                     "parameters": int(model.count_params()), "images_per_s": batch_size * repeats / seconds,
-                     "preprocessing": "in the model" if spec.preprocessing_in_model else "preprocess_input"})
+        rows.append(
+            {
+                "encoder": name,
+                "input": f"{spec.image_size}x{spec.image_size}",
+                "features": int(output.shape[-1]),
+                "parameters": int(model.count_params()),
+                "images_per_s": batch_size * repeats / seconds,
+                "preprocessing": "in the model" if spec.preprocessing_in_model else "preprocess_input",
+            }
+        )
         # the compiled forward pass holds the model: drop it from the cache too, or every
         # encoder measured stays in memory (seven of them pass Binder's 2 GB)
         _COMPILED.pop(model, None)
@@ -65,7 +80,8 @@ PHOTOS_DIR = paths.REPO_ROOT / "data" / "photos"  # three public-domain photos f
 IMAGENET_CLASSIFIER_MISSING = (
     "this demo needs an ImageNet classifier, and none is available: keras.applications could not download "
     "MobileNetV2 with its classifier (no internet?), and ../shared/keras (the course machines' offline copy) is "
-    "absent. Connect to the internet and run this cell again.")
+    "absent. Connect to the internet and run this cell again."
+)
 
 
 def imagenet_classifier(download: bool = True):
@@ -111,7 +127,9 @@ def _keras_applications_classifier():
         index_file = keras.utils.get_file(
             "imagenet_class_index.json",
             "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json",
-            cache_subdir="models", file_hash="c2c37ea517e94d9795004a39431a14cb")
+            cache_subdir="models",
+            file_hash="c2c37ea517e94d9795004a39431a14cb",
+        )
     except Exception as error:  # noqa: BLE001 - any download failure means: not available
         logger.info("no keras.applications ImageNet classifier: %s", error)
         return None

@@ -21,13 +21,13 @@ class EncoderSpec:
     """What the course needs to know about one ``keras.applications`` CNN."""
 
     name: str
-    application: str           # attribute of keras.applications
-    module: str                # keras.applications.<module>.preprocess_input
+    application: str  # attribute of keras.applications
+    module: str  # keras.applications.<module>.preprocess_input
     image_size: int
     feature_dim: int
-    weights_file: str          # file name Keras looks for in $KERAS_HOME/models/
+    weights_file: str  # file name Keras looks for in $KERAS_HOME/models/
     weights_url: str
-    preprocessing_in_model: bool = False   # True: the model rescales itself, preprocess_input is a pass-through
+    preprocessing_in_model: bool = False  # True: the model rescales itself, preprocess_input is a pass-through
 
 
 _KERAS_BASE = "https://storage.googleapis.com/tensorflow/keras-applications/"
@@ -37,22 +37,78 @@ def _spec(name, application, module, size, dim, weights_file, url_folder, in_mod
     return EncoderSpec(name, application, module, size, dim, weights_file, url_folder + weights_file, in_model)
 
 
-ENCODERS: dict[str, EncoderSpec] = {spec.name: spec for spec in [
-    _spec("inception_v3", "InceptionV3", "inception_v3", 299, 2048,
-          "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5", _KERAS_BASE + "inception_v3/"),
-    _spec("mobilenet", "MobileNet", "mobilenet", 224, 1024,
-          "mobilenet_1_0_224_tf_no_top.h5", _KERAS_BASE + "mobilenet/"),
-    _spec("mobilenet_v2", "MobileNetV2", "mobilenet_v2", 224, 1280,
-          "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5", _KERAS_BASE + "mobilenet_v2/"),
-    _spec("mobilenet_v3_small", "MobileNetV3Small", "mobilenet_v3", 224, 576,
-          "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5", _KERAS_BASE + "mobilenet_v3/", True),
-    _spec("mobilenet_v3_large", "MobileNetV3Large", "mobilenet_v3", 224, 960,
-          "weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5", _KERAS_BASE + "mobilenet_v3/", True),
-    _spec("efficientnet_b0", "EfficientNetB0", "efficientnet", 224, 1280,
-          "efficientnetb0_notop.h5", "https://storage.googleapis.com/keras-applications/", True),
-    _spec("efficientnetv2_b0", "EfficientNetV2B0", "efficientnet_v2", 224, 1280,
-          "efficientnetv2-b0_notop.h5", _KERAS_BASE + "efficientnet_v2/", True),
-]}
+ENCODERS: dict[str, EncoderSpec] = {
+    spec.name: spec
+    for spec in [
+        _spec(
+            "inception_v3",
+            "InceptionV3",
+            "inception_v3",
+            299,
+            2048,
+            "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            _KERAS_BASE + "inception_v3/",
+        ),
+        _spec(
+            "mobilenet",
+            "MobileNet",
+            "mobilenet",
+            224,
+            1024,
+            "mobilenet_1_0_224_tf_no_top.h5",
+            _KERAS_BASE + "mobilenet/",
+        ),
+        _spec(
+            "mobilenet_v2",
+            "MobileNetV2",
+            "mobilenet_v2",
+            224,
+            1280,
+            "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+            _KERAS_BASE + "mobilenet_v2/",
+        ),
+        _spec(
+            "mobilenet_v3_small",
+            "MobileNetV3Small",
+            "mobilenet_v3",
+            224,
+            576,
+            "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+            _KERAS_BASE + "mobilenet_v3/",
+            True,
+        ),
+        _spec(
+            "mobilenet_v3_large",
+            "MobileNetV3Large",
+            "mobilenet_v3",
+            224,
+            960,
+            "weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
+            _KERAS_BASE + "mobilenet_v3/",
+            True,
+        ),
+        _spec(
+            "efficientnet_b0",
+            "EfficientNetB0",
+            "efficientnet",
+            224,
+            1280,
+            "efficientnetb0_notop.h5",
+            "https://storage.googleapis.com/keras-applications/",
+            True,
+        ),
+        _spec(
+            "efficientnetv2_b0",
+            "EfficientNetV2B0",
+            "efficientnet_v2",
+            224,
+            1280,
+            "efficientnetv2-b0_notop.h5",
+            _KERAS_BASE + "efficientnet_v2/",
+            True,
+        ),
+    ]
+}
 
 
 def encoder_spec(name: str) -> EncoderSpec:
@@ -77,7 +133,7 @@ class WeightsChoice:
     """The weights actually used, and why."""
 
     requested: str
-    kind: str                  # "imagenet", "none" or "file"
+    kind: str  # "imagenet", "none" or "file"
     path: Path | None
     reason: str
 
@@ -121,7 +177,9 @@ def resolve_weights(encoder: str, weights: str = "auto", *, allow_download: bool
                 f"or pass the file's path as WEIGHTS."
             )
         return WeightsChoice(
-            requested, "none", None,
+            requested,
+            "none",
+            None,
             f"ImageNet weights for {encoder} are not in the Keras cache ({cached}) and cannot be downloaded "
             f"({why}); using UNTRAINED weights, so the features carry little meaning and captions will be poor.",
         )
@@ -139,8 +197,9 @@ def weights_banner(choice: WeightsChoice):
 
     return HTML(
         '<div style="border:3px solid #c00;background:#fee;padding:10px;font-size:1.1em">'
-        "<b>&#9888; The image features are UNTRAINED.</b> " + choice.reason.replace("<", "&lt;") +
-        "<br>The course carries on so you can follow every step offline; for real captions provide the "
+        "<b>&#9888; The image features are UNTRAINED.</b> "
+        + choice.reason.replace("<", "&lt;")
+        + "<br>The course carries on so you can follow every step offline; for real captions provide the "
         "ImageNet weights (see notebooks/03_feature_extraction.ipynb) and rerun from this notebook.</div>"
     )
 
@@ -160,7 +219,9 @@ def build_encoder(encoder: str = "mobilenet_v2", weights: str | WeightsChoice = 
     if choice.kind == "none" and seed is not None:
         keras.utils.set_random_seed(seed)
     model = constructor(
-        include_top=False, weights=keras_weights, pooling="avg",
+        include_top=False,
+        weights=keras_weights,
+        pooling="avg",
         input_shape=(spec.image_size, spec.image_size, 3),
     )
     logger.info("%s encoder: %s", encoder, choice.reason)

@@ -73,8 +73,9 @@ def clean_for_scoring(caption: str, keep_short_words: bool = False) -> str:
     return " ".join(_tokens(caption, keep_short_words))
 
 
-def bleu_scores(references: dict[str, list[str]], hypotheses: dict[str, str], *,
-                keep_short_words: bool = False) -> dict[str, float]:
+def bleu_scores(
+    references: dict[str, list[str]], hypotheses: dict[str, str], *, keep_short_words: bool = False
+) -> dict[str, float]:
     """Corpus BLEU-1..4 of ``hypotheses`` ``{image_id: caption}`` against
     ``references`` ``{image_id: [caption, ...]}`` (every hypothesis id must have references).
 
@@ -89,12 +90,15 @@ def bleu_scores(references: dict[str, list[str]], hypotheses: dict[str, str], *,
         raise KeyError(f"{len(missing)} hypotheses have no references, first: {missing[0]}")
     list_of_references = [[_tokens(r, keep_short_words) for r in references[i]] for i in image_ids]
     hypothesis_tokens = [_tokens(hypotheses[i], keep_short_words) for i in image_ids]
-    return {name: float(corpus_bleu(list_of_references, hypothesis_tokens, weights=weights))
-            for name, weights in BLEU_WEIGHTS.items()}
+    return {
+        name: float(corpus_bleu(list_of_references, hypothesis_tokens, weights=weights))
+        for name, weights in BLEU_WEIGHTS.items()
+    }
 
 
-def best_constant_caption(candidates: Iterable[str], references: dict[str, list[str]], *,
-                          rescore: int = 5) -> tuple[str, float]:
+def best_constant_caption(
+    candidates: Iterable[str], references: dict[str, list[str]], *, rescore: int = 5
+) -> tuple[str, float]:
     """The candidate caption with the highest corpus BLEU-4 when used for every image of ``references``.
 
     Trying every distinct training caption with NLTK's ``corpus_bleu`` costs
@@ -121,7 +125,7 @@ def best_constant_caption(candidates: Iterable[str], references: dict[str, list[
         max_counts: Counter = Counter()
         for ref in refs:
             for n in range(1, 5):
-                for gram, count in Counter(tuple(ref[i:i + n]) for i in range(len(ref) - n + 1)).items():
+                for gram, count in Counter(tuple(ref[i : i + n]) for i in range(len(ref) - n + 1)).items():
                     max_counts[gram] = max(max_counts[gram], count)
         for gram, count in max_counts.items():
             clip_counts.setdefault(gram, []).append(count)
@@ -136,7 +140,7 @@ def best_constant_caption(candidates: Iterable[str], references: dict[str, list[
     def fast_bleu4(tokens: list[str]) -> float:
         log_precision = 0.0
         for n in range(1, 5):
-            grams = Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+            grams = Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
             denominator = n_images * max(1, sum(grams.values()))
             numerator = sum(min(count, clip) for gram, count in grams.items() for clip in clip_counts.get(gram, ()))
             if numerator == 0:
@@ -147,7 +151,7 @@ def best_constant_caption(candidates: Iterable[str], references: dict[str, list[
         return penalty * math.exp(log_precision)
 
     distinct = sorted({" ".join(_tokens(c)) for c in candidates} - {""})
-    ranked = sorted(distinct, key=lambda c: -fast_bleu4(c.split()))[:max(1, rescore)]
+    ranked = sorted(distinct, key=lambda c: -fast_bleu4(c.split()))[: max(1, rescore)]
     best, best_score = "", -1.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # NLTK warns for a candidate with no 4-gram match
@@ -166,11 +170,12 @@ DEFAULT_NEIGHBOURS = 5  # training images whose captions are pooled (Devlin et a
 
 
 def _ngram_counts(tokens: list[str]) -> list[Counter]:
-    return [Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)) for n in range(1, 5)]
+    return [Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)) for n in range(1, 5)]
 
 
-def _pair_bleu(hypothesis: list[Counter], hypothesis_length: int, reference: list[Counter],
-               reference_length: int) -> float:
+def _pair_bleu(
+    hypothesis: list[Counter], hypothesis_length: int, reference: list[Counter], reference_length: int
+) -> float:
     """Sentence BLEU-4 of one caption against one other (add-one smoothing above unigrams)."""
     import math
 
@@ -200,15 +205,17 @@ def consensus_caption(captions: list[str]) -> str:
         return " ".join(pool[0][0])
     best, best_score = 0, -1.0
     for i, (words, grams) in enumerate(pool):
-        score = sum(_pair_bleu(grams, len(words), other_grams, len(other))
-                    for j, (other, other_grams) in enumerate(pool) if j != i) / (len(pool) - 1)
+        score = sum(
+            _pair_bleu(grams, len(words), other_grams, len(other))
+            for j, (other, other_grams) in enumerate(pool)
+            if j != i
+        ) / (len(pool) - 1)
         if score > best_score:
             best, best_score = i, score
     return " ".join(pool[best][0])
 
 
-def nearest_training_images(query_features, train_features, k: int = DEFAULT_NEIGHBOURS,
-                            batch_size: int = 1024):
+def nearest_training_images(query_features, train_features, k: int = DEFAULT_NEIGHBOURS, batch_size: int = 1024):
     """Row indices ``(queries, k)`` of the ``k`` training rows most similar to each query, most similar first
     (cosine similarity of the feature vectors)."""
     import numpy as np
@@ -221,15 +228,16 @@ def nearest_training_images(query_features, train_features, k: int = DEFAULT_NEI
     k = max(1, min(int(k), len(train)))
     rows = []
     for start in range(0, len(queries), batch_size):
-        similarity = queries[start:start + batch_size] @ train.T
+        similarity = queries[start : start + batch_size] @ train.T
         top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(similarity, top, axis=1), axis=1, kind="stable")
         rows.append(np.take_along_axis(top, order, axis=1))
     return np.concatenate(rows) if rows else np.zeros((0, k), dtype=np.int64)
 
 
-def retrieval_captions(query_features, train_features, train_captions: list[list[str]],
-                       k: int = DEFAULT_NEIGHBOURS) -> list[str]:
+def retrieval_captions(
+    query_features, train_features, train_captions: list[list[str]], k: int = DEFAULT_NEIGHBOURS
+) -> list[str]:
     """The nearest-neighbour baseline: for each query row, the consensus caption (:func:`consensus_caption`)
     of the captions of its ``k`` nearest training images (:func:`nearest_training_images`).
 
@@ -247,6 +255,7 @@ def percent(scores: dict[str, float]) -> dict[str, float]:
 
 # --------------------------------------------------------------------------------------------------------------
 # CIDEr-D and METEOR (pycocoevalcap), on the same cleaned words as BLEU.
+
 
 def _coco_inputs(references: dict[str, list[str]], hypotheses: dict[str, str]):
     missing = [i for i in hypotheses if i not in references]
@@ -309,15 +318,21 @@ def _meteor_scorer(heap: str = METEOR_JAVA_HEAP):
     from pycocoevalcap.meteor import meteor as module
 
     command = meteor_command(heap)
-    process = subprocess.Popen(command, cwd=os.path.dirname(os.path.abspath(module.__file__)),
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    scorer = module.Meteor.__new__(module.Meteor)   # its __init__ would start java -Xmx2G; made once java runs
+    process = subprocess.Popen(
+        command,
+        cwd=os.path.dirname(os.path.abspath(module.__file__)),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    scorer = module.Meteor.__new__(module.Meteor)  # its __init__ would start java -Xmx2G; made once java runs
     scorer.meteor_cmd, scorer.meteor_p, scorer.lock = command, process, threading.Lock()
     return scorer
 
 
-def meteor(references: dict[str, list[str]], hypotheses: dict[str, str], *,
-           timeout: float = 600) -> tuple[float, dict[str, float]]:
+def meteor(
+    references: dict[str, list[str]], hypotheses: dict[str, str], *, timeout: float = 600
+) -> tuple[float, dict[str, float]]:
     """METEOR 1.5 of the corpus and of each image ``(score, {image_id: score})``.
 
     Raises :class:`MetricUnavailable` (with the reason) when Java is missing, the
@@ -363,8 +378,9 @@ def meteor(references: dict[str, list[str]], hypotheses: dict[str, str], *,
     return float(score), {i: float(s) for i, s in zip(image_ids, per_image)}
 
 
-def caption_scores(references: dict[str, list[str]], hypotheses: dict[str, str], *,
-                   with_meteor: bool = True, say=print) -> dict:
+def caption_scores(
+    references: dict[str, list[str]], hypotheses: dict[str, str], *, with_meteor: bool = True, say=print
+) -> dict:
     """BLEU-1..4, CIDEr-D and (when Java works) METEOR of ``hypotheses``.
 
     Returns ``{"scores": {"bleu1".."bleu4", "cider", "meteor"?}, "per_image":
@@ -405,25 +421,58 @@ METRICS_DESCRIPTION = {
 PUBLISHED_FLICKR8K = [
     # BLEU x100 and METEOR x100 as printed in the papers; None where the paper gives no figure (or it is not
     # verified here). All on the real Flickr8k test images (1,000, 5 references each).
-    {"model": "Show and Tell (NIC)", "citation": "Vinyals, Toshev, Bengio, Erhan: Show and Tell: A Neural Image "
-     "Caption Generator, CVPR 2015 (Table: BLEU-1 on Flickr8k)",
-     "bleu1": 63.0, "bleu2": None, "bleu3": None, "bleu4": None, "meteor": None, "cider": None},
-    {"model": "Show, Attend and Tell (soft attention)", "citation": "Xu, Ba, Kiros, Cho, Courville, Salakhutdinov, "
-     "Zemel, Bengio: Show, Attend and Tell, ICML 2015 (Table 1, Flickr8k)",
-     "bleu1": 67.0, "bleu2": 44.8, "bleu3": 29.9, "bleu4": 19.5, "meteor": 18.93, "cider": None},
-    {"model": "Show, Attend and Tell (hard attention)", "citation": "Xu et al., ICML 2015 (Table 1, Flickr8k)",
-     "bleu1": 67.0, "bleu2": 45.7, "bleu3": 31.4, "bleu4": 21.3, "meteor": 20.30, "cider": None},
-    {"model": "Merge architecture (Tanti et al.)", "citation": "Tanti, Gatt, Camilleri: Where to put the image in "
-     "an image caption generator, Natural Language Engineering 24(3), 2018 — Flickr8k results in the paper's "
-     "tables; figures not reproduced here because they could not be checked against the paper",
-     "bleu1": None, "bleu2": None, "bleu3": None, "bleu4": None, "meteor": None, "cider": None},
+    {
+        "model": "Show and Tell (NIC)",
+        "citation": "Vinyals, Toshev, Bengio, Erhan: Show and Tell: A Neural Image "
+        "Caption Generator, CVPR 2015 (Table: BLEU-1 on Flickr8k)",
+        "bleu1": 63.0,
+        "bleu2": None,
+        "bleu3": None,
+        "bleu4": None,
+        "meteor": None,
+        "cider": None,
+    },
+    {
+        "model": "Show, Attend and Tell (soft attention)",
+        "citation": "Xu, Ba, Kiros, Cho, Courville, Salakhutdinov, "
+        "Zemel, Bengio: Show, Attend and Tell, ICML 2015 (Table 1, Flickr8k)",
+        "bleu1": 67.0,
+        "bleu2": 44.8,
+        "bleu3": 29.9,
+        "bleu4": 19.5,
+        "meteor": 18.93,
+        "cider": None,
+    },
+    {
+        "model": "Show, Attend and Tell (hard attention)",
+        "citation": "Xu et al., ICML 2015 (Table 1, Flickr8k)",
+        "bleu1": 67.0,
+        "bleu2": 45.7,
+        "bleu3": 31.4,
+        "bleu4": 21.3,
+        "meteor": 20.30,
+        "cider": None,
+    },
+    {
+        "model": "Merge architecture (Tanti et al.)",
+        "citation": "Tanti, Gatt, Camilleri: Where to put the image in "
+        "an image caption generator, Natural Language Engineering 24(3), 2018 — Flickr8k results in the paper's "
+        "tables; figures not reproduced here because they could not be checked against the paper",
+        "bleu1": None,
+        "bleu2": None,
+        "bleu3": None,
+        "bleu4": None,
+        "meteor": None,
+        "cider": None,
+    },
 ]
 
 PUBLISHED_CAVEAT = (
     "Published figures are on the real Flickr8k test split (1,000 photos, 5 human captions each), with other "
     "encoders (GoogLeNet, VGG, ...), their own tokenisation and the coco-caption or multi-bleu implementations. "
     "Scores on the bundled synthetic sample (coloured shapes, a tiny vocabulary) are not comparable at all; even a "
-    "run on real Flickr8k only compares roughly, since preprocessing, split and BLEU implementation differ.")
+    "run on real Flickr8k only compares roughly, since preprocessing, split and BLEU implementation differ."
+)
 
 
 def comparison_rows(run_scores: dict[str, dict[str, float]], dataset: str) -> list[dict]:
@@ -435,8 +484,7 @@ def comparison_rows(run_scores: dict[str, dict[str, float]], dataset: str) -> li
         shown = percent({k: v for k, v in scores.items() if k in columns})
         rows.append({"model": f"this run, {name}", "data": dataset, **{c: shown.get(c) for c in columns}})
     for published in PUBLISHED_FLICKR8K:
-        rows.append({"model": published["model"], "data": "Flickr8k (published)",
-                     **{c: published[c] for c in columns}})
+        rows.append({"model": published["model"], "data": "Flickr8k (published)", **{c: published[c] for c in columns}})
     return rows
 
 
@@ -453,6 +501,7 @@ def comparison_markdown(rows: list[dict]) -> str:
 
 # --------------------------------------------------------------------------------------------------------------
 # Looking closer: per-image ranking, vocabulary and lengths.
+
 
 def best_and_worst(per_image: dict[str, float], count: int = 4) -> tuple[list[str], list[str]]:
     """Image ids of the ``count`` best and ``count`` worst captions by a per-image score

@@ -63,15 +63,24 @@ def image_dataset(image_paths: list[str | Path], encoder: str, batch_size: int =
     checks = check_images(image_paths) if checks is None else checks
     order = pipeline_order(checks)
     dataset = None
-    for route in sorted({checks[i].route for i in order}):   # one decoder per map: no branching in the graph
+    for route in sorted({checks[i].route for i in order}):  # one decoder per map: no branching in the graph
         indices = [i for i in order if checks[i].route == route]
-        files = tf.data.Dataset.from_tensor_slices((np.array(indices, np.int64), [str(image_paths[i]) for i in indices]))
-        part = files.map(lambda index, path, route=route: (
-            index, preprocess(decode_image(tf.io.read_file(path), route, spec.image_size))),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).ignore_errors()
+        files = tf.data.Dataset.from_tensor_slices(
+            (np.array(indices, np.int64), [str(image_paths[i]) for i in indices])
+        )
+        part = files.map(
+            lambda index, path, route=route: (
+                index,
+                preprocess(decode_image(tf.io.read_file(path), route, spec.image_size)),
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        ).ignore_errors()
         dataset = part if dataset is None else dataset.concatenate(part)
     if dataset is None:
-        dataset = tf.data.Dataset.from_tensor_slices((np.zeros(0, np.int64), np.zeros((0, spec.image_size, spec.image_size, 3), np.float32)))
+        dataset = tf.data.Dataset.from_tensor_slices(
+            (np.zeros(0, np.int64), np.zeros((0, spec.image_size, spec.image_size, 3), np.float32))
+        )
     # tf.data's own thread pool, one thread per core: with the shared default pool, decoding slowed to half
     # speed after other TensorFlow work in the same process (measured: 49 -> 98 images/s on 2 cores)
     options = tf.data.Options()
@@ -98,22 +107,38 @@ def forward_function(model, image_size: int | None = None, chunk: int = FORWARD_
     if isinstance(model, keras.Model):
         size = image_size or model.input_shape[1]
         compiled = _COMPILED.get(model)
-        if compiled is None:   # traced once per model, not once per call (tracing takes seconds)
-            compiled = tf.function(lambda images: model(images, training=False), reduce_retracing=True,
-                                   input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
+        if compiled is None:  # traced once per model, not once per call (tracing takes seconds)
+            compiled = tf.function(
+                lambda images: model(images, training=False),
+                reduce_retracing=True,
+                input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)],
+            )
             _COMPILED[model] = compiled
 
         def forward(images):
             if len(images) <= chunk:
                 return np.asarray(compiled(images), dtype=np.float32)
-            return np.concatenate([np.asarray(compiled(images[start:start + chunk]), dtype=np.float32)
-                                   for start in range(0, len(images), chunk)])
+            return np.concatenate(
+                [
+                    np.asarray(compiled(images[start : start + chunk]), dtype=np.float32)
+                    for start in range(0, len(images), chunk)
+                ]
+            )
+
         return forward
     return lambda images: np.asarray(model(images, training=False), dtype=np.float32)
 
 
-def iter_features(model, image_paths: list[str | Path], encoder: str, batch_size: int = 32, *,
-                  max_pixels: int = MAX_IMAGE_PIXELS, progress: bool = True, desc: str | None = None):
+def iter_features(
+    model,
+    image_paths: list[str | Path],
+    encoder: str,
+    batch_size: int = 32,
+    *,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    progress: bool = True,
+    desc: str | None = None,
+):
     """Yield ``(index, vector, None)`` for every image that works and ``(index, None, reason)``
     for every image that does not (indices are positions in ``image_paths``).
 
@@ -132,20 +157,20 @@ def iter_features(model, image_paths: list[str | Path], encoder: str, batch_size
 
     def failure(index: int):
         path = str(image_paths[index])
-        try:    # decode the one file that failed again, this time to learn why
+        try:  # decode the one file that failed again, this time to learn why
             image = _load_image(path, spec.image_size, max_pixels)
         except BadImageError as error:
             return index, None, str(error).removeprefix(f"{path}: ")
         except Exception as error:
             return index, None, decode_error_message(error)
-        return index, forward(tf.expand_dims(preprocess(image), 0))[0], None   # it worked on its own after all
+        return index, forward(tf.expand_dims(preprocess(image), 0))[0], None  # it worked on its own after all
 
     with tqdm(total=len(image_paths), unit="img", desc=desc or f"{encoder} features", disable=not progress) as bar:
         for index, check in enumerate(checks):
             if not check.ok:
                 yield index, None, check.reason
         bar.update(len(image_paths) - len(order))
-        position = 0   # in order: every index before the one delivered that was not delivered failed to decode
+        position = 0  # in order: every index before the one delivered that was not delivered failed to decode
         for indices, images in image_dataset(image_paths, encoder, batch_size, checks):
             vectors = forward(images)
             for index, vector in zip(indices.numpy().tolist(), vectors):
@@ -160,8 +185,14 @@ def iter_features(model, image_paths: list[str | Path], encoder: str, batch_size
         bar.update(len(image_paths) - bar.n)
 
 
-def extract_features(model, image_paths: list[str | Path], encoder: str, batch_size: int = 32,
-                     progress: bool = True, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+def extract_features(
+    model,
+    image_paths: list[str | Path],
+    encoder: str,
+    batch_size: int = 32,
+    progress: bool = True,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+) -> np.ndarray:
     """Feature matrix ``(len(image_paths), feature_dim)`` in the order of ``image_paths``.
 
     Every image must work: a missing file raises ``FileNotFoundError`` and a bad one
@@ -173,8 +204,9 @@ def extract_features(model, image_paths: list[str | Path], encoder: str, batch_s
         raise FileNotFoundError(f"{len(missing)} image files are missing, first: {missing[0]}")
     rows: list[np.ndarray | None] = [None] * len(image_paths)
     problems = []
-    for index, vector, reason in iter_features(model, image_paths, encoder, batch_size, max_pixels=max_pixels,
-                                               progress=progress):
+    for index, vector, reason in iter_features(
+        model, image_paths, encoder, batch_size, max_pixels=max_pixels, progress=progress
+    ):
         if reason is not None:
             problems.append(f"{image_paths[index]}: {reason}")
         rows[index] = vector
@@ -184,4 +216,3 @@ def extract_features(model, image_paths: list[str | Path], encoder: str, batch_s
         dim = model.output_shape[-1] if hasattr(model, "output_shape") else encoder_spec(encoder).feature_dim
         return np.zeros((0, dim), dtype=np.float32)
     return np.stack(rows).astype(np.float32)
-

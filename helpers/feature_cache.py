@@ -46,8 +46,13 @@ def cache_key(images_dir: str | Path, encoder: str, weights: WeightsChoice, seed
     Untrained weights without a seed are random every time: their key gets a
     random nonce, so such features are never reused."""
     spec = encoder_spec(encoder)
-    key = {"images_dir": str(Path(images_dir).expanduser().resolve()), "encoder": encoder,
-           "weights": weights.label, "image_size": spec.image_size, "pipeline": PIPELINE_VERSION}
+    key = {
+        "images_dir": str(Path(images_dir).expanduser().resolve()),
+        "encoder": encoder,
+        "weights": weights.label,
+        "image_size": spec.image_size,
+        "pipeline": PIPELINE_VERSION,
+    }
     if weights.kind == "file":
         key["weights_sha256"] = _file_sha256(weights.path)
     elif weights.kind == "imagenet":
@@ -110,9 +115,13 @@ def _read_chunk_index(chunk: Path, dim: int | None) -> tuple[list, list, list]:
         ids, stamps, features = data["image_ids"], data["stamps"], data["features"]
         skipped_ids, reasons, skipped_stamps = data["skipped_ids"], data["skipped_reasons"], data["skipped_stamps"]
         n, k = len(ids), len(skipped_ids)
-        expected = {"image_ids": (ids, (n,)), "stamps": (stamps, (n, 2)),
-                    "features": (features, (n, dim if dim is not None else features.shape[-1])),
-                    "skipped_reasons": (reasons, (k,)), "skipped_stamps": (skipped_stamps, (k, 2))}
+        expected = {
+            "image_ids": (ids, (n,)),
+            "stamps": (stamps, (n, 2)),
+            "features": (features, (n, dim if dim is not None else features.shape[-1])),
+            "skipped_reasons": (reasons, (k,)),
+            "skipped_stamps": (skipped_stamps, (k, 2)),
+        }
         for name, (array, shape) in expected.items():
             if array.shape != shape:
                 raise ValueError(f"{name} has shape {array.shape}, expected {shape}")
@@ -121,8 +130,9 @@ def _read_chunk_index(chunk: Path, dim: int | None) -> tuple[list, list, list]:
         return ids.tolist(), stamps.tolist(), list(zip(skipped_ids.tolist(), reasons.tolist(), skipped_stamps.tolist()))
 
 
-def read_cache(folder: str | Path, stamps: dict[str, tuple[int, int]],
-               dim: int | None = None) -> tuple[dict[str, tuple[Path, int]], dict[str, str]]:
+def read_cache(
+    folder: str | Path, stamps: dict[str, tuple[int, int]], dim: int | None = None
+) -> tuple[dict[str, tuple[Path, int]], dict[str, str]]:
     """The union of every chunk in ``folder`` (all shards), for the image ids in ``stamps``
     whose cached entry was made from the file as it is now: ``(located, skipped)`` where
     ``located`` maps an image id to its (chunk file, row) and ``skipped`` to its reason.
@@ -135,9 +145,13 @@ def read_cache(folder: str | Path, stamps: dict[str, tuple[int, int]],
             ids, row_stamps, skipped_rows = _read_chunk_index(chunk, dim)
         except Exception as error:  # cut short while being copied, not a zip, wrong arrays: its images are redone
             message = str(error).splitlines()[0] if str(error) else ""
-            logger.warning("dropping damaged feature-cache chunk %s (%s: %s); its images are extracted again",
-                           chunk, type(error).__name__, message)
-            with contextlib.suppress(OSError):   # a read-only shared cache: skip it, do not delete it
+            logger.warning(
+                "dropping damaged feature-cache chunk %s (%s: %s); its images are extracted again",
+                chunk,
+                type(error).__name__,
+                message,
+            )
+            with contextlib.suppress(OSError):  # a read-only shared cache: skip it, do not delete it
                 chunk.unlink()
             continue
         for row, (image_id, stamp) in enumerate(zip(ids, row_stamps)):
@@ -171,11 +185,11 @@ def gather_features(located: dict[str, tuple[Path, int]], image_ids: list[str], 
 class FeatureExtraction:
     """What :func:`load_or_extract_features` did and found."""
 
-    table: "FeatureTable"                 # the images that have features, in the order asked for
-    skipped: dict[str, str]               # image id -> why it has no features
-    missing: list[str]                    # not in the cache yet (other shards still to run)
-    extracted: int                        # images this call put through the CNN (or skipped anew)
-    reused: int                           # images found in the cache
+    table: "FeatureTable"  # the images that have features, in the order asked for
+    skipped: dict[str, str]  # image id -> why it has no features
+    missing: list[str]  # not in the cache yet (other shards still to run)
+    extracted: int  # images this call put through the CNN (or skipped anew)
+    reused: int  # images found in the cache
     cache_dir: Path
     key: dict = field(default_factory=dict)
 
@@ -184,11 +198,23 @@ class FeatureExtraction:
         return not self.missing
 
 
-def load_or_extract_features(path: str | Path | None, image_ids: list[str], images_dir: str | Path, encoder: str,
-                             weights: WeightsChoice, batch_size: int = 32, model=None, *,
-                             cache_root: str | Path | None = None, seed: int | None = None,
-                             num_shards: int = 1, shard_index: int = 0, chunk_size: int = 512,
-                             max_pixels: int = MAX_IMAGE_PIXELS, progress: bool = True) -> FeatureExtraction:
+def load_or_extract_features(
+    path: str | Path | None,
+    image_ids: list[str],
+    images_dir: str | Path,
+    encoder: str,
+    weights: WeightsChoice,
+    batch_size: int = 32,
+    model=None,
+    *,
+    cache_root: str | Path | None = None,
+    seed: int | None = None,
+    num_shards: int = 1,
+    shard_index: int = 0,
+    chunk_size: int = 512,
+    max_pixels: int = MAX_IMAGE_PIXELS,
+    progress: bool = True,
+) -> FeatureExtraction:
     """Features of ``image_ids`` (files in ``images_dir``) through the feature cache.
 
     Images already in the cache (any shard) are reused; this shard's other images
@@ -214,8 +240,15 @@ def load_or_extract_features(path: str | Path | None, image_ids: list[str], imag
     reused = len(located) + len(skipped)
     todo = [i for i in image_ids if i not in located and i not in skipped and shard_of(i, num_shards) == shard_index]
     if todo:
-        logger.info("%s: %d images in the cache, %d to extract (shard %d of %d) into %s",
-                    encoder, reused, len(todo), shard_index, num_shards, folder)
+        logger.info(
+            "%s: %d images in the cache, %d to extract (shard %d of %d) into %s",
+            encoder,
+            reused,
+            len(todo),
+            shard_index,
+            num_shards,
+            folder,
+        )
         if model is None:
             model = build_encoder(encoder, weights, seed=seed)
         shard = f"{shard_index}of{num_shards}"
@@ -227,18 +260,24 @@ def load_or_extract_features(path: str | Path | None, image_ids: list[str], imag
                 ids.clear(), rows.clear(), bad.clear()
 
         try:
-            for index, vector, reason in iter_features(model, [images_dir / i for i in todo], encoder, batch_size,
-                                                       max_pixels=max_pixels, progress=progress,
-                                                       desc=f"{encoder} features ({reused} cached)"):
+            for index, vector, reason in iter_features(
+                model,
+                [images_dir / i for i in todo],
+                encoder,
+                batch_size,
+                max_pixels=max_pixels,
+                progress=progress,
+                desc=f"{encoder} features ({reused} cached)",
+            ):
                 if reason is None:
-                    ids.append(todo[index]), rows.append(vector.copy())   # a copy: the batch's array can go
+                    ids.append(todo[index]), rows.append(vector.copy())  # a copy: the batch's array can go
                 else:
                     logger.warning("skipping %s: %s", images_dir / todo[index], reason)
                     bad.append((todo[index], reason))
                 if len(ids) + len(bad) >= chunk_size:
                     flush()
         finally:
-            flush()   # on an interruption too: the rows done so far are complete and worth keeping
+            flush()  # on an interruption too: the rows done so far are complete and worth keeping
         located, skipped = read_cache(folder, stamps, spec.feature_dim)
 
     missing = [i for i in image_ids if i not in located and i not in skipped]
@@ -247,12 +286,14 @@ def load_or_extract_features(path: str | Path | None, image_ids: list[str], imag
     table = FeatureTable(good, matrix, encoder, weights.label, spec.image_size)
     if path is not None and not missing:
         save_features(path, good, matrix, encoder=encoder, weights=weights.label, image_size=spec.image_size)
-    return FeatureExtraction(table, {i: skipped[i] for i in image_ids if i in skipped}, missing,
-                             len(todo), reused, folder, key)
+    return FeatureExtraction(
+        table, {i: skipped[i] for i in image_ids if i in skipped}, missing, len(todo), reused, folder, key
+    )
 
 
-def save_features(path: str | Path, image_ids: list[str], features: np.ndarray, *, encoder: str,
-                  weights: str, image_size: int) -> Path:
+def save_features(
+    path: str | Path, image_ids: list[str], features: np.ndarray, *, encoder: str, weights: str, image_size: int
+) -> Path:
     """Save features atomically (temporary file, then rename) as a plain ``.npz``."""
     path = Path(path)
     if len(image_ids) != len(features):
@@ -260,8 +301,14 @@ def save_features(path: str | Path, image_ids: list[str], features: np.ndarray, 
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
     os.close(fd)
     try:
-        np.savez(tmp_name, image_ids=np.array(image_ids, dtype=str), features=features.astype(np.float32),
-                 encoder=np.array(encoder), weights=np.array(weights), image_size=np.array(image_size))
+        np.savez(
+            tmp_name,
+            image_ids=np.array(image_ids, dtype=str),
+            features=features.astype(np.float32),
+            encoder=np.array(encoder),
+            weights=np.array(weights),
+            image_size=np.array(image_size),
+        )
         paths.usual_permissions(tmp_name)
         os.replace(tmp_name, path)
     except BaseException:
@@ -302,11 +349,18 @@ def load_features(path: str | Path) -> FeatureTable:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist. It is written by notebooks/03_feature_extraction.ipynb.")
     with np.load(path, allow_pickle=False) as data:
-        return FeatureTable([str(i) for i in data["image_ids"]], data["features"], str(data["encoder"]),
-                            str(data["weights"]), int(data["image_size"]))
+        return FeatureTable(
+            [str(i) for i in data["image_ids"]],
+            data["features"],
+            str(data["encoder"]),
+            str(data["weights"]),
+            int(data["image_size"]),
+        )
 
 
-def captions_with_features(lookup_table: dict[str, dict[str, list[str]]], table: FeatureTable) -> dict[str, dict[str, list[str]]]:
+def captions_with_features(
+    lookup_table: dict[str, dict[str, list[str]]], table: FeatureTable
+) -> dict[str, dict[str, list[str]]]:
     """The lookup table restricted to images that have a feature vector.
 
     Notebook 03 skips images it cannot read (their reasons are in
@@ -318,20 +372,23 @@ def captions_with_features(lookup_table: dict[str, dict[str, list[str]]], table:
         missing = [i for i in captions_by_image if i not in table]
         if missing:
             n_captions = sum(len(captions_by_image[i]) for i in missing)
-            message = (f"{split}: {len(missing)} images have no features (skipped by notebook 03); "
-                       f"their {n_captions} captions are left out, first: {missing[0]}")
+            message = (
+                f"{split}: {len(missing)} images have no features (skipped by notebook 03); "
+                f"their {n_captions} captions are left out, first: {missing[0]}"
+            )
             logger.warning(message)
             print(message)
     return kept
 
 
-def nearest_neighbours(table: FeatureTable, image_id: str, k: int = 5,
-                       candidates: list[str] | None = None) -> list[tuple[str, float]]:
+def nearest_neighbours(
+    table: FeatureTable, image_id: str, k: int = 5, candidates: list[str] | None = None
+) -> list[tuple[str, float]]:
     """The ``k`` images whose features are most similar (cosine) to ``image_id``'s, itself first."""
     ids = candidates or table.image_ids
     matrix = table.matrix(ids)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    unit = matrix / np.where(norms > 0, norms, 1)     # exact cosine, even for tiny (untrained) features
+    unit = matrix / np.where(norms > 0, norms, 1)  # exact cosine, even for tiny (untrained) features
     query_norm = np.linalg.norm(table[image_id])
     query = table[image_id] / (query_norm if query_norm > 0 else 1)
     similarity = unit @ query

@@ -52,8 +52,7 @@ def _repair(text: str) -> tuple[str, bool]:
 def _is_safe_image_id(image_id: str, max_parts: int = 1) -> bool:
     """A relative path without ``..`` of at most ``max_parts`` parts (1: a plain file name)."""
     pure = PurePosixPath(image_id.replace("\\", "/"))
-    return (bool(image_id) and not pure.is_absolute() and ".." not in pure.parts
-            and 1 <= len(pure.parts) <= max_parts)
+    return bool(image_id) and not pure.is_absolute() and ".." not in pure.parts and 1 <= len(pure.parts) <= max_parts
 
 
 MAX_ID_PARTS = 4  # an image id may name up to 3 folders under the images folder (COCO's train2014/..., your own)
@@ -117,6 +116,7 @@ class _Captions:
 
 # --- the readers -------------------------------------------------------------------------------
 
+
 def read_token_file(path: str | Path, skipped: Counter | None = None) -> dict[str, list[str]]:
     """Read ``<image_id>#<n>\\t<caption>`` lines into ``{image_id: [caption, ...]}``.
 
@@ -154,8 +154,10 @@ def read_token_file(path: str | Path, skipped: Counter | None = None) -> dict[st
 
 def read_split_file(path: str | Path) -> list[str]:
     """Image ids listed one per line (blank lines ignored, duplicates dropped, order kept; a BOM is dropped)."""
-    ids = [line.strip().lstrip("\ufeff").strip()
-           for line in Path(path).read_text(encoding="utf-8-sig", errors="replace").splitlines()]
+    ids = [
+        line.strip().lstrip("\ufeff").strip()
+        for line in Path(path).read_text(encoding="utf-8-sig", errors="replace").splitlines()
+    ]
     return list(dict.fromkeys(i for i in ids if i))
 
 
@@ -171,7 +173,7 @@ def read_kaggle_captions(path: str | Path, skipped: Counter | None = None) -> di
     skipped = Counter() if skipped is None else skipped
     captions = _Captions(skipped)
     reader = csv.reader(io.StringIO(_read_text(path), newline=""), strict=True)
-    row_start = 1   # the line the row being read starts on (a quoted caption may span lines)
+    row_start = 1  # the line the row being read starts on (a quoted caption may span lines)
     try:
         header = next(reader, None)
         row_start = reader.line_num + 1
@@ -203,8 +205,10 @@ def read_kaggle_captions(path: str | Path, skipped: Counter | None = None) -> di
             row_start = reader.line_num + 1
     except csv.Error as error:
         if "unexpected end of data" in str(error):
-            raise ValueError(f"{path}:{row_start}: a quote opened on this line is never closed (the rest of the "
-                             "file would become one caption); close it or remove it.") from None
+            raise ValueError(
+                f"{path}:{row_start}: a quote opened on this line is never closed (the rest of the "
+                "file would become one caption); close it or remove it."
+            ) from None
         raise ValueError(f"{path}:{row_start}: not valid CSV ({error}).") from None
     return captions.by_image
 
@@ -215,7 +219,7 @@ def _read_json(path: Path, *keys: str) -> dict:
         data = json.loads(_read_text(path))
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}:{error.lineno}: not valid JSON ({error.msg}, column {error.colno}).") from error
-    except RecursionError:   # arrays or objects nested thousands deep: no caption file looks like that
+    except RecursionError:  # arrays or objects nested thousands deep: no caption file looks like that
         raise ValueError(f"{path}: not valid JSON for captions (nested too deeply to read).") from None
     for key in keys:
         if not isinstance(data, dict) or not isinstance(data.get(key), list):
@@ -236,8 +240,9 @@ def _text_field(entry: dict, key: str, skipped: Counter, reason: str):
 _JSON_NON_UTF8 = "entries with non-UTF-8 bytes (kept, bytes replaced)"
 
 
-def read_karpathy_json(path: str | Path,
-                       skipped: Counter | None = None) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+def read_karpathy_json(
+    path: str | Path, skipped: Counter | None = None
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """Read a Karpathy ``dataset_*.json`` into ``(captions_by_image, splits)``.
 
     Splits ``val`` -> ``dev``, ``restval`` -> ``train``. The caption is
@@ -312,6 +317,10 @@ def read_coco_json(path: str | Path, skipped: Counter | None = None) -> tuple[di
             logger.warning("%s: image_id %r is not in 'images', skipped", where, image_key)
         else:
             annotation_id = annotation.get("id")
-            captions.add(file_by_id[image_key], _text_field(annotation, "caption", skipped, _JSON_NON_UTF8), where,
-                         caption_id=annotation_id if isinstance(annotation_id, (int, str)) else None)
+            captions.add(
+                file_by_id[image_key],
+                _text_field(annotation, "caption", skipped, _JSON_NON_UTF8),
+                where,
+                caption_id=annotation_id if isinstance(annotation_id, (int, str)) else None,
+            )
     return captions.by_image, list(dict.fromkeys(file_by_id.values()))

@@ -57,7 +57,7 @@ _FORMAT_ROUTE = {"JPEG": JPEG, "MPO": JPEG, "PNG": PNG}
 #: The only image formats the course opens (Pillow's names). MPO (a camera's multi-picture
 #: JPEG) is opened by Pillow's JPEG plugin. Everything else is refused, named, unopened.
 ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF", "MPO")
-_PILLOW_PLUGINS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF")   # what Image.open(formats=...) takes
+_PILLOW_PLUGINS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF")  # what Image.open(formats=...) takes
 
 #: The EXIF tag of the orientation (1 = upright; 2-8 = mirrored and/or turned).
 ORIENTATION_TAG = 0x0112
@@ -87,11 +87,10 @@ def _refusal(handle) -> str:
     handle.seek(0)
     start = handle.read(64)
     name = detected_format(start)
-    if name in ALLOWED_FORMATS:   # its signature says JPEG (say), but the JPEG plugin could not parse the header
+    if name in ALLOWED_FORMATS:  # its signature says JPEG (say), but the JPEG plugin could not parse the header
         return f"unreadable image header (it starts like a {name} file, but the header is damaged)"
     if name is not None:
-        return (f"{name} files are not accepted (only {', '.join(ALLOWED_FORMATS)}); "
-                "it was not opened")
+        return f"{name} files are not accepted (only {', '.join(ALLOWED_FORMATS)}); it was not opened"
     return f"not an image file (Pillow does not recognise its format; it starts with {start[:16]!r})"
 
 
@@ -111,7 +110,7 @@ def open_image(source):
             with open(source, "rb") as handle:
                 raise BadImageError(f"{name}: {_refusal(handle)}") from None
         raise BadImageError(f"{name}: {_refusal(source)}") from None
-    if image.format not in ALLOWED_FORMATS:   # a plugin returning another format (cannot happen today)
+    if image.format not in ALLOWED_FORMATS:  # a plugin returning another format (cannot happen today)
         image.close()
         raise BadImageError(f"{name}: {image.format} files are not accepted (only {', '.join(ALLOWED_FORMATS)})")
     return image
@@ -119,11 +118,11 @@ def open_image(source):
 
 def orientation(image) -> int:
     """The EXIF orientation of an opened image (1 when it has none), read without decoding pixels."""
-    if image.format == "PNG" and "exif" not in image.info:   # PNG keeps eXIf after the pixels: reading it decodes
+    if image.format == "PNG" and "exif" not in image.info:  # PNG keeps eXIf after the pixels: reading it decodes
         return 1
     try:
         value = image.getexif().get(ORIENTATION_TAG, 1)
-    except Exception:   # broken EXIF: treat as upright, the pixels may still be fine
+    except Exception:  # broken EXIF: treat as upright, the pixels may still be fine
         return 1
     return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
 
@@ -144,7 +143,7 @@ def open_rgb(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS):
                 return upright.convert("RGB")
     except BadImageError:
         raise
-    except Exception as error:   # truncated or corrupt data: every decoder error is a BadImageError
+    except Exception as error:  # truncated or corrupt data: every decoder error is a BadImageError
         raise BadImageError(f"{path}: cannot be decoded ({type(error).__name__}: {error})") from None
 
 
@@ -157,7 +156,7 @@ class ImageCheck:
     width: int = 0
     height: int = 0
     format: str = ""
-    orientation: int = 1   # EXIF orientation (1: upright); others go to the Pillow decoder, which turns them
+    orientation: int = 1  # EXIF orientation (1: upright); others go to the Pillow decoder, which turns them
 
     @property
     def ok(self) -> bool:
@@ -180,11 +179,11 @@ def check_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with open_image(path) as image:   # reads the header only; allowed formats only
+            with open_image(path) as image:  # reads the header only; allowed formats only
                 width, height = image.size
                 image_format = image.format or ""
                 turned = orientation(image)
-    except BadImageError as error:   # not an allowed format: refused from its first bytes
+    except BadImageError as error:  # not an allowed format: refused from its first bytes
         return ImageCheck(None, str(error).removeprefix(f"{path}: "))
     except UnidentifiedImageError:
         with open(path, "rb") as handle:
@@ -197,15 +196,19 @@ def check_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> 
         return ImageCheck(None, f"image of size {width} x {height}")
     if width * height > max_pixels:
         return ImageCheck(
-            None, f"{width} x {height} = {width * height:,} pixels is over the limit of {max_pixels:,} "
-                  f"(MAX_IMAGE_PIXELS); refused before decoding", width, height, image_format,
+            None,
+            f"{width} x {height} = {width * height:,} pixels is over the limit of {max_pixels:,} "
+            f"(MAX_IMAGE_PIXELS); refused before decoding",
+            width,
+            height,
+            image_format,
         )
     route = _FORMAT_ROUTE.get(image_format, PILLOW)
     if route == PNG:
         with open(path, "rb") as handle:
-            if handle.read(26)[24:25] == b"\x10":   # the bit depth in the PNG's IHDR chunk
+            if handle.read(26)[24:25] == b"\x10":  # the bit depth in the PNG's IHDR chunk
                 route = PNG16
-    if turned != 1:   # TensorFlow's decoders ignore EXIF: Pillow decodes and turns it upright
+    if turned != 1:  # TensorFlow's decoders ignore EXIF: Pillow decodes and turns it upright
         route = PILLOW
     return ImageCheck(route, None, width, height, image_format, turned)
 
@@ -216,10 +219,10 @@ def _pillow_rgb(data: bytes) -> np.ndarray:
 
     from PIL import ImageOps
 
-    data = data.item() if hasattr(data, "item") else data   # a NumPy bytes scalar from tf.numpy_function
+    data = data.item() if hasattr(data, "item") else data  # a NumPy bytes scalar from tf.numpy_function
     with open_image(io.BytesIO(data)) as opened:
-        image = ImageOps.exif_transpose(opened)   # a copy, upright (the image itself when upright)
-        if image.mode in ("I;16", "I;16B", "I;16L", "I"):   # 16/32-bit grayscale: scale, do not clip
+        image = ImageOps.exif_transpose(opened)  # a copy, upright (the image itself when upright)
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit grayscale: scale, do not clip
             array = np.asarray(image, dtype=np.float64)
             peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
             gray = np.clip(np.round(array * 255.0 / peak), 0, 255).astype(np.uint8)
@@ -268,7 +271,7 @@ def load_image(path: str | os.PathLike, image_size: int, max_pixels: int = MAX_I
         return decode_image(tf.io.read_file(str(path)), check.route, image_size)
     except BadImageError as error:
         raise BadImageError(f"{path}: {str(error).removeprefix('image: ')}") from None
-    except Exception as error:   # TensorFlow's decoders and Pillow's (OSError, SyntaxError, ...) alike
+    except Exception as error:  # TensorFlow's decoders and Pillow's (OSError, SyntaxError, ...) alike
         raise BadImageError(f"{path}: {decode_error_message(error)}") from None
 
 
@@ -279,9 +282,9 @@ def decode_error_message(error: Exception) -> str:
     message = getattr(error, "message", None) or str(error)
     if not isinstance(error, Exception) or not message:
         return f"cannot be decoded ({type(error).__name__})"
-    if not hasattr(error, "message"):   # a Python decoder's own error: keep its type, it says what kind
+    if not hasattr(error, "message"):  # a Python decoder's own error: keep its type, it says what kind
         message = f"{type(error).__name__}: {message}"
-    message = re.sub(r"\{\{[^}]*\}\}\s*", "", message)      # {{function_node ...}}
+    message = re.sub(r"\{\{[^}]*\}\}\s*", "", message)  # {{function_node ...}}
     message = re.sub(r"\s*\[Op:[^\]]*\]", "", message).strip()
     message = message.splitlines()[0] if message else type(error).__name__
     return f"cannot be decoded ({message})"

@@ -82,6 +82,7 @@ HUMAN_NAMES = {"expert": "mean expert score (1-4)", "crowd": "crowd: fraction of
 
 # --- where the judgements are ------------------------------------------------------------------
 
+
 def _holds_judgements(folder: Path) -> bool:
     return all((folder / name).is_file() for name in (EXPERT_FILE, CROWD_FILE, TOKEN_FILE))
 
@@ -99,8 +100,10 @@ def find_judgements_dir(judgements_dir: str | os.PathLike = "") -> Path:
         for candidate in (paths.FLICKR8K_DIR, SHARED_TEXT_DIR, FIXTURE_DIR):
             if _holds_judgements(candidate):
                 return candidate
-        raise FileNotFoundError(f"No judgement files found in {paths.FLICKR8K_DIR}, {SHARED_TEXT_DIR} "
-                                f"or {FIXTURE_DIR} (the bundled fixture is missing from this checkout).")
+        raise FileNotFoundError(
+            f"No judgement files found in {paths.FLICKR8K_DIR}, {SHARED_TEXT_DIR} "
+            f"or {FIXTURE_DIR} (the bundled fixture is missing from this checkout)."
+        )
     if str(judgements_dir) == "fixture":
         return FIXTURE_DIR
     folder = Path(judgements_dir).expanduser()
@@ -108,8 +111,10 @@ def find_judgements_dir(judgements_dir: str | os.PathLike = "") -> Path:
         folder = paths.REPO_ROOT / folder
     missing = [name for name in (EXPERT_FILE, CROWD_FILE, TOKEN_FILE) if not (folder / name).is_file()]
     if missing:
-        raise FileNotFoundError(f"JUDGEMENTS_DIR={str(judgements_dir)!r}: {folder} lacks {', '.join(missing)} "
-                                "(the Flickr8k_text files; the Flickr8k download puts them in data/flickr8k/).")
+        raise FileNotFoundError(
+            f"JUDGEMENTS_DIR={str(judgements_dir)!r}: {folder} lacks {', '.join(missing)} "
+            "(the Flickr8k_text files; the Flickr8k download puts them in data/flickr8k/)."
+        )
     return folder
 
 
@@ -121,8 +126,12 @@ def image_folders(judgements_dir: Path) -> list[Path]:
     """Folders where the judged images may be: beside the text files, the downloaded
     Flickr8k, and the bundled sample (whose images the fixture judges)."""
     judgements_dir = Path(judgements_dir)
-    candidates = [judgements_dir / IMAGES_FOLDER, judgements_dir.parent / IMAGES_FOLDER,
-                  paths.FLICKR8K_DIR / IMAGES_FOLDER, paths.SAMPLE_DIR / IMAGES_FOLDER]
+    candidates = [
+        judgements_dir / IMAGES_FOLDER,
+        judgements_dir.parent / IMAGES_FOLDER,
+        paths.FLICKR8K_DIR / IMAGES_FOLDER,
+        paths.SAMPLE_DIR / IMAGES_FOLDER,
+    ]
     return [c for c in dict.fromkeys(candidates) if c.is_dir()]
 
 
@@ -141,11 +150,12 @@ def find_image(image_id: str, folders: Sequence[Path]) -> Path | None:
 
 # --- reading the files -------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ExpertJudgement:
     image_id: str
     caption_id: str
-    scores: tuple[int, ...]          # three experts, 1-4 each
+    scores: tuple[int, ...]  # three experts, 1-4 each
 
     @property
     def mean(self) -> float:
@@ -292,6 +302,7 @@ def references_for(image_id: str, caption_id: str, captions: dict[str, dict[int,
 
 # --- the metrics -------------------------------------------------------------------------------
 
+
 def tokens(caption: str) -> list[str]:
     """A caption as the metrics see it: cleaned (notebook 01's rule), split on spaces."""
     return clean_caption(caption).split()
@@ -310,8 +321,7 @@ def sentence_bleu_scores(candidates: Sequence[str], references: Sequence[Sequenc
             bleu1.append(0.0)
             bleu4.append(0.0)
             continue
-        one, four = sentence_bleu([tokens(r) for r in refs], hypothesis, weights=weights,
-                                  smoothing_function=smoothing)
+        one, four = sentence_bleu([tokens(r) for r in refs], hypothesis, weights=weights, smoothing_function=smoothing)
         bleu1.append(float(one))
         bleu4.append(float(four))
     return {"bleu1": bleu1, "bleu4": bleu4}
@@ -358,6 +368,7 @@ def cider_d_scores(candidates: Sequence[str], references: Sequence[Sequence[str]
 
 # --- putting it together -----------------------------------------------------------------------
 
+
 @dataclass
 class JudgedPair:
     """One judged image-caption pair with its human judgements and metric scores."""
@@ -398,8 +409,10 @@ class Judgements:
         return [p for p in self.pairs if p.human(who) is not None]
 
     def summary(self) -> str:
-        text = (f"{self.folder}: {self.expert_lines} expert and {self.crowd_lines} crowd judgements, "
-                f"{len(self.pairs)} distinct image-caption pairs scored")
+        text = (
+            f"{self.folder}: {self.expert_lines} expert and {self.crowd_lines} crowd judgements, "
+            f"{len(self.pairs)} distinct image-caption pairs scored"
+        )
         if self.skipped:
             text += "; skipped: " + ", ".join(f"{n} {reason}" for reason, n in sorted(self.skipped.items()))
         return text
@@ -466,16 +479,24 @@ def load_judgements(judgements_dir: str | os.PathLike = "") -> Judgements:
 
 # --- agreement ---------------------------------------------------------------------------------
 
+
 def rank_correlation(metric_values: Sequence[float], human_values: Sequence[float]) -> dict[str, float]:
     """Spearman's rho and Kendall's tau-b (with p-values) between two sequences."""
     from scipy import stats
 
     if len(metric_values) != len(human_values) or len(metric_values) < 3:
-        raise ValueError(f"need two sequences of the same length >= 3, got {len(metric_values)} and {len(human_values)}")
+        raise ValueError(
+            f"need two sequences of the same length >= 3, got {len(metric_values)} and {len(human_values)}"
+        )
     rho, rho_p = stats.spearmanr(metric_values, human_values)
     tau, tau_p = stats.kendalltau(metric_values, human_values)
-    return {"spearman": float(rho), "spearman_p": float(rho_p), "kendall": float(tau), "kendall_p": float(tau_p),
-            "n": len(metric_values)}
+    return {
+        "spearman": float(rho),
+        "spearman_p": float(rho_p),
+        "kendall": float(tau),
+        "kendall_p": float(tau_p),
+        "n": len(metric_values),
+    }
 
 
 def agreement(judgements: Judgements) -> list[dict]:
@@ -487,8 +508,9 @@ def agreement(judgements: Judgements) -> list[dict]:
             continue
         humans = [p.human(who) for p in judged]
         for metric in METRICS:
-            rows.append({"human": who, "metric": metric,
-                         **rank_correlation([p.scores[metric] for p in judged], humans)})
+            rows.append(
+                {"human": who, "metric": metric, **rank_correlation([p.scores[metric] for p in judged], humans)}
+            )
     return rows
 
 
@@ -501,8 +523,11 @@ def expert_agreement(judgements: Judgements) -> dict[str, float]:
         own = [p.expert_scores[expert] for p in judged]
         others = [(sum(p.expert_scores) - p.expert_scores[expert]) / 2 for p in judged]
         per_expert.append(rank_correlation(own, others))
-    return {"spearman": sum(r["spearman"] for r in per_expert) / 3,
-            "kendall": sum(r["kendall"] for r in per_expert) / 3, "n": len(judged)}
+    return {
+        "spearman": sum(r["spearman"] for r in per_expert) / 3,
+        "kendall": sum(r["kendall"] for r in per_expert) / 3,
+        "n": len(judged),
+    }
 
 
 def percentile_ranks(values: Sequence[float]) -> list[float]:
@@ -520,14 +545,17 @@ def worst_disagreements(judgements: Judgements, metric: str, who: str = "expert"
     judged = judgements.with_human(who)
     metric_ranks = percentile_ranks([p.scores[metric] for p in judged])
     human_ranks = percentile_ranks([p.human(who) for p in judged])
-    rows = [{"pair": p, "metric_rank": m, "human_rank": h, "gap": m - h}
-            for p, m, h in zip(judged, metric_ranks, human_ranks)]
+    rows = [
+        {"pair": p, "metric_rank": m, "human_rank": h, "gap": m - h}
+        for p, m, h in zip(judged, metric_ranks, human_ranks)
+    ]
     too_kind = sorted((r for r in rows if r["gap"] > 0), key=lambda r: -r["gap"])[: (count + 1) // 2]
     too_harsh = sorted((r for r in rows if r["gap"] < 0), key=lambda r: r["gap"])[: count // 2]
     return too_kind + too_harsh
 
 
 # --- pictures and files ------------------------------------------------------------------------
+
 
 def _jitter(values: Sequence[float], spread: float, seed: int = 0) -> list[float]:
     import numpy as np
@@ -548,10 +576,19 @@ def plot_metric_vs_human(judgements: Judgements, who: str = "expert", metrics: S
     own = [p.own_caption for p in judged]
     for axis, metric in zip(axes[0], metrics):
         xs = [p.scores[metric] for p in judged]
-        for is_own, colour, label in ((False, "tab:gray", "another image's caption"), (True, "tab:blue", "own caption")):
-            axis.scatter([x for x, o in zip(xs, own) if o == is_own], [h for h, o in zip(humans, own) if o == is_own],
-                         s=6 if len(judged) > 2000 else 14, alpha=0.35 if len(judged) > 2000 else 0.7,
-                         color=colour, label=label, linewidths=0)
+        for is_own, colour, label in (
+            (False, "tab:gray", "another image's caption"),
+            (True, "tab:blue", "own caption"),
+        ):
+            axis.scatter(
+                [x for x, o in zip(xs, own) if o == is_own],
+                [h for h, o in zip(humans, own) if o == is_own],
+                s=6 if len(judged) > 2000 else 14,
+                alpha=0.35 if len(judged) > 2000 else 0.7,
+                color=colour,
+                label=label,
+                linewidths=0,
+            )
         rho = correlations.get(metric, {}).get("spearman", float("nan"))
         axis.set_title(f"{METRIC_NAMES[metric]}  (Spearman rho {rho:.2f})", fontsize=10)
         axis.set_xlabel(METRIC_NAMES[metric])
@@ -575,12 +612,15 @@ def disagreement_figure(rows: Sequence[dict], metric: str, image_paths: Sequence
         axis.axis("off")
     for axis, row, path in zip(axes.flat, rows, image_paths):
         pair = row["pair"]
-        show_image(axis, path)   # upright; a file that cannot be shown gets its reason instead
+        show_image(axis, path)  # upright; a file that cannot be shown gets its reason instead
         verdict = "metric too kind" if row["gap"] > 0 else "metric too harsh"
         people = pair.human("expert")
         people_text = f"experts {people:.1f}/4" if people is not None else f"crowd {pair.human('crowd'):.0%} yes"
-        axis.set_title(f"{verdict}: {METRIC_NAMES[metric]} {pair.scores[metric]:.2f}, {people_text}\n"
-                       + _wrap(pair.caption, 48), fontsize=8, loc="left")
+        axis.set_title(
+            f"{verdict}: {METRIC_NAMES[metric]} {pair.scores[metric]:.2f}, {people_text}\n" + _wrap(pair.caption, 48),
+            fontsize=8,
+            loc="left",
+        )
     figure.tight_layout()
     return figure
 
@@ -591,19 +631,27 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(textwrap.wrap(text, width)[:3])
 
 
-def write_results(run_dir: str | os.PathLike, judgements: Judgements, agreement_rows: list[dict],
-                  experts: dict | None = None) -> tuple[Path, Path]:
+def write_results(
+    run_dir: str | os.PathLike, judgements: Judgements, agreement_rows: list[dict], experts: dict | None = None
+) -> tuple[Path, Path]:
     """Write the per-pair scores (CSV) and the agreement table (JSON) into the run folder, atomically."""
     run_dir = Path(run_dir)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["image_id", "caption_id", "own_caption", "caption", "expert_mean", "crowd_yes_fraction",
-                     *METRICS])
+    writer.writerow(["image_id", "caption_id", "own_caption", "caption", "expert_mean", "crowd_yes_fraction", *METRICS])
     for pair in judgements.pairs:
         expert, crowd = pair.human("expert"), pair.human("crowd")
-        writer.writerow([pair.image_id, pair.caption_id, int(pair.own_caption), pair.caption,
-                         "" if expert is None else repr(expert), "" if crowd is None else repr(crowd),
-                         *(repr(pair.scores[m]) for m in METRICS)])
+        writer.writerow(
+            [
+                pair.image_id,
+                pair.caption_id,
+                int(pair.own_caption),
+                pair.caption,
+                "" if expert is None else repr(expert),
+                "" if crowd is None else repr(crowd),
+                *(repr(pair.scores[m]) for m in METRICS),
+            ]
+        )
     scores_path = run_dir / JUDGEMENT_SCORES_FILE
     fd, tmp_name = tempfile.mkstemp(prefix=f".{scores_path.name}.", suffix=".tmp", dir=run_dir)
     try:
@@ -614,12 +662,18 @@ def write_results(run_dir: str | os.PathLike, judgements: Judgements, agreement_
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    summary = {"judgements_dir": str(judgements.folder), "synthetic_fixture": is_fixture(judgements.folder),
-               "pairs": len(judgements.pairs), "expert_lines": judgements.expert_lines,
-               "crowd_lines": judgements.crowd_lines, "skipped": dict(judgements.skipped),
-               "bleu": "NLTK sentence_bleu, smoothing method1, cleaned captions",
-               "cider_d": "pycocoevalcap CiderScorer, IDF over the distinct reference sets",
-               "agreement": agreement_rows, "expert_vs_expert": experts}
+    summary = {
+        "judgements_dir": str(judgements.folder),
+        "synthetic_fixture": is_fixture(judgements.folder),
+        "pairs": len(judgements.pairs),
+        "expert_lines": judgements.expert_lines,
+        "crowd_lines": judgements.crowd_lines,
+        "skipped": dict(judgements.skipped),
+        "bleu": "NLTK sentence_bleu, smoothing method1, cleaned captions",
+        "cider_d": "pycocoevalcap CiderScorer, IDF over the distinct reference sets",
+        "agreement": agreement_rows,
+        "expert_vs_expert": experts,
+    }
     agreement_path = paths.write_json_atomic(run_dir / AGREEMENT_FILE, summary)
     return scores_path, agreement_path
 
@@ -629,8 +683,10 @@ def read_scores(run_dir: str | os.PathLike) -> list[dict]:
     (``None`` where a pair has no expert or no crowd judgement)."""
     path = Path(run_dir) / JUDGEMENT_SCORES_FILE
     if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist. It is written by notebooks/09_metrics_vs_humans.ipynb: "
-                                "run that notebook first (same parameters).")
+        raise FileNotFoundError(
+            f"{path} does not exist. It is written by notebooks/09_metrics_vs_humans.ipynb: "
+            "run that notebook first (same parameters)."
+        )
     rows = []
     with path.open(encoding="utf-8-sig", newline="") as handle:
         for row in csv.DictReader(handle):
@@ -645,6 +701,8 @@ def agreement_markdown(agreement_rows: Iterable[dict]) -> str:
     """The agreement rows as a markdown table (metric x human judgement)."""
     lines = ["| metric | people | Spearman rho | Kendall tau | pairs |", "|---|---|---:|---:|---:|"]
     for row in agreement_rows:
-        lines.append(f"| {METRIC_NAMES[row['metric']]} | {HUMAN_NAMES[row['human']]} | {row['spearman']:.3f} "
-                     f"| {row['kendall']:.3f} | {row['n']} |")
+        lines.append(
+            f"| {METRIC_NAMES[row['metric']]} | {HUMAN_NAMES[row['human']]} | {row['spearman']:.3f} "
+            f"| {row['kendall']:.3f} | {row['n']} |"
+        )
     return "\n".join(lines)

@@ -69,8 +69,10 @@ def _check_embedding_matrix(vocab_size: int, embedding_dim: int, embedding_matri
     if embedding_matrix is None:
         return embedding_dim
     if embedding_matrix.ndim != 2 or embedding_matrix.shape[0] != vocab_size:
-        raise ValueError(f"embedding matrix has shape {embedding_matrix.shape}, expected ({vocab_size}, dim) "
-                         f"for a vocabulary of {vocab_size} words")
+        raise ValueError(
+            f"embedding matrix has shape {embedding_matrix.shape}, expected ({vocab_size}, dim) "
+            f"for a vocabulary of {vocab_size} words"
+        )
     return embedding_matrix.shape[1]
 
 
@@ -79,8 +81,9 @@ def _word_inputs(vocab_size, embedding_dim, dropout, train_embeddings):
     from keras import layers
 
     caption = keras.Input(shape=(None,), dtype="int32", name="caption_so_far")  # any length: each batch its own
-    words = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, trainable=train_embeddings,
-                             name="word_embedding")(caption)
+    words = layers.Embedding(
+        vocab_size, embedding_dim, mask_zero=True, trainable=train_embeddings, name="word_embedding"
+    )(caption)
     words = layers.Dropout(dropout, name="word_dropout")(words)
     return caption, words
 
@@ -92,9 +95,18 @@ def _finish(model, embedding_matrix, learning_rate):
     return compile_model(model, learning_rate)
 
 
-def build_merge_model(vocab_size: int, length: int, feature_dim: int, *, embedding_dim: int = 100,
-                      units: int = 256, dropout: float = 0.5, embedding_matrix: np.ndarray | None = None,
-                      train_embeddings: bool = True, learning_rate: float = 1e-3):
+def build_merge_model(
+    vocab_size: int,
+    length: int,
+    feature_dim: int,
+    *,
+    embedding_dim: int = 100,
+    units: int = 256,
+    dropout: float = 0.5,
+    embedding_matrix: np.ndarray | None = None,
+    train_embeddings: bool = True,
+    learning_rate: float = 1e-3,
+):
     """Build and compile the merge model (Keras functional API).
 
     Inputs: ``image_features`` ``(batch, feature_dim)`` and ``caption_so_far``
@@ -125,9 +137,18 @@ def build_merge_model(vocab_size: int, length: int, feature_dim: int, *, embeddi
     return _finish(model, embedding_matrix, learning_rate)
 
 
-def build_inject_model(vocab_size: int, length: int, feature_dim: int, *, embedding_dim: int = 100,
-                       units: int = 256, dropout: float = 0.5, embedding_matrix: np.ndarray | None = None,
-                       train_embeddings: bool = True, learning_rate: float = 1e-3):
+def build_inject_model(
+    vocab_size: int,
+    length: int,
+    feature_dim: int,
+    *,
+    embedding_dim: int = 100,
+    units: int = 256,
+    dropout: float = 0.5,
+    embedding_matrix: np.ndarray | None = None,
+    train_embeddings: bool = True,
+    learning_rate: float = 1e-3,
+):
     """The "init-inject" variant: the image, through Dense(units), is the LSTM's
     initial state (both ``h`` and ``c``), so the LSTM reads words *knowing* the
     image; its outputs go through Dense(units, relu) to the softmax. Same inputs
@@ -169,8 +190,10 @@ def compile_model(model, learning_rate: float = 1e-3):
     used again by notebook 06 after loading the untrained model, with a fresh optimizer."""
     import keras
 
-    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(ignore_class=PAD_ID),
-                  optimizer=keras.optimizers.Adam(learning_rate=learning_rate))
+    model.compile(
+        loss=keras.losses.SparseCategoricalCrossentropy(ignore_class=PAD_ID),
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+    )
     return model
 
 
@@ -212,6 +235,7 @@ def model_text_diagram(model) -> str:
 
 # --------------------------------------------------------------------------------------------------------------
 # Comparing two architectures (notebook 05 checks its hand-written model against the builders with it).
+
 
 def _layer_sources(model) -> dict[str, list[str]]:
     """``{layer name: [names of the layers it reads from]}`` (Keras' hidden mask ops left out)."""
@@ -255,10 +279,19 @@ def _describe(model) -> list[dict]:
     rows = []
     for layer in model.layers:
         reads = sorted(by_name[s].__class__.__name__ for s in sources[layer.name])
-        rows.append({"name": layer.name, "type": layer.__class__.__name__, "shape": _shape(layer),
-                     "config": _config(layer), "reads": reads, "depth": depth_of(layer.name)})
-    return sorted(rows, key=lambda r: (r["depth"], r["type"], str(r["shape"]), r["reads"],
-                                       sorted(map(str, r["config"].items()))))
+        rows.append(
+            {
+                "name": layer.name,
+                "type": layer.__class__.__name__,
+                "shape": _shape(layer),
+                "config": _config(layer),
+                "reads": reads,
+                "depth": depth_of(layer.name),
+            }
+        )
+    return sorted(
+        rows, key=lambda r: (r["depth"], r["type"], str(r["shape"]), r["reads"], sorted(map(str, r["config"].items())))
+    )
 
 
 def _same_shape(a: tuple, b: tuple) -> bool:
@@ -277,8 +310,9 @@ def architecture_differences(model, other) -> list[str]:
     Taught in notebooks/05_merge_lstm_model.ipynb."""
     differences = []
     mine, theirs = _describe(model), _describe(other)
-    count_mine, count_theirs = ({t: [r["type"] for r in rows].count(t) for t in {r["type"] for r in rows}}
-                                for rows in (mine, theirs))
+    count_mine, count_theirs = (
+        {t: [r["type"] for r in rows].count(t) for t in {r["type"] for r in rows}} for rows in (mine, theirs)
+    )
     for layer_type in sorted(set(count_mine) | set(count_theirs)):
         here, there = count_mine.get(layer_type, 0), count_theirs.get(layer_type, 0)
         if here != there:
@@ -292,8 +326,9 @@ def architecture_differences(model, other) -> list[str]:
             if not _same_shape(row["shape"], other_row["shape"]):
                 differences.append(f"{label}: output shape {row['shape']} here, {other_row['shape']} there")
             if row["reads"] != other_row["reads"]:
-                differences.append(f"{label}: reads from {row['reads'] or 'nothing'} here, "
-                                   f"{other_row['reads'] or 'nothing'} there")
+                differences.append(
+                    f"{label}: reads from {row['reads'] or 'nothing'} here, {other_row['reads'] or 'nothing'} there"
+                )
             for key in sorted(set(row["config"]) | set(other_row["config"])):
                 here, there = row["config"].get(key), other_row["config"].get(key)
                 if key in ("batch_shape", "shape", "n") and isinstance(here, (list, tuple, int)):

@@ -27,40 +27,83 @@ DISTRIBUTION = "captioning-course-helpers"
 
 #: What each notebook teaches, reads and writes (file names as spelled in helpers.run).
 STAGES = [
-    {"notebook": "00_start_here.ipynb", "idea": "the map of the course; is everything installed?",
-     "reads": [], "writes": []},
-    {"notebook": "01_text_cleaning.ipynb", "idea": "clean captions: no punctuation, lower case; numbers and one-letter words dropped or kept",
-     "reads": ["the dataset's captions"], "writes": [run.CLEAN_CAPTIONS_FILE]},
-    {"notebook": "02_lookup_table.ipynb", "idea": "image -> captions per split, start/stop tokens, the vocabulary",
-     "reads": [run.CLEAN_CAPTIONS_FILE], "writes": [run.LOOKUP_TABLE_FILE, run.VOCABULARY_FILE]},
-    {"notebook": "03_feature_extraction.ipynb", "idea": "a pretrained CNN turns each image into a vector",
-     "reads": [run.CLEAN_CAPTIONS_FILE, "the images"], "writes": [run.FEATURES_FILE]},
-    {"notebook": "04_word_embeddings.ipynb", "idea": "FastText word vectors -> the embedding matrix",
-     "reads": [run.LOOKUP_TABLE_FILE, run.VOCABULARY_FILE],
-     "writes": [run.WORD_VECTORS_FILE, run.EMBEDDING_MATRIX_FILE]},
-    {"notebook": "05_merge_lstm_model.ipynb", "idea": "the merge model written with the Keras functional API: image vector + LSTM over the words; inject",
-     "reads": [run.VOCABULARY_FILE, run.FEATURES_FILE, run.EMBEDDING_MATRIX_FILE],
-     "writes": [run.UNTRAINED_MODEL_FILE]},
-    {"notebook": "06_training.ipynb", "idea": "model.fit and its callbacks; teacher forcing; reading loss curves; a baseline; exposure bias",
-     "reads": [run.LOOKUP_TABLE_FILE, run.FEATURES_FILE, run.UNTRAINED_MODEL_FILE],
-     "writes": [run.MODEL_FILE, run.HISTORY_FILE, run.LOSS_CURVE_FILE]},
-    {"notebook": "07_caption_generation.ipynb", "idea": "the greedy loop written out, beam search step by step, sampling; captions for your own photos",
-     "reads": [run.MODEL_FILE, run.FEATURES_FILE, run.LOOKUP_TABLE_FILE],
-     "writes": [run.GENERATED_CAPTIONS_FILE]},
-    {"notebook": "08_evaluation_and_visualization.ipynb", "idea": "BLEU (the corpus_bleu call), METEOR, CIDEr-D; the best constant caption; published figures; pictures and an explorer",
-     "reads": [run.GENERATED_CAPTIONS_FILE, run.LOOKUP_TABLE_FILE],
-     "writes": [run.SCORES_FILE, run.CAPTION_GRID_FILE]},
-    {"notebook": "09_metrics_vs_humans.ipynb", "idea": "do BLEU and CIDEr agree with people? rank correlation",
-     "reads": ["Flickr8k's expert and crowd judgements (or a synthetic fixture)"],
-     "writes": [run.JUDGEMENT_SCORES_FILE, run.AGREEMENT_FILE]},
-    {"notebook": "10_visual_attention.ipynb", "idea": "attention over the CNN's grid: where the model looks for each word",
-     "reads": [run.LOOKUP_TABLE_FILE, run.VOCABULARY_FILE, run.FEATURES_FILE, run.EMBEDDING_MATRIX_FILE,
-               "the images"],
-     "writes": [run.SPATIAL_FEATURES_FILE, "attention/ (model, captions, comparison)"]},
+    {
+        "notebook": "00_start_here.ipynb",
+        "idea": "the map of the course; is everything installed?",
+        "reads": [],
+        "writes": [],
+    },
+    {
+        "notebook": "01_text_cleaning.ipynb",
+        "idea": "clean captions: no punctuation, lower case; numbers and one-letter words dropped or kept",
+        "reads": ["the dataset's captions"],
+        "writes": [run.CLEAN_CAPTIONS_FILE],
+    },
+    {
+        "notebook": "02_lookup_table.ipynb",
+        "idea": "image -> captions per split, start/stop tokens, the vocabulary",
+        "reads": [run.CLEAN_CAPTIONS_FILE],
+        "writes": [run.LOOKUP_TABLE_FILE, run.VOCABULARY_FILE],
+    },
+    {
+        "notebook": "03_feature_extraction.ipynb",
+        "idea": "a pretrained CNN turns each image into a vector",
+        "reads": [run.CLEAN_CAPTIONS_FILE, "the images"],
+        "writes": [run.FEATURES_FILE],
+    },
+    {
+        "notebook": "04_word_embeddings.ipynb",
+        "idea": "FastText word vectors -> the embedding matrix",
+        "reads": [run.LOOKUP_TABLE_FILE, run.VOCABULARY_FILE],
+        "writes": [run.WORD_VECTORS_FILE, run.EMBEDDING_MATRIX_FILE],
+    },
+    {
+        "notebook": "05_merge_lstm_model.ipynb",
+        "idea": "the merge model written with the Keras functional API: image vector + LSTM over the words; inject",
+        "reads": [run.VOCABULARY_FILE, run.FEATURES_FILE, run.EMBEDDING_MATRIX_FILE],
+        "writes": [run.UNTRAINED_MODEL_FILE],
+    },
+    {
+        "notebook": "06_training.ipynb",
+        "idea": "model.fit and its callbacks; teacher forcing; reading loss curves; a baseline; exposure bias",
+        "reads": [run.LOOKUP_TABLE_FILE, run.FEATURES_FILE, run.UNTRAINED_MODEL_FILE],
+        "writes": [run.MODEL_FILE, run.HISTORY_FILE, run.LOSS_CURVE_FILE],
+    },
+    {
+        "notebook": "07_caption_generation.ipynb",
+        "idea": "the greedy loop written out, beam search step by step, sampling; captions for your own photos",
+        "reads": [run.MODEL_FILE, run.FEATURES_FILE, run.LOOKUP_TABLE_FILE],
+        "writes": [run.GENERATED_CAPTIONS_FILE],
+    },
+    {
+        "notebook": "08_evaluation_and_visualization.ipynb",
+        "idea": "BLEU (the corpus_bleu call), METEOR, CIDEr-D; the best constant caption; published figures; pictures and an explorer",
+        "reads": [run.GENERATED_CAPTIONS_FILE, run.LOOKUP_TABLE_FILE],
+        "writes": [run.SCORES_FILE, run.CAPTION_GRID_FILE],
+    },
+    {
+        "notebook": "09_metrics_vs_humans.ipynb",
+        "idea": "do BLEU and CIDEr agree with people? rank correlation",
+        "reads": ["Flickr8k's expert and crowd judgements (or a synthetic fixture)"],
+        "writes": [run.JUDGEMENT_SCORES_FILE, run.AGREEMENT_FILE],
+    },
+    {
+        "notebook": "10_visual_attention.ipynb",
+        "idea": "attention over the CNN's grid: where the model looks for each word",
+        "reads": [
+            run.LOOKUP_TABLE_FILE,
+            run.VOCABULARY_FILE,
+            run.FEATURES_FILE,
+            run.EMBEDDING_MATRIX_FILE,
+            "the images",
+        ],
+        "writes": [run.SPATIAL_FEATURES_FILE, "attention/ (model, captions, comparison)"],
+    },
 ]
 
 
 # --- timings -----------------------------------------------------------------------------------
+
 
 def load_timings(path: str | os.PathLike = TIMINGS_FILE) -> dict:
     """``docs/timings.json``: ``{entry: {"seconds": {notebook: seconds} or null, ...}, "binder": {...}}``."""
@@ -97,15 +140,23 @@ def timings_markdown(timings: dict | None = None, link_prefix: str = "../noteboo
     """The table of docs/teaching.md: each notebook's time on the sample and at Flickr8k size,
     on a 2-core CPU (measured) and on Binder (estimated)."""
     timings = timings or load_timings()
-    lines = ["| notebook | sample, 2-core CPU | sample, Binder (est.) | Flickr8k, 2-core CPU | Flickr8k, Binder (est.) |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| notebook | sample, 2-core CPU | sample, Binder (est.) | Flickr8k, 2-core CPU | Flickr8k, Binder (est.) |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for stage in STAGES:
         name = stage["notebook"]
-        cells = [format_duration(seconds_for(timings, entry, name, binder=binder))
-                 for entry in (SAMPLE_ENTRY, FLICKR8K_ENTRY) for binder in (False, True)]
+        cells = [
+            format_duration(seconds_for(timings, entry, name, binder=binder))
+            for entry in (SAMPLE_ENTRY, FLICKR8K_ENTRY)
+            for binder in (False, True)
+        ]
         lines.append(f"| [{Path(name).stem}]({link_prefix}{name}) | " + " | ".join(cells) + " |")
-    totals = [format_duration(_total(timings, entry, binder=binder))
-              for entry in (SAMPLE_ENTRY, FLICKR8K_ENTRY) for binder in (False, True)]
+    totals = [
+        format_duration(_total(timings, entry, binder=binder))
+        for entry in (SAMPLE_ENTRY, FLICKR8K_ENTRY)
+        for binder in (False, True)
+    ]
     lines.append("| **whole course** | " + " | ".join(f"**{t}**" for t in totals) + " |")
     return "\n".join(lines)
 
@@ -113,18 +164,23 @@ def timings_markdown(timings: dict | None = None, link_prefix: str = "../noteboo
 def course_map_markdown(timings: dict | None = None, link_prefix: str = "") -> str:
     """The map of notebook 00: what each notebook teaches, reads and writes, and how long it takes."""
     timings = timings or load_timings()
-    lines = ["| notebook | the idea | reads | writes | sample, 2-core CPU | Flickr8k, 2-core CPU |",
-             "|---|---|---|---|---:|---:|"]
+    lines = [
+        "| notebook | the idea | reads | writes | sample, 2-core CPU | Flickr8k, 2-core CPU |",
+        "|---|---|---|---|---:|---:|",
+    ]
     code = lambda names: ", ".join(f"`{n}`" if "." in n and " " not in n else n for n in names) or "—"  # noqa: E731
     for stage in STAGES:
         name = stage["notebook"]
-        lines.append(f"| [{Path(name).stem}]({link_prefix}{name}) | {stage['idea']} | {code(stage['reads'])} "
-                     f"| {code(stage['writes'])} | {format_duration(seconds_for(timings, SAMPLE_ENTRY, name))} "
-                     f"| {format_duration(seconds_for(timings, FLICKR8K_ENTRY, name))} |")
+        lines.append(
+            f"| [{Path(name).stem}]({link_prefix}{name}) | {stage['idea']} | {code(stage['reads'])} "
+            f"| {code(stage['writes'])} | {format_duration(seconds_for(timings, SAMPLE_ENTRY, name))} "
+            f"| {format_duration(seconds_for(timings, FLICKR8K_ENTRY, name))} |"
+        )
     return "\n".join(lines)
 
 
 # --- where a run stands ------------------------------------------------------------------------
+
 
 def run_folder_status(run_dir: str | os.PathLike) -> list[dict]:
     """For each notebook: the files it writes that are in ``run_dir`` and those still missing."""
@@ -132,8 +188,13 @@ def run_folder_status(run_dir: str | os.PathLike) -> list[dict]:
     rows = []
     for stage in STAGES:
         written = [n for n in stage["writes"] if (run_dir / n).exists()]
-        rows.append({"notebook": stage["notebook"], "written": written,
-                     "missing": [n for n in stage["writes"] if n not in written]})
+        rows.append(
+            {
+                "notebook": stage["notebook"],
+                "written": written,
+                "missing": [n for n in stage["writes"] if n not in written],
+            }
+        )
     return rows
 
 
@@ -160,8 +221,9 @@ def run_folders(runs_dir: str | os.PathLike = paths.RUNS_DIR) -> list[Path]:
     return sorted(folders, key=lambda folder: max(f.stat().st_mtime for f in _written_files(folder)), reverse=True)
 
 
-def run_folder_to_check(run_dir: str | os.PathLike, *, chosen: bool = False,
-                        runs_dir: str | os.PathLike = paths.RUNS_DIR) -> tuple[Path, str]:
+def run_folder_to_check(
+    run_dir: str | os.PathLike, *, chosen: bool = False, runs_dir: str | os.PathLike = paths.RUNS_DIR
+) -> tuple[Path, str]:
     """Which run folder notebook 00 checks, and why: ``run_dir`` when RUN_DIR ``chosen`` it or when it
     holds files already; otherwise the most recent run folder in ``runs_dir`` (made with other
     parameters: a student who ran the course with ``-p DATASET flickr8k`` sees that run)."""
@@ -172,12 +234,14 @@ def run_folder_to_check(run_dir: str | os.PathLike, *, chosen: bool = False,
         return run_dir, "the folder of these parameters (DATASET, ENCODER, WEIGHTS)"
     others = [folder for folder in run_folders(runs_dir) if folder != run_dir]
     if others:
-        return others[0], (f"the most recent run in {runs_dir}; the folder of these parameters, {run_dir.name}, "
-                           "holds nothing yet")
+        return others[0], (
+            f"the most recent run in {runs_dir}; the folder of these parameters, {run_dir.name}, holds nothing yet"
+        )
     return run_dir, "the folder of these parameters (DATASET, ENCODER, WEIGHTS); no run has written anything yet"
 
 
 # --- is everything installed? ------------------------------------------------------------------
+
 
 def installed_requirements() -> list[dict]:
     """Each dependency of the installed package (pyproject.toml) for this platform: the pin,
@@ -226,17 +290,23 @@ def machine_summary() -> dict:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     memory = memory_limit_bytes()
     weights = keras_cache_dir() / encoder_spec("mobilenet_v2").weights_file
-    return {"python": platform.python_version(), "executable": sys.executable, "cpus": cpus,
-            "memory_gb": None if memory is None else round(memory / 2**30, 1),
-            "imagenet_weights_cached": weights.exists(), "weights_file": str(weights),
-            "colab": "google.colab" in sys.modules}
+    return {
+        "python": platform.python_version(),
+        "executable": sys.executable,
+        "cpus": cpus,
+        "memory_gb": None if memory is None else round(memory / 2**30, 1),
+        "imagenet_weights_cached": weights.exists(),
+        "weights_file": str(weights),
+        "colab": "google.colab" in sys.modules,
+    }
 
 
 def requirements_markdown(rows: list[dict]) -> str:
     lines = ["| package | pinned | installed | |", "|---|---|---|---|"]
     for row in rows:
-        lines.append(f"| {row['package']} | `{row['pin']}` | {row['installed'] or 'missing'} | "
-                     f"{'✅' if row['ok'] else '❌'} |")
+        lines.append(
+            f"| {row['package']} | `{row['pin']}` | {row['installed'] or 'missing'} | {'✅' if row['ok'] else '❌'} |"
+        )
     return "\n".join(lines)
 
 

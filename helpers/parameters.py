@@ -37,12 +37,12 @@ class Parameter:
     type: type
     default: Any
     help: str
-    notebooks: tuple[str, ...]          # two-digit prefixes of the notebooks whose parameters cell has it
-    choices: tuple | None = None        # allowed values (None: any value of the type)
+    notebooks: tuple[str, ...]  # two-digit prefixes of the notebooks whose parameters cell has it
+    choices: tuple | None = None  # allowed values (None: any value of the type)
     minimum: float | None = None
     maximum: float | None = None
-    result_changing: bool = True        # False: display, locations or speed only
-    open_choices: bool = False          # True: ``choices`` are keywords, any other string is a path
+    result_changing: bool = True  # False: display, locations or speed only
+    open_choices: bool = False  # True: ``choices`` are keywords, any other string is a path
     extra_check: Callable[[Any], str | None] | None = field(default=None, compare=False)
 
     def allowed(self) -> str:
@@ -87,88 +87,298 @@ class Parameter:
 
 
 PARAMETERS: list[Parameter] = [
-    Parameter("DATASET", str, "sample", '"sample" (bundled), "flickr8k" (downloaded once), or a path to captions in '
-              "any supported format (README)", ("00", "01"), choices=("sample", "flickr8k"), open_choices=True),
-    Parameter("ENCODER", str, "mobilenet_v2", "the CNN: inception_v3, mobilenet, mobilenet_v2, "
-              "mobilenet_v3_small/_large, efficientnet_b0, efficientnetv2_b0", ("00", "03"),
-              choices=tuple(ENCODERS)),
-    Parameter("WEIGHTS", str, "auto", 'CNN weights: "auto", "imagenet", "none" (untrained) or a weights file path',
-              ("00", "03"), choices=("auto", "imagenet", "none"), open_choices=True),
-    Parameter("EPOCHS", int, 100, "at most this many passes over the training captions; 06 stops earlier when the "
-              "dev loss stops improving", ("06",), minimum=1),
-    Parameter("BATCH_SIZE", int, 64, "images per batch in 03, captions (or prefix pairs) per step in 06",
-              ("03", "06"), minimum=1),
-    Parameter("SEED", int, 42, "random seed: the same seed gives the same run", ("01", "03", "04", "05", "06", "07"),
-              minimum=0),
-    Parameter("RUN_DIR", str, "", 'where the run\'s files go; "" means runs/<DATASET>-<ENCODER>-<WEIGHTS>'
-              "[-<hash of other changed parameters>]",
-              ("00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10"), result_changing=False),
-    Parameter("IMAGES_DIR", str, "", 'images folder when it is not beside the caption file (COCO); "" means find it',
-              ("01",), result_changing=False),
-    Parameter("KEEP_SHORT_WORDS", bool, False, 'cleaning keeps numbers and one-letter words ("a", "2"); False drops them (the classic cleaning)',
-              ("01",)),
-    Parameter("MIN_WORD_COUNT", int, 2, "words seen fewer times in the training captions become <unk>", ("02",),
-              minimum=1),
-    Parameter("NUM_SHARDS", int, 1, "split the extraction over this many machines (COCO, Flickr30k); 1 means all here",
-              ("03",), minimum=1, result_changing=False),
-    Parameter("SHARD_INDEX", int, 0, "which shard this machine extracts, 0 .. NUM_SHARDS-1", ("03",), minimum=0,
-              result_changing=False),
-    Parameter("FEATURE_CACHE", str, "", 'folder of cached features, shared by shards; "" means runs/feature_cache',
-              ("03", "10"), result_changing=False),
-    Parameter("MEASURE_ENCODERS", bool, True, "time every encoder for the table in section 3 (about a minute on "
-              "2 cores)", ("03",), result_changing=False),
-    Parameter("EMBEDDINGS", str, "fasttext", '"fasttext" (trained here on the training captions) or a path to '
-              "downloaded vectors: word2vec/GloVe text, FastText .vec or .bin", ("04",), choices=("fasttext",),
-              open_choices=True),
-    Parameter("EMBEDDING_DIM", int, 100, "length of each FastText word vector (downloaded vectors keep their own)",
-              ("04",), minimum=1),
+    Parameter(
+        "DATASET",
+        str,
+        "sample",
+        '"sample" (bundled), "flickr8k" (downloaded once), or a path to captions in any supported format (README)',
+        ("00", "01"),
+        choices=("sample", "flickr8k"),
+        open_choices=True,
+    ),
+    Parameter(
+        "ENCODER",
+        str,
+        "mobilenet_v2",
+        "the CNN: inception_v3, mobilenet, mobilenet_v2, mobilenet_v3_small/_large, efficientnet_b0, efficientnetv2_b0",
+        ("00", "03"),
+        choices=tuple(ENCODERS),
+    ),
+    Parameter(
+        "WEIGHTS",
+        str,
+        "auto",
+        'CNN weights: "auto", "imagenet", "none" (untrained) or a weights file path',
+        ("00", "03"),
+        choices=("auto", "imagenet", "none"),
+        open_choices=True,
+    ),
+    Parameter(
+        "EPOCHS",
+        int,
+        100,
+        "at most this many passes over the training captions; 06 stops earlier when the dev loss stops improving",
+        ("06",),
+        minimum=1,
+    ),
+    Parameter(
+        "BATCH_SIZE",
+        int,
+        64,
+        "images per batch in 03, captions (or prefix pairs) per step in 06",
+        ("03", "06"),
+        minimum=1,
+    ),
+    Parameter(
+        "SEED",
+        int,
+        42,
+        "random seed: the same seed gives the same run",
+        ("01", "03", "04", "05", "06", "07"),
+        minimum=0,
+    ),
+    Parameter(
+        "RUN_DIR",
+        str,
+        "",
+        'where the run\'s files go; "" means runs/<DATASET>-<ENCODER>-<WEIGHTS>[-<hash of other changed parameters>]',
+        ("00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10"),
+        result_changing=False,
+    ),
+    Parameter(
+        "IMAGES_DIR",
+        str,
+        "",
+        'images folder when it is not beside the caption file (COCO); "" means find it',
+        ("01",),
+        result_changing=False,
+    ),
+    Parameter(
+        "KEEP_SHORT_WORDS",
+        bool,
+        False,
+        'cleaning keeps numbers and one-letter words ("a", "2"); False drops them (the classic cleaning)',
+        ("01",),
+    ),
+    Parameter(
+        "MIN_WORD_COUNT", int, 2, "words seen fewer times in the training captions become <unk>", ("02",), minimum=1
+    ),
+    Parameter(
+        "NUM_SHARDS",
+        int,
+        1,
+        "split the extraction over this many machines (COCO, Flickr30k); 1 means all here",
+        ("03",),
+        minimum=1,
+        result_changing=False,
+    ),
+    Parameter(
+        "SHARD_INDEX",
+        int,
+        0,
+        "which shard this machine extracts, 0 .. NUM_SHARDS-1",
+        ("03",),
+        minimum=0,
+        result_changing=False,
+    ),
+    Parameter(
+        "FEATURE_CACHE",
+        str,
+        "",
+        'folder of cached features, shared by shards; "" means runs/feature_cache',
+        ("03", "10"),
+        result_changing=False,
+    ),
+    Parameter(
+        "MEASURE_ENCODERS",
+        bool,
+        True,
+        "time every encoder for the table in section 3 (about a minute on 2 cores)",
+        ("03",),
+        result_changing=False,
+    ),
+    Parameter(
+        "EMBEDDINGS",
+        str,
+        "fasttext",
+        '"fasttext" (trained here on the training captions) or a path to '
+        "downloaded vectors: word2vec/GloVe text, FastText .vec or .bin",
+        ("04",),
+        choices=("fasttext",),
+        open_choices=True,
+    ),
+    Parameter(
+        "EMBEDDING_DIM",
+        int,
+        100,
+        "length of each FastText word vector (downloaded vectors keep their own)",
+        ("04",),
+        minimum=1,
+    ),
     Parameter("FASTTEXT_EPOCHS", int, 20, "passes of FastText over the training captions", ("04",), minimum=1),
     Parameter("FASTTEXT_WINDOW", int, 5, "words on each side that count as context", ("04",), minimum=1),
-    Parameter("FASTTEXT_MIN_COUNT", int, 1, "words seen fewer times get no vector of their own (FastText still "
-              "builds one from n-grams)", ("04",), minimum=1),
-    Parameter("MODEL", str, "merge", '"merge" (the image joins after the LSTM) or "inject" (the image is the LSTM\'s '
-              "initial state)", ("05",), choices=("merge", "inject")),
+    Parameter(
+        "FASTTEXT_MIN_COUNT",
+        int,
+        1,
+        "words seen fewer times get no vector of their own (FastText still builds one from n-grams)",
+        ("04",),
+        minimum=1,
+    ),
+    Parameter(
+        "MODEL",
+        str,
+        "merge",
+        '"merge" (the image joins after the LSTM) or "inject" (the image is the LSTM\'s initial state)',
+        ("05",),
+        choices=("merge", "inject"),
+    ),
     Parameter("UNITS", int, 256, "size of the LSTM state and of the dense layers", ("05",), minimum=1),
-    Parameter("DROPOUT", float, 0.5, "dropout on the image features and on the word embeddings", ("05",),
-              minimum=0.0, maximum=0.95),
-    Parameter("TRAIN_EMBEDDINGS", bool, True, "fine-tune the word vectors of 04 (True) or keep them frozen (False)",
-              ("05",)),
+    Parameter(
+        "DROPOUT",
+        float,
+        0.5,
+        "dropout on the image features and on the word embeddings",
+        ("05",),
+        minimum=0.0,
+        maximum=0.95,
+    ),
+    Parameter(
+        "TRAIN_EMBEDDINGS", bool, True, "fine-tune the word vectors of 04 (True) or keep them frozen (False)", ("05",)
+    ),
     Parameter("LEARNING_RATE", float, 0.001, "Adam's step size", ("05",), minimum=1e-7, maximum=1.0),
-    Parameter("PATIENCE", int, 10, "stop after this many epochs without a better dev loss (the learning rate halves "
-              "after half as many)", ("06",), minimum=1),
-    Parameter("STRATEGY", str, "default", '"default" (one device) or "mirrored" (tf.distribute over every GPU, or '
-              "every CPU device)", ("06",), choices=("default", "mirrored"), result_changing=False),
-    Parameter("BASELINE_EPOCHS", int, 4, "epochs of the slow prefix-pair training, for comparison (at most EPOCHS; "
-              "0 skips it)", ("06",), minimum=0, result_changing=False),
-    Parameter("BASELINE_MAX_PAIRS", int, 100000, "skip the prefix-pair comparison above this many training pairs "
-              "(Flickr8k: ~300,000)", ("06",), minimum=0, result_changing=False),
+    Parameter(
+        "PATIENCE",
+        int,
+        10,
+        "stop after this many epochs without a better dev loss (the learning rate halves after half as many)",
+        ("06",),
+        minimum=1,
+    ),
+    Parameter(
+        "STRATEGY",
+        str,
+        "default",
+        '"default" (one device) or "mirrored" (tf.distribute over every GPU, or every CPU device)',
+        ("06",),
+        choices=("default", "mirrored"),
+        result_changing=False,
+    ),
+    Parameter(
+        "BASELINE_EPOCHS",
+        int,
+        4,
+        "epochs of the slow prefix-pair training, for comparison (at most EPOCHS; 0 skips it)",
+        ("06",),
+        minimum=0,
+        result_changing=False,
+    ),
+    Parameter(
+        "BASELINE_MAX_PAIRS",
+        int,
+        100000,
+        "skip the prefix-pair comparison above this many training pairs (Flickr8k: ~300,000)",
+        ("06",),
+        minimum=0,
+        result_changing=False,
+    ),
     # decoding options change only 07/08's captions and scores, which record them: an existing run may be
     # decoded again with other values (python -m helpers run --only 07 08 -p BEAM_WIDTH 5)
-    Parameter("BEAM_WIDTH", int, 3, "captions kept at each step of beam search (1: greedy decoding)", ("07", "10"),
-              minimum=1, result_changing=False),
-    Parameter("LENGTH_ALPHA", float, 0.7, "beam length normalisation: rank by log P / length^alpha (0: none, "
-              "1: per word)", ("07", "10"), minimum=0.0, maximum=5.0, result_changing=False),
-    Parameter("NO_REPEAT_NGRAM", int, 3, "no caption repeats a run of this many words (0: no guard; also used by the "
-              "caption command)", ("07",), minimum=0, result_changing=False),
-    Parameter("NUM_EXAMPLES", int, 12, "test images shown in the caption grid", ("08",), minimum=1,
-              result_changing=False),
-    Parameter("NUM_BEST_WORST", int, 4, "test images shown among the best and among the worst captions", ("08",),
-              minimum=1, result_changing=False),
-    Parameter("JUDGEMENTS_DIR", str, "", "folder with Flickr8k's ExpertAnnotations.txt, CrowdFlowerAnnotations.txt "
-              'and token file; "" means data/flickr8k, else ../shared/data/flickr8k_text, else the synthetic fixture',
-              ("09",), result_changing=False),
+    Parameter(
+        "BEAM_WIDTH",
+        int,
+        3,
+        "captions kept at each step of beam search (1: greedy decoding)",
+        ("07", "10"),
+        minimum=1,
+        result_changing=False,
+    ),
+    Parameter(
+        "LENGTH_ALPHA",
+        float,
+        0.7,
+        "beam length normalisation: rank by log P / length^alpha (0: none, 1: per word)",
+        ("07", "10"),
+        minimum=0.0,
+        maximum=5.0,
+        result_changing=False,
+    ),
+    Parameter(
+        "NO_REPEAT_NGRAM",
+        int,
+        3,
+        "no caption repeats a run of this many words (0: no guard; also used by the caption command)",
+        ("07",),
+        minimum=0,
+        result_changing=False,
+    ),
+    Parameter(
+        "NUM_EXAMPLES", int, 12, "test images shown in the caption grid", ("08",), minimum=1, result_changing=False
+    ),
+    Parameter(
+        "NUM_BEST_WORST",
+        int,
+        4,
+        "test images shown among the best and among the worst captions",
+        ("08",),
+        minimum=1,
+        result_changing=False,
+    ),
+    Parameter(
+        "JUDGEMENTS_DIR",
+        str,
+        "",
+        "folder with Flickr8k's ExpertAnnotations.txt, CrowdFlowerAnnotations.txt "
+        'and token file; "" means data/flickr8k, else ../shared/data/flickr8k_text, else the synthetic fixture',
+        ("09",),
+        result_changing=False,
+    ),
     # 10's own options change only its files (attention/, the "attention" section), which record them
-    Parameter("START_FROM_IMAGE", bool, False, "start the LSTM from the average picture, as Xu et al. do (True), or "
-              "blind (False: the image comes in only through attention)", ("10",), result_changing=False),
-    Parameter("ATTENTION_PENALTY", float, 0.0, "weight of the doubly stochastic attention loss of Show, Attend and "
-              "Tell (0: off)", ("10",), minimum=0.0, result_changing=False),
-    Parameter("ATTENTION_WORD", str, "", 'the word whose average attention map is drawn; "" picks the most generated '
-              "noun-like word", ("10",), result_changing=False),
-    Parameter("COMPARE_MODELS", str, "auto", 'train merge and inject here for the comparison table: "yes", "no", '
-              '"auto" (only up to 10,000 training captions)', ("10",), choices=("auto", "yes", "no"),
-              result_changing=False),
-    Parameter("NUM_DISAGREEMENTS", int, 6, "how many of the worst metric-people disagreements to show", ("09",),
-              minimum=1, result_changing=False),
+    Parameter(
+        "START_FROM_IMAGE",
+        bool,
+        False,
+        "start the LSTM from the average picture, as Xu et al. do (True), or "
+        "blind (False: the image comes in only through attention)",
+        ("10",),
+        result_changing=False,
+    ),
+    Parameter(
+        "ATTENTION_PENALTY",
+        float,
+        0.0,
+        "weight of the doubly stochastic attention loss of Show, Attend and Tell (0: off)",
+        ("10",),
+        minimum=0.0,
+        result_changing=False,
+    ),
+    Parameter(
+        "ATTENTION_WORD",
+        str,
+        "",
+        'the word whose average attention map is drawn; "" picks the most generated noun-like word',
+        ("10",),
+        result_changing=False,
+    ),
+    Parameter(
+        "COMPARE_MODELS",
+        str,
+        "auto",
+        'train merge and inject here for the comparison table: "yes", "no", '
+        '"auto" (only up to 10,000 training captions)',
+        ("10",),
+        choices=("auto", "yes", "no"),
+        result_changing=False,
+    ),
+    Parameter(
+        "NUM_DISAGREEMENTS",
+        int,
+        6,
+        "how many of the worst metric-people disagreements to show",
+        ("09",),
+        minimum=1,
+        result_changing=False,
+    ),
 ]
 
 BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
@@ -180,8 +390,10 @@ def get(name: str) -> Parameter:
     try:
         return BY_NAME[name]
     except KeyError:
-        raise ParameterError(f"no notebook has the parameter {name} (see python -m helpers run --list-parameters); "
-                             f"known: {', '.join(sorted(BY_NAME))}") from None
+        raise ParameterError(
+            f"no notebook has the parameter {name} (see python -m helpers run --list-parameters); "
+            f"known: {', '.join(sorted(BY_NAME))}"
+        ) from None
 
 
 def defaults() -> dict[str, Any]:
@@ -221,8 +433,11 @@ def result_changing(values: Mapping[str, Any]) -> dict[str, Any]:
 def short_hash(values: Mapping[str, Any]) -> str:
     """Eight hex digits of the result-changing values that are not spelled out in the run-folder name and
     differ from their defaults; "" when they are all at their defaults."""
-    changed = {name: value for name, value in result_changing(values).items()
-               if name not in NAMING and value != BY_NAME[name].default}
+    changed = {
+        name: value
+        for name, value in result_changing(values).items()
+        if name not in NAMING and value != BY_NAME[name].default
+    }
     if not changed:
         return ""
     return hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:8]

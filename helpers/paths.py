@@ -38,7 +38,8 @@ def _require_checkout() -> None:
         raise NotACheckoutError(
             f"helpers is installed at {REPO_ROOT / 'helpers'} without the course's notebooks/ and data/ beside it "
             "(a non-editable install). Clone the repository and install it editable instead: "
-            "git clone <the course repository> && cd <its folder> && pip install -e \".[test]\"")
+            'git clone <the course repository> && cd <its folder> && pip install -e ".[test]"'
+        )
 
 
 _require_checkout()
@@ -77,7 +78,7 @@ def usual_permissions(path: str | os.PathLike) -> None:
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file, with an error that names the file and says which notebook makes it."""
     path = require(path)
-    with path.open(encoding="utf-8-sig") as handle:   # -sig: a BOM (some Windows editors add one) is dropped
+    with path.open(encoding="utf-8-sig") as handle:  # -sig: a BOM (some Windows editors add one) is dropped
         try:
             return json.load(handle)
         except json.JSONDecodeError as error:

@@ -77,8 +77,7 @@ def _install_filter() -> None:
         pass
     os.dup2(write_end, 2)
     os.close(write_end)
-    thread = threading.Thread(target=_pump, args=(read_end, original), name="helpers.quiet stderr filter",
-                              daemon=True)
+    thread = threading.Thread(target=_pump, args=(read_end, original), name="helpers.quiet stderr filter", daemon=True)
     thread.start()
     _filter.update(pid=os.getpid(), thread=thread, original=original, pipe=os.fstat(2).st_ino)
     atexit.register(_restore)
@@ -87,7 +86,7 @@ def _install_filter() -> None:
 def _write(fd: int, data: bytes) -> None:
     while data:
         try:
-            data = data[os.write(fd, data):]
+            data = data[os.write(fd, data) :]
         except InterruptedError:
             continue
         except OSError:

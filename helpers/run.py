@@ -38,62 +38,82 @@ from helpers import paths
 from helpers.paths import _slug, read_json, write_json_atomic
 
 # --- file names inside a run folder: one spelling, here only -----------------------------------------------
-CLEAN_CAPTIONS_FILE = "captions_clean.json"         # 01
-LOOKUP_TABLE_FILE = "lookup_table.json"             # 02
-VOCABULARY_FILE = "vocabulary.json"                 # 02
-FEATURES_FILE = "features.npz"                      # 03
-SKIPPED_IMAGES_FILE = "skipped_images.json"         # 03: image id -> why it has no features
-WORD_VECTORS_FILE = "word_vectors.txt"              # 04 (word2vec text format)
-EMBEDDING_MATRIX_FILE = "embedding_matrix.npy"      # 04
-WORD_MAP_FILE = "word_map.png"                      # 04
-UNTRAINED_MODEL_FILE = "model_untrained.keras"      # 05
-MODEL_DIAGRAM_FILE = "model.png"                    # 05
-MODEL_FILE = "model.keras"                          # 06
-HISTORY_FILE = "history.json"                       # 06
-LOSS_CURVE_FILE = "loss_curves.png"                 # 06
-TRAINING_BACKUP_DIR = "training_backup"             # 06: resuming an interrupted training
-PREFIX_PAIR_BASELINE_DIR = "prefix_pair_baseline"   # 06: the slow comparison's own files
+CLEAN_CAPTIONS_FILE = "captions_clean.json"  # 01
+LOOKUP_TABLE_FILE = "lookup_table.json"  # 02
+VOCABULARY_FILE = "vocabulary.json"  # 02
+FEATURES_FILE = "features.npz"  # 03
+SKIPPED_IMAGES_FILE = "skipped_images.json"  # 03: image id -> why it has no features
+WORD_VECTORS_FILE = "word_vectors.txt"  # 04 (word2vec text format)
+EMBEDDING_MATRIX_FILE = "embedding_matrix.npy"  # 04
+WORD_MAP_FILE = "word_map.png"  # 04
+UNTRAINED_MODEL_FILE = "model_untrained.keras"  # 05
+MODEL_DIAGRAM_FILE = "model.png"  # 05
+MODEL_FILE = "model.keras"  # 06
+HISTORY_FILE = "history.json"  # 06
+LOSS_CURVE_FILE = "loss_curves.png"  # 06
+TRAINING_BACKUP_DIR = "training_backup"  # 06: resuming an interrupted training
+PREFIX_PAIR_BASELINE_DIR = "prefix_pair_baseline"  # 06: the slow comparison's own files
 GENERATED_CAPTIONS_FILE = "generated_captions.json"  # 07: {image_id: caption}
-BEAM_CAPTIONS_FILE = "beam_captions.json"           # 07: {"width", "alpha", "captions": {image_id: caption}}
-SCORES_FILE = "scores.json"                         # 08
+BEAM_CAPTIONS_FILE = "beam_captions.json"  # 07: {"width", "alpha", "captions": {image_id: caption}}
+SCORES_FILE = "scores.json"  # 08
 RETRIEVAL_CAPTIONS_FILE = "retrieval_captions.json"  # 08: {image_id: consensus caption of its nearest training images}
-CAPTION_GRID_FILE = "caption_grid.png"              # 08
-BEST_AND_WORST_FILE = "best_and_worst.png"          # 08
-WORD_USAGE_FILE = "word_usage.png"                  # 08
-CAPTION_LENGTHS_FILE = "caption_lengths.png"        # 08
-JUDGEMENT_SCORES_FILE = "judgement_scores.csv"      # 09: one row per judged pair
-AGREEMENT_FILE = "metric_agreement.json"            # 09: rank correlations
-SPATIAL_FEATURES_FILE = "spatial_features.npz"      # 10: the CNN's last feature map of every image (float16 when it fits)
-ATTENTION_DIR = "attention"                         # 10: the attention model, its captions and the comparison
-ATTENTION_CAPTIONS_FILE = "captions.json"           # 10, inside ATTENTION_DIR: {"greedy": {...}, "beam": {...}}
-ATTENTION_COMPARISON_FILE = "comparison.json"       # 10, inside ATTENTION_DIR: the merge / inject / attention table
-CONFIG_FILE = "config.json"                         # every notebook adds its section
-EXECUTED_NOTEBOOKS_DIR = "notebooks"                # python -m helpers run: the executed notebooks
+CAPTION_GRID_FILE = "caption_grid.png"  # 08
+BEST_AND_WORST_FILE = "best_and_worst.png"  # 08
+WORD_USAGE_FILE = "word_usage.png"  # 08
+CAPTION_LENGTHS_FILE = "caption_lengths.png"  # 08
+JUDGEMENT_SCORES_FILE = "judgement_scores.csv"  # 09: one row per judged pair
+AGREEMENT_FILE = "metric_agreement.json"  # 09: rank correlations
+SPATIAL_FEATURES_FILE = "spatial_features.npz"  # 10: the CNN's last feature map of every image (float16 when it fits)
+ATTENTION_DIR = "attention"  # 10: the attention model, its captions and the comparison
+ATTENTION_CAPTIONS_FILE = "captions.json"  # 10, inside ATTENTION_DIR: {"greedy": {...}, "beam": {...}}
+ATTENTION_COMPARISON_FILE = "comparison.json"  # 10, inside ATTENTION_DIR: the merge / inject / attention table
+CONFIG_FILE = "config.json"  # every notebook adds its section
+EXECUTED_NOTEBOOKS_DIR = "notebooks"  # python -m helpers run: the executed notebooks
 
 NOTEBOOKS = [
-    "00_start_here.ipynb", "01_text_cleaning.ipynb", "02_lookup_table.ipynb", "03_feature_extraction.ipynb",
-    "04_word_embeddings.ipynb", "05_merge_lstm_model.ipynb", "06_training.ipynb", "07_caption_generation.ipynb",
-    "08_evaluation_and_visualization.ipynb", "09_metrics_vs_humans.ipynb", "10_visual_attention.ipynb",
+    "00_start_here.ipynb",
+    "01_text_cleaning.ipynb",
+    "02_lookup_table.ipynb",
+    "03_feature_extraction.ipynb",
+    "04_word_embeddings.ipynb",
+    "05_merge_lstm_model.ipynb",
+    "06_training.ipynb",
+    "07_caption_generation.ipynb",
+    "08_evaluation_and_visualization.ipynb",
+    "09_metrics_vs_humans.ipynb",
+    "10_visual_attention.ipynb",
 ]
 
 #: The notebook that writes each file (and each config.json section).
 MADE_BY = {
-    CLEAN_CAPTIONS_FILE: "01_text_cleaning.ipynb", "data": "01_text_cleaning.ipynb",
-    LOOKUP_TABLE_FILE: "02_lookup_table.ipynb", VOCABULARY_FILE: "02_lookup_table.ipynb",
+    CLEAN_CAPTIONS_FILE: "01_text_cleaning.ipynb",
+    "data": "01_text_cleaning.ipynb",
+    LOOKUP_TABLE_FILE: "02_lookup_table.ipynb",
+    VOCABULARY_FILE: "02_lookup_table.ipynb",
     "text": "02_lookup_table.ipynb",
-    FEATURES_FILE: "03_feature_extraction.ipynb", SKIPPED_IMAGES_FILE: "03_feature_extraction.ipynb",
+    FEATURES_FILE: "03_feature_extraction.ipynb",
+    SKIPPED_IMAGES_FILE: "03_feature_extraction.ipynb",
     "features": "03_feature_extraction.ipynb",
-    WORD_VECTORS_FILE: "04_word_embeddings.ipynb", EMBEDDING_MATRIX_FILE: "04_word_embeddings.ipynb",
+    WORD_VECTORS_FILE: "04_word_embeddings.ipynb",
+    EMBEDDING_MATRIX_FILE: "04_word_embeddings.ipynb",
     "embeddings": "04_word_embeddings.ipynb",
-    UNTRAINED_MODEL_FILE: "05_merge_lstm_model.ipynb", "model": "05_merge_lstm_model.ipynb",
-    MODEL_FILE: "06_training.ipynb", HISTORY_FILE: "06_training.ipynb", LOSS_CURVE_FILE: "06_training.ipynb",
+    UNTRAINED_MODEL_FILE: "05_merge_lstm_model.ipynb",
+    "model": "05_merge_lstm_model.ipynb",
+    MODEL_FILE: "06_training.ipynb",
+    HISTORY_FILE: "06_training.ipynb",
+    LOSS_CURVE_FILE: "06_training.ipynb",
     "training": "06_training.ipynb",
-    GENERATED_CAPTIONS_FILE: "07_caption_generation.ipynb", BEAM_CAPTIONS_FILE: "07_caption_generation.ipynb",
-    SCORES_FILE: "08_evaluation_and_visualization.ipynb", RETRIEVAL_CAPTIONS_FILE: "08_evaluation_and_visualization.ipynb",
-    "decoding": "07_caption_generation.ipynb", CAPTION_GRID_FILE: "08_evaluation_and_visualization.ipynb",
+    GENERATED_CAPTIONS_FILE: "07_caption_generation.ipynb",
+    BEAM_CAPTIONS_FILE: "07_caption_generation.ipynb",
+    SCORES_FILE: "08_evaluation_and_visualization.ipynb",
+    RETRIEVAL_CAPTIONS_FILE: "08_evaluation_and_visualization.ipynb",
+    "decoding": "07_caption_generation.ipynb",
+    CAPTION_GRID_FILE: "08_evaluation_and_visualization.ipynb",
     "scores": "08_evaluation_and_visualization.ipynb",
-    JUDGEMENT_SCORES_FILE: "09_metrics_vs_humans.ipynb", AGREEMENT_FILE: "09_metrics_vs_humans.ipynb",
-    SPATIAL_FEATURES_FILE: "10_visual_attention.ipynb", ATTENTION_DIR: "10_visual_attention.ipynb",
+    JUDGEMENT_SCORES_FILE: "09_metrics_vs_humans.ipynb",
+    AGREEMENT_FILE: "09_metrics_vs_humans.ipynb",
+    SPATIAL_FEATURES_FILE: "10_visual_attention.ipynb",
+    ATTENTION_DIR: "10_visual_attention.ipynb",
     "attention": "10_visual_attention.ipynb",
 }
 
@@ -112,8 +132,12 @@ class MissingInputError(_OneLine, FileNotFoundError):
         path = Path(path)
         self.path, self.notebook = path, notebook
         missing = what or f"{path.name} is missing from the run folder {path.parent}"
-        hint = (f": it is written by notebooks/{notebook}; run that notebook (and the ones before it) into this "
-                "run folder first, with the same parameters" if notebook else "")
+        hint = (
+            f": it is written by notebooks/{notebook}; run that notebook (and the ones before it) into this "
+            "run folder first, with the same parameters"
+            if notebook
+            else ""
+        )
         super().__init__(f"{missing}{hint}.")
 
 
@@ -122,6 +146,7 @@ class RunFolderError(_OneLine, ValueError):
 
 
 # --- config.json: one typed section per stage ----------------------------------------------------------------
+
 
 @dataclass
 class Section:
@@ -133,8 +158,9 @@ class Section:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "Section":
         known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        return cls(**{k: v for k, v in values.items() if k in known},
-                   extra={k: v for k, v in values.items() if k not in known})
+        return cls(
+            **{k: v for k, v in values.items() if k in known}, extra={k: v for k, v in values.items() if k not in known}
+        )
 
     def to_dict(self) -> dict:
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
@@ -142,7 +168,7 @@ class Section:
 
 
 @dataclass
-class DataSection(Section):        # 01
+class DataSection(Section):  # 01
     NAME = "data"
     dataset: str
     format: str
@@ -150,11 +176,11 @@ class DataSection(Section):        # 01
     images_dir: str
     split_sizes: dict
     skipped: dict = field(default_factory=dict)
-    keep_short_words: bool = False   # KEEP_SHORT_WORDS: numbers and one-letter words kept by the cleaning
+    keep_short_words: bool = False  # KEEP_SHORT_WORDS: numbers and one-letter words kept by the cleaning
 
 
 @dataclass
-class TextSection(Section):        # 02
+class TextSection(Section):  # 02
     NAME = "text"
     max_length: int
     vocabulary_size: int = 0
@@ -164,7 +190,7 @@ class TextSection(Section):        # 02
 
 
 @dataclass
-class FeaturesSection(Section):    # 03
+class FeaturesSection(Section):  # 03
     NAME = "features"
     encoder: str
     weights: str
@@ -191,7 +217,7 @@ class EmbeddingsSection(Section):  # 04
 
 
 @dataclass
-class ModelSection(Section):       # 05
+class ModelSection(Section):  # 05
     NAME = "model"
     architecture: str
     units: int
@@ -203,7 +229,7 @@ class ModelSection(Section):       # 05
 
 
 @dataclass
-class TrainingSection(Section):    # 06
+class TrainingSection(Section):  # 06
     NAME = "training"
     mode: str
     epochs: int
@@ -220,7 +246,7 @@ class TrainingSection(Section):    # 06
 
 
 @dataclass
-class AttentionSection(Section):   # 10
+class AttentionSection(Section):  # 10
     NAME = "attention"
     grid_shape: list
     grid_dtype: str
@@ -234,7 +260,7 @@ class AttentionSection(Section):   # 10
 
 
 @dataclass
-class DecodingSection(Section):    # 07: the settings the caption command decodes with
+class DecodingSection(Section):  # 07: the settings the caption command decodes with
     NAME = "decoding"
     no_repeat_ngram: int
     beam_width: int
@@ -242,7 +268,7 @@ class DecodingSection(Section):    # 07: the settings the caption command decode
 
 
 @dataclass
-class ScoresSection(Section):      # 08
+class ScoresSection(Section):  # 08
     NAME = "scores"
     model: dict
     beam: dict
@@ -256,8 +282,18 @@ class ScoresSection(Section):      # 08
         return {**super().to_dict(), "bleu": self.bleu}
 
 
-SECTIONS = {cls.NAME: cls for cls in (DataSection, TextSection, FeaturesSection, EmbeddingsSection, ModelSection,
-                                      TrainingSection, ScoresSection)}
+SECTIONS = {
+    cls.NAME: cls
+    for cls in (
+        DataSection,
+        TextSection,
+        FeaturesSection,
+        EmbeddingsSection,
+        ModelSection,
+        TrainingSection,
+        ScoresSection,
+    )
+}
 
 
 @dataclass
@@ -281,6 +317,7 @@ class BeamCaptions:
 
 
 # --- the folder ----------------------------------------------------------------------------------------------
+
 
 def default_name(values: Mapping[str, Any]) -> str:
     """``<dataset>-<encoder>-<weights>`` plus ``-<hash>`` of the other result-changing parameters that are not
@@ -316,8 +353,13 @@ class RunFolder:
     # --- opening ---------------------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, run_dir: str | os.PathLike | None = "", parameters: Mapping[str, Any] | None = None, *,
-             notebook: str | None = None) -> "RunFolder":
+    def open(
+        cls,
+        run_dir: str | os.PathLike | None = "",
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        notebook: str | None = None,
+    ) -> "RunFolder":
         """The run folder for ``run_dir`` (or the default one of ``parameters``), created if needed.
 
         ``parameters``: name -> value (a notebook passes ``globals()`` and its ``notebook`` prefix, e.g. "05",
@@ -359,9 +401,10 @@ class RunFolder:
                     raise RunFolderError(
                         f"run folder {self.path} was made with {name}={recorded[name]!r}, not {name}={value!r}: "
                         "use another RUN_DIR (or leave RUN_DIR empty: the default folder is named after the "
-                        "parameters that change results)")
+                        "parameters that change results)"
+                    )
         else:
-            recorded = params.result_changing(given)   # a new folder: every result-changing parameter
+            recorded = params.result_changing(given)  # a new folder: every result-changing parameter
         recorded.update(changing)
         if config.get("parameters") != recorded:
             config["parameters"] = recorded
@@ -411,8 +454,11 @@ class RunFolder:
     def load_section(self, kind: type[Section]) -> Section:
         values = self.config().get(kind.NAME)
         if values is None:
-            raise MissingInputError(self.path / CONFIG_FILE, MADE_BY.get(kind.NAME),
-                                    what=f"{CONFIG_FILE} in {self.path} has no {kind.NAME!r} section")
+            raise MissingInputError(
+                self.path / CONFIG_FILE,
+                MADE_BY.get(kind.NAME),
+                what=f"{CONFIG_FILE} in {self.path} has no {kind.NAME!r} section",
+            )
         try:
             return kind.from_dict(values)
         except TypeError as error:
@@ -438,19 +484,34 @@ class RunFolder:
     def save_captions(self, dataset, captions_clean: dict[str, list[str]], *, keep_short_words: bool = False) -> Path:
         """01: the cleaned captions and splits (``captions_clean.json``) and the ``data`` section."""
         name = str(self.parameters.get("DATASET", dataset.name if hasattr(dataset, "name") else ""))
-        path = write_json_atomic(self.path / CLEAN_CAPTIONS_FILE, {
-            "dataset": name, "root": str(dataset.root), "images_dir": str(dataset.images_dir),
-            "splits": dataset.splits, "captions": captions_clean})
-        self.save_section(DataSection(dataset=name, format=dataset.format, root=str(dataset.root),
-                                      images_dir=str(dataset.images_dir),
-                                      split_sizes={s: len(ids) for s, ids in dataset.splits.items()},
-                                      skipped=dict(dataset.skipped), keep_short_words=bool(keep_short_words)))
+        path = write_json_atomic(
+            self.path / CLEAN_CAPTIONS_FILE,
+            {
+                "dataset": name,
+                "root": str(dataset.root),
+                "images_dir": str(dataset.images_dir),
+                "splits": dataset.splits,
+                "captions": captions_clean,
+            },
+        )
+        self.save_section(
+            DataSection(
+                dataset=name,
+                format=dataset.format,
+                root=str(dataset.root),
+                images_dir=str(dataset.images_dir),
+                split_sizes={s: len(ids) for s, ids in dataset.splits.items()},
+                skipped=dict(dataset.skipped),
+                keep_short_words=bool(keep_short_words),
+            )
+        )
         return path
 
     def load_captions(self) -> CleanCaptions:
         values = self._read_json(CLEAN_CAPTIONS_FILE)
-        return CleanCaptions(values["dataset"], values["root"], Path(values["images_dir"]), values["splits"],
-                             values["captions"])
+        return CleanCaptions(
+            values["dataset"], values["root"], Path(values["images_dir"]), values["splits"], values["captions"]
+        )
 
     # --- 02 ----------------------------------------------------------------------------------------------------
 
@@ -460,9 +521,15 @@ class RunFolder:
 
         path = write_json_atomic(self.path / LOOKUP_TABLE_FILE, lookup_table)
         vocabulary.save(self.path / VOCABULARY_FILE)
-        self.save_section(TextSection(max_length=int(max_length), vocabulary_size=len(vocabulary),
-                                      min_word_count=int(min_word_count), start_token=text.START_TOKEN,
-                                      stop_token=text.STOP_TOKEN))
+        self.save_section(
+            TextSection(
+                max_length=int(max_length),
+                vocabulary_size=len(vocabulary),
+                min_word_count=int(min_word_count),
+                start_token=text.START_TOKEN,
+                stop_token=text.STOP_TOKEN,
+            )
+        )
         return path
 
     def load_lookup_table(self) -> dict[str, dict[str, list[str]]]:
@@ -481,10 +548,19 @@ class RunFolder:
     def save_features_section(self, weights, extraction, *, seed: int | None) -> FeaturesSection:
         """03: the ``features`` section, from the weights choice and the finished extraction."""
         table = extraction.table
-        return self.save_section(FeaturesSection(
-            encoder=table.encoder, weights=weights.label, pretrained=weights.pretrained, image_size=table.image_size,
-            feature_dim=table.dim, seed=seed, weights_reason=weights.reason,
-            skipped_images=len(extraction.skipped), cache_dir=str(extraction.cache_dir)))
+        return self.save_section(
+            FeaturesSection(
+                encoder=table.encoder,
+                weights=weights.label,
+                pretrained=weights.pretrained,
+                image_size=table.image_size,
+                feature_dim=table.dim,
+                seed=seed,
+                weights_reason=weights.reason,
+                skipped_images=len(extraction.skipped),
+                cache_dir=str(extraction.cache_dir),
+            )
+        )
 
     def load_features(self):
         from helpers.feature_cache import load_features
@@ -513,16 +589,25 @@ class RunFolder:
 
     # --- 05 ----------------------------------------------------------------------------------------------------
 
-    def save_untrained_model(self, model, *, architecture: str, units: int, dropout: float, train_embeddings: bool,
-                             learning_rate: float) -> Path:
+    def save_untrained_model(
+        self, model, *, architecture: str, units: int, dropout: float, train_embeddings: bool, learning_rate: float
+    ) -> Path:
         """05: ``model_untrained.keras`` and the ``model`` section."""
         from helpers.model import input_length
 
         path = self.path / UNTRAINED_MODEL_FILE
         model.save(path)
-        self.save_section(ModelSection(architecture=architecture, units=int(units), dropout=float(dropout),
-                                       train_embeddings=bool(train_embeddings), learning_rate=float(learning_rate),
-                                       input_length=input_length(model), parameters=int(model.count_params())))
+        self.save_section(
+            ModelSection(
+                architecture=architecture,
+                units=int(units),
+                dropout=float(dropout),
+                train_embeddings=bool(train_embeddings),
+                learning_rate=float(learning_rate),
+                input_length=input_length(model),
+                parameters=int(model.count_params()),
+            )
+        )
         return path
 
     def load_untrained_model(self):
@@ -566,35 +651,62 @@ class RunFolder:
 
     # --- 08 ----------------------------------------------------------------------------------------------------
 
-    def save_scores(self, *, model_scores: dict, beam: BeamCaptions, beam_scores: dict, constant_caption: str,
-                    constant_bleu4: float, test_images: int, notes: Any = None) -> Path:
+    def save_scores(
+        self,
+        *,
+        model_scores: dict,
+        beam: BeamCaptions,
+        beam_scores: dict,
+        constant_caption: str,
+        constant_bleu4: float,
+        test_images: int,
+        notes: Any = None,
+    ) -> Path:
         """08: ``scores.json`` (greedy and beam scores, the best constant caption, what the run was made of)
         and the ``scores`` section."""
         from helpers import evaluation
 
         data, feats = self.load_data(), self.load_features_section()
-        path = write_json_atomic(self.path / SCORES_FILE, {
-            "model": model_scores, "model_x100": evaluation.percent(model_scores), "decoding": "greedy",
-            "beam": {"width": beam.width, "alpha": beam.alpha, "scores": beam_scores,
-                     "x100": evaluation.percent(beam_scores)},
-            "best_constant_caption": {"caption": constant_caption, "bleu4": constant_bleu4},
-            "beats_constant_caption": model_scores["bleu4"] > constant_bleu4,
-            "test_images": test_images, "dataset": data.dataset, "encoder": feats.encoder, "weights": feats.weights,
-            "pretrained_features": feats.pretrained, "bleu": evaluation.METRICS_DESCRIPTION["bleu"],
-            "metrics": evaluation.METRICS_DESCRIPTION, "notes": notes,
-        })
+        path = write_json_atomic(
+            self.path / SCORES_FILE,
+            {
+                "model": model_scores,
+                "model_x100": evaluation.percent(model_scores),
+                "decoding": "greedy",
+                "beam": {
+                    "width": beam.width,
+                    "alpha": beam.alpha,
+                    "scores": beam_scores,
+                    "x100": evaluation.percent(beam_scores),
+                },
+                "best_constant_caption": {"caption": constant_caption, "bleu4": constant_bleu4},
+                "beats_constant_caption": model_scores["bleu4"] > constant_bleu4,
+                "test_images": test_images,
+                "dataset": data.dataset,
+                "encoder": feats.encoder,
+                "weights": feats.weights,
+                "pretrained_features": feats.pretrained,
+                "bleu": evaluation.METRICS_DESCRIPTION["bleu"],
+                "metrics": evaluation.METRICS_DESCRIPTION,
+                "notes": notes,
+            },
+        )
         self.save_section(ScoresSection(model=model_scores, beam=beam_scores, best_constant_bleu4=constant_bleu4))
         return path
 
-    def save_baselines(self, *, retrieval_k: int, retrieval_scores: dict, constant_scores: dict,
-                       retrieval_captions: dict[str, str]) -> Path:
+    def save_baselines(
+        self, *, retrieval_k: int, retrieval_scores: dict, constant_scores: dict, retrieval_captions: dict[str, str]
+    ) -> Path:
         """08: the baselines' scores added to ``scores.json`` (nearest-neighbour retrieval, and every metric of
         the best constant caption) and the retrieval captions in ``retrieval_captions.json``."""
         from helpers import evaluation
 
         scores = self.load_scores()
-        scores["retrieval"] = {"k": retrieval_k, "scores": retrieval_scores,
-                               "x100": evaluation.percent(retrieval_scores)}
+        scores["retrieval"] = {
+            "k": retrieval_k,
+            "scores": retrieval_scores,
+            "x100": evaluation.percent(retrieval_scores),
+        }
         scores["best_constant_caption"]["scores"] = constant_scores
         write_json_atomic(self.path / SCORES_FILE, scores)
         return write_json_atomic(self.path / RETRIEVAL_CAPTIONS_FILE, retrieval_captions)
@@ -617,10 +729,13 @@ class RunFolder:
         folder.mkdir(exist_ok=True)
         return folder
 
-    def save_attention_captions(self, greedy: dict[str, str], *, width: int, alpha: float,
-                                beam: dict[str, str]) -> Path:
-        return write_json_atomic(self.attention_dir / ATTENTION_CAPTIONS_FILE,
-                                 {"greedy": greedy, "beam": {"width": width, "alpha": alpha, "captions": beam}})
+    def save_attention_captions(
+        self, greedy: dict[str, str], *, width: int, alpha: float, beam: dict[str, str]
+    ) -> Path:
+        return write_json_atomic(
+            self.attention_dir / ATTENTION_CAPTIONS_FILE,
+            {"greedy": greedy, "beam": {"width": width, "alpha": alpha, "captions": beam}},
+        )
 
     def save_attention_comparison(self, comparison: dict) -> Path:
         return write_json_atomic(self.attention_dir / ATTENTION_COMPARISON_FILE, comparison)

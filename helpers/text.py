@@ -64,8 +64,10 @@ def add_start_stop(caption: str) -> str:
 
 def clean_captions(captions_by_image: dict[str, list[str]], keep_short_words: bool = False) -> dict[str, list[str]]:
     """Clean every caption of a ``{image_id: [caption, ...]}`` table (new dict)."""
-    return {image_id: [clean_caption(c, keep_short_words) for c in captions]
-            for image_id, captions in captions_by_image.items()}
+    return {
+        image_id: [clean_caption(c, keep_short_words) for c in captions]
+        for image_id, captions in captions_by_image.items()
+    }
 
 
 def words(captions: Iterable[str]) -> list[str]:

@@ -56,8 +56,9 @@ def max_caption_length(captions_by_image: dict[str, list[str]]) -> int:
     return max(len(caption.split()) for captions in captions_by_image.values() for caption in captions)
 
 
-def encode_captions(captions_by_image: dict[str, list[str]], vocabulary: Vocabulary, max_length: int,
-                    image_ids: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def encode_captions(
+    captions_by_image: dict[str, list[str]], vocabulary: Vocabulary, max_length: int, image_ids: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Encode captions as a padded id matrix.
 
     Returns ``(image_rows, sequences)``: ``image_rows[k]`` is the index into
@@ -79,8 +80,9 @@ def prefix_positions(sequences: np.ndarray) -> np.ndarray:
     """``(caption_row, position)`` of every (prefix -> next word) example."""
     lengths = (sequences != PAD_ID).sum(axis=1)
     caption_rows = np.repeat(np.arange(len(sequences), dtype=np.int32), np.maximum(lengths - 1, 0))
-    positions = np.concatenate([np.arange(1, n, dtype=np.int32) for n in lengths]) if len(lengths) else \
-        np.zeros(0, np.int32)
+    positions = (
+        np.concatenate([np.arange(1, n, dtype=np.int32) for n in lengths]) if len(lengths) else np.zeros(0, np.int32)
+    )
     return np.stack([caption_rows, positions], axis=1)
 
 
@@ -90,16 +92,26 @@ def _tables(features, captions_by_image, image_ids, vocabulary, max_length):
     if len(features) != len(image_ids):
         raise ValueError(f"{len(features)} feature rows for {len(image_ids)} images: they must match row for row")
     image_rows, sequences = encode_captions(captions_by_image, vocabulary, max_length, image_ids)
-    return (tf.constant(np.asarray(features), dtype=tf.float32), tf.constant(sequences, dtype=tf.int32),
-            tf.constant(image_rows, dtype=tf.int32), sequences)
+    return (
+        tf.constant(np.asarray(features), dtype=tf.float32),
+        tf.constant(sequences, dtype=tf.int32),
+        tf.constant(image_rows, dtype=tf.int32),
+        sequences,
+    )
 
 
 def _batched(index, make_batch, batch_size, shuffle, seed, lengths=None, window_batches=None):
     import tensorflow as tf
 
     if lengths is not None:
-        dataset = length_bucketed_batches(index, lengths, batch_size, shuffle=shuffle, seed=seed,
-                                          window_batches=window_batches or BUCKET_WINDOW_BATCHES)
+        dataset = length_bucketed_batches(
+            index,
+            lengths,
+            batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            window_batches=window_batches or BUCKET_WINDOW_BATCHES,
+        )
     else:
         dataset = tf.data.Dataset.from_tensor_slices(index)
         if shuffle:
@@ -116,8 +128,15 @@ def _batched(index, make_batch, batch_size, shuffle, seed, lengths=None, window_
 BUCKET_WINDOW_BATCHES = 2
 
 
-def length_bucketed_batches(index: np.ndarray, lengths: np.ndarray, batch_size: int, *, shuffle: bool = True,
-                            seed: int = 42, window_batches: int = BUCKET_WINDOW_BATCHES):
+def length_bucketed_batches(
+    index: np.ndarray,
+    lengths: np.ndarray,
+    batch_size: int,
+    *,
+    shuffle: bool = True,
+    seed: int = 42,
+    window_batches: int = BUCKET_WINDOW_BATCHES,
+):
     """A ``tf.data.Dataset`` of batches of ``index`` entries whose ``lengths`` (one per entry) are close.
 
     Every epoch: shuffle all entries; take windows of ``window_batches * batch_size``
@@ -166,10 +185,19 @@ def worth_bucketing(lengths: np.ndarray) -> bool:
     return bool(len(lengths)) and float(lengths.mean()) < BUCKET_BELOW_MEAN_SHARE * float(lengths.max())
 
 
-def teacher_forcing_dataset(features: np.ndarray, captions_by_image: dict[str, list[str]], image_ids: list[str],
-                            vocabulary: Vocabulary, max_length: int, batch_size: int = 64, *,
-                            shuffle: bool = True, seed: int = 42, bucket: bool | None = None,
-                            window_batches: int | None = None):
+def teacher_forcing_dataset(
+    features: np.ndarray,
+    captions_by_image: dict[str, list[str]],
+    image_ids: list[str],
+    vocabulary: Vocabulary,
+    max_length: int,
+    batch_size: int = 64,
+    *,
+    shuffle: bool = True,
+    seed: int = 42,
+    bucket: bool | None = None,
+    window_batches: int | None = None,
+):
     """A ``tf.data.Dataset`` of ``((features, words), next_words)`` batches, one caption an example.
 
     ``words`` is the caption without its last position, ``next_words`` the
@@ -187,8 +215,9 @@ def teacher_forcing_dataset(features: np.ndarray, captions_by_image: dict[str, l
     Returns ``(dataset, number_of_captions)``."""
     import tensorflow as tf
 
-    feature_table, caption_table, image_row_table, sequences = _tables(features, captions_by_image, image_ids,
-                                                                       vocabulary, max_length)
+    feature_table, caption_table, image_row_table, sequences = _tables(
+        features, captions_by_image, image_ids, vocabulary, max_length
+    )
     lengths = (sequences != PAD_ID).sum(axis=1).astype(np.int32)
     length_table = tf.constant(lengths, dtype=tf.int32)
 
@@ -201,13 +230,22 @@ def teacher_forcing_dataset(features: np.ndarray, captions_by_image: dict[str, l
     index = np.arange(len(sequences), dtype=np.int32)
     if bucket is None:  # the default: bucket training batches where padding is most of the work
         bucket = shuffle and worth_bucketing(lengths)
-    return _batched(index, make_batch, batch_size, shuffle, seed, lengths if bucket else None,
-                    window_batches), len(index)
+    return _batched(index, make_batch, batch_size, shuffle, seed, lengths if bucket else None, window_batches), len(
+        index
+    )
 
 
-def prefix_pair_dataset(features: np.ndarray, captions_by_image: dict[str, list[str]], image_ids: list[str],
-                        vocabulary: Vocabulary, max_length: int, batch_size: int = 64, *,
-                        shuffle: bool = True, seed: int = 42):
+def prefix_pair_dataset(
+    features: np.ndarray,
+    captions_by_image: dict[str, list[str]],
+    image_ids: list[str],
+    vocabulary: Vocabulary,
+    max_length: int,
+    batch_size: int = 64,
+    *,
+    shuffle: bool = True,
+    seed: int = 42,
+):
     """The seed's way, kept as the baseline: one example per (prefix -> next word) pair.
 
     Batches of ``((features, prefix), targets)`` for the same model as
@@ -218,8 +256,9 @@ def prefix_pair_dataset(features: np.ndarray, captions_by_image: dict[str, list[
     ``image_ids[i]``. Returns ``(dataset, number_of_examples)``."""
     import tensorflow as tf
 
-    feature_table, caption_table, image_row_table, sequences = _tables(features, captions_by_image, image_ids,
-                                                                       vocabulary, max_length)
+    feature_table, caption_table, image_row_table, sequences = _tables(
+        features, captions_by_image, image_ids, vocabulary, max_length
+    )
     index = prefix_positions(sequences)
     column = tf.range(max_length - 1, dtype=tf.int32)
 
@@ -229,8 +268,9 @@ def prefix_pair_dataset(features: np.ndarray, captions_by_image: dict[str, list[
         captions = tf.gather(caption_table, caption_rows)[:, :longest]
         prefix = tf.where(column[None, :longest] < positions[:, None], captions, tf.zeros_like(captions))
         next_word = tf.gather(tf.gather(caption_table, caption_rows), positions, batch_dims=1)
-        targets = tf.where(column[None, :longest] == positions[:, None] - 1, next_word[:, None],
-                           tf.zeros_like(captions))
+        targets = tf.where(
+            column[None, :longest] == positions[:, None] - 1, next_word[:, None], tf.zeros_like(captions)
+        )
         image_features = tf.gather(feature_table, tf.gather(image_row_table, caption_rows))
         return (image_features, prefix), targets
 
@@ -242,6 +282,7 @@ def unigram_baseline_loss(train_sequences: np.ndarray, eval_sequences: np.ndarra
     the training frequency of each next word (add-one smoothed).
 
     The trained model must do better than this trivial baseline."""
+
     def targets(sequences):
         index = prefix_positions(sequences)
         return sequences[index[:, 0], index[:, 1]]
@@ -267,7 +308,7 @@ def distribution_strategy(name: str = "default"):
     if name == "mirrored":
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([device.name for device in devices])
-    raise ValueError(f"unknown STRATEGY {name!r}: use \"default\" or \"mirrored\"")
+    raise ValueError(f'unknown STRATEGY {name!r}: use "default" or "mirrored"')
 
 
 def _training_tracker(backup_dir: Path, early_stopping, model_path: Path):
@@ -307,8 +348,9 @@ def _training_tracker(backup_dir: Path, early_stopping, model_path: Path):
             self.history["loss"].append(float(logs["loss"]))
             self.history["val_loss"].append(float(logs.get("val_loss", np.nan)))
             self.history["epoch_seconds"].append(round(time.perf_counter() - self.started, 3))
-            self.history.setdefault("learning_rate", []).append(float(np.asarray(
-                self.model.optimizer.learning_rate)))  # before ReduceLROnPlateau (called later) lowers it
+            self.history.setdefault("learning_rate", []).append(
+                float(np.asarray(self.model.optimizer.learning_rate))
+            )  # before ReduceLROnPlateau (called later) lowers it
             current = logs.get("val_loss", logs["loss"])
             if current < self.best:
                 self.best = float(current)
@@ -321,9 +363,19 @@ def _training_tracker(backup_dir: Path, early_stopping, model_path: Path):
     return Tracker()
 
 
-def train(model, train_dataset, dev_dataset, *, epochs: int, run_dir: str | Path, patience: int = 10,
-          verbose: int = 2, callbacks: list | tuple = (), reduce_lr_patience: int | None = None,
-          reduce_lr_factor: float = 0.5) -> dict:
+def train(
+    model,
+    train_dataset,
+    dev_dataset,
+    *,
+    epochs: int,
+    run_dir: str | Path,
+    patience: int = 10,
+    verbose: int = 2,
+    callbacks: list | tuple = (),
+    reduce_lr_patience: int | None = None,
+    reduce_lr_factor: float = 0.5,
+) -> dict:
     """Fit with the model's loss and optimizer (Adam); validate on ``dev_dataset`` after every epoch.
 
     Writes into ``run_dir``: ``model.keras`` (the epoch with the lowest dev loss),
@@ -351,14 +403,26 @@ def train(model, train_dataset, dev_dataset, *, epochs: int, run_dir: str | Path
     early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, verbose=verbose)
     tracker = _training_tracker(backup_dir, early_stopping, run_dir / paths.MODEL_FILE)
     reduce_lr_patience = max(1, patience // 2) if reduce_lr_patience is None else reduce_lr_patience
-    schedule = [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=reduce_lr_factor,
-                                                  patience=reduce_lr_patience, min_lr=1e-5,
-                                                  verbose=verbose)] if reduce_lr_patience > 0 else []
+    schedule = (
+        [
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=reduce_lr_factor, patience=reduce_lr_patience, min_lr=1e-5, verbose=verbose
+            )
+        ]
+        if reduce_lr_patience > 0
+        else []
+    )
     # double_checkpoint: a backup cut in half by a kill falls back to the one before
     backup = keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=True, double_checkpoint=True)
     # order matters: the tracker records an epoch before the backup marks it done
-    model.fit(train_dataset, validation_data=dev_dataset, epochs=epochs, shuffle=False, verbose=verbose,
-              callbacks=[*callbacks, tracker, early_stopping, *schedule, backup])  # tf.data shuffles already
+    model.fit(
+        train_dataset,
+        validation_data=dev_dataset,
+        epochs=epochs,
+        shuffle=False,
+        verbose=verbose,
+        callbacks=[*callbacks, tracker, early_stopping, *schedule, backup],
+    )  # tf.data shuffles already
     if (run_dir / paths.MODEL_FILE).exists():
         model.load_weights(run_dir / paths.MODEL_FILE)  # the best epoch, not the last
     history = dict(tracker.history)
@@ -422,8 +486,10 @@ def check_model_file(model_path: str | Path) -> Path:
     if not zipfile.is_zipfile(model_path):
         with open(model_path, "rb") as handle:
             start = handle.read(8)
-        raise ValueError(f"{model_path} is damaged or not a Keras model (a .keras file is a zip archive; "
-                         f"this one starts with {start!r}); train again (notebook 06)")
+        raise ValueError(
+            f"{model_path} is damaged or not a Keras model (a .keras file is a zip archive; "
+            f"this one starts with {start!r}); train again (notebook 06)"
+        )
     try:
         with zipfile.ZipFile(model_path) as archive:
             names = set(archive.namelist())
@@ -431,8 +497,10 @@ def check_model_file(model_path: str | Path) -> Path:
         raise ValueError(f"{model_path} is damaged ({error}); train again (notebook 06)") from None
     missing = [name for name in KERAS_ARCHIVE_MEMBERS if name not in names]
     if missing:
-        raise ValueError(f"{model_path} is damaged or not a Keras model: the archive lacks "
-                         f"{' and '.join(missing)}; train again (notebook 06)")
+        raise ValueError(
+            f"{model_path} is damaged or not a Keras model: the archive lacks "
+            f"{' and '.join(missing)}; train again (notebook 06)"
+        )
     return model_path
 
 
@@ -450,46 +518,61 @@ def check_run_consistency(run_dir: str | Path, model, vocabulary: Vocabulary, co
     config_path = run_dir / paths.CONFIG_FILE
     text, feature_config = config.get("text") or {}, config.get("features") or {}
     max_length = text.get("max_length")
-    if "max_length" in text and not (isinstance(max_length, int) and not isinstance(max_length, bool)
-                                     and max_length >= 2):
-        raise ValueError(f"{config_path}: text.max_length is {max_length!r}; it must be a whole number of at "
-                         "least 2 (start and stop tokens): rerun notebook 02")
+    if "max_length" in text and not (
+        isinstance(max_length, int) and not isinstance(max_length, bool) and max_length >= 2
+    ):
+        raise ValueError(
+            f"{config_path}: text.max_length is {max_length!r}; it must be a whole number of at "
+            "least 2 (start and stop tokens): rerun notebook 02"
+        )
     try:
         output_size = model.outputs[0].shape[-1]
         feature_size = model.inputs[0].shape[-1]
         input_length = model.inputs[1].shape[1] if len(model.inputs) > 1 and len(model.inputs[1].shape) > 1 else None
     except (AttributeError, IndexError, TypeError):
-        raise ValueError(f"{run_dir / paths.MODEL_FILE}: not a captioning model (it needs two inputs, image "
-                         "features and the caption so far, and one output)") from None
+        raise ValueError(
+            f"{run_dir / paths.MODEL_FILE}: not a captioning model (it needs two inputs, image "
+            "features and the caption so far, and one output)"
+        ) from None
     if output_size is not None and output_size != len(vocabulary):
-        raise ValueError(f"{run_dir / paths.VOCABULARY_FILE} has {len(vocabulary)} words but "
-                         f"{run_dir / paths.MODEL_FILE} predicts {output_size}: the two come from different runs "
-                         "(rerun notebooks 02-06 into one run folder)")
+        raise ValueError(
+            f"{run_dir / paths.VOCABULARY_FILE} has {len(vocabulary)} words but "
+            f"{run_dir / paths.MODEL_FILE} predicts {output_size}: the two come from different runs "
+            "(rerun notebooks 02-06 into one run folder)"
+        )
     if input_length is not None and isinstance(max_length, int) and input_length not in (max_length - 1, max_length):
-        raise ValueError(f"{config_path}: text.max_length is {max_length} but {run_dir / paths.MODEL_FILE} reads "
-                         f"{input_length} words (expected {max_length - 1}): the two come from different runs")
+        raise ValueError(
+            f"{config_path}: text.max_length is {max_length} but {run_dir / paths.MODEL_FILE} reads "
+            f"{input_length} words (expected {max_length - 1}): the two come from different runs"
+        )
     encoder = feature_config.get("encoder")
     if encoder is not None:
         if encoder not in features.ENCODERS:
             raise ValueError(f"{config_path}: unknown encoder {encoder!r} (known: {', '.join(features.ENCODERS)})")
         expected = features.ENCODERS[encoder].feature_dim
         if feature_size is not None and feature_size != expected:
-            raise ValueError(f"{config_path}: the {encoder} encoder gives {expected} features but "
-                             f"{run_dir / paths.MODEL_FILE} expects {feature_size}: the two come from different runs")
+            raise ValueError(
+                f"{config_path}: the {encoder} encoder gives {expected} features but "
+                f"{run_dir / paths.MODEL_FILE} expects {feature_size}: the two come from different runs"
+            )
     stated = feature_config.get("feature_dim")
     if stated is not None and feature_size is not None and stated != feature_size:
-        raise ValueError(f"{config_path}: features.feature_dim is {stated!r} but {run_dir / paths.MODEL_FILE} "
-                         f"expects {feature_size} features")
+        raise ValueError(
+            f"{config_path}: features.feature_dim is {stated!r} but {run_dir / paths.MODEL_FILE} "
+            f"expects {feature_size} features"
+        )
     features_path = run_dir / paths.FEATURES_FILE
     if encoder is not None and features_path.exists():
         try:
             with np.load(features_path, allow_pickle=False) as data:
                 made_with = str(data["encoder"]) if "encoder" in data.files else None
-        except Exception:   # a damaged features.npz is notebook 03's business, not the caption's
+        except Exception:  # a damaged features.npz is notebook 03's business, not the caption's
             made_with = None
         if made_with is not None and made_with != encoder:
-            raise ValueError(f"{features_path} was made with the {made_with} encoder but {config_path} names "
-                             f"{encoder}: the two come from different runs (rerun notebook 03)")
+            raise ValueError(
+                f"{features_path} was made with the {made_with} encoder but {config_path} names "
+                f"{encoder}: the two come from different runs (rerun notebook 03)"
+            )
 
 
 def load_trained_model(run_dir: str | Path):
@@ -513,4 +596,3 @@ def load_trained_model(run_dir: str | Path):
     config = paths.read_config(run_dir)
     check_run_consistency(run_dir, model, vocabulary, config)
     return model, vocabulary, config
-

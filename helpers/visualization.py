@@ -42,9 +42,9 @@ GRID_COLUMN_INCHES = 3.6
 GRID_IMAGE_INCHES = 3.0
 GRID_TITLE_SIZE = 9.5
 GRID_TEXT_SIZE = 8.5
-GRID_LINE_SPACING = 1.25          # line height, in font sizes (matplotlib's default is 1.2)
-MAX_CAPTION_LINES = 6             # a longer generated caption ends in "…" (40 words fit)
-MAX_REFERENCE_LINES = 3           # per reference
+GRID_LINE_SPACING = 1.25  # line height, in font sizes (matplotlib's default is 1.2)
+MAX_CAPTION_LINES = 6  # a longer generated caption ends in "…" (40 words fit)
+MAX_REFERENCE_LINES = 3  # per reference
 
 
 def show_image(axis, image_path: str | Path) -> bool:
@@ -60,8 +60,17 @@ def show_image(axis, image_path: str | Path) -> bool:
         return True
     except BadImageError as error:
         reason = str(error).removeprefix(f"{image_path}: ")
-        axis.text(0.5, 0.5, "\n".join(textwrap.wrap(f"{Path(image_path).name}: {reason}", 34)[:8]),
-                  transform=axis.transAxes, ha="center", va="center", fontsize=8, color="#a00", parse_math=False)
+        axis.text(
+            0.5,
+            0.5,
+            "\n".join(textwrap.wrap(f"{Path(image_path).name}: {reason}", 34)[:8]),
+            transform=axis.transAxes,
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="#a00",
+            parse_math=False,
+        )
         axis.set_facecolor("#f3f3f3")
         return False
 
@@ -84,7 +93,7 @@ def wrap_to_width(text: str, width_points: float, measure, max_lines: int | None
             continue
         if current:
             lines.append(current)
-        while measure(word) > width_points and len(word) > 1:   # a word longer than the line: cut it
+        while measure(word) > width_points and len(word) > 1:  # a word longer than the line: cut it
             cut = max(1, max(k for k in range(1, len(word) + 1) if k == 1 or measure(word[:k]) <= width_points))
             lines.append(word[:cut])
             word = word[cut:]
@@ -100,9 +109,16 @@ def wrap_to_width(text: str, width_points: float, measure, max_lines: int | None
     return lines
 
 
-def caption_grid(image_paths: list[str | Path], generated: list[str], references: list[list[str]],
-                 path: str | Path | None = None, columns: int = 4, max_references: int = 2,
-                 labels: list[str] | None = None, title: str | None = None):
+def caption_grid(
+    image_paths: list[str | Path],
+    generated: list[str],
+    references: list[list[str]],
+    path: str | Path | None = None,
+    columns: int = 4,
+    max_references: int = 2,
+    labels: list[str] | None = None,
+    title: str | None = None,
+):
     """A grid of images, each titled with its generated caption (bold) and some references.
 
     ``labels`` (optional, one per image) are written above each caption, e.g. a score.
@@ -128,12 +144,17 @@ def caption_grid(image_paths: list[str | Path], generated: list[str], references
     headings, reference_texts = [], []
     for caption, refs, label in zip(generated, references, labels):
         lines = wrap_to_width(label, column_points, lambda t: _text_width(renderer, t, bold)) if label else []
-        lines += wrap_to_width("model: " + caption, column_points, lambda t: _text_width(renderer, t, bold),
-                               MAX_CAPTION_LINES)
+        lines += wrap_to_width(
+            "model: " + caption, column_points, lambda t: _text_width(renderer, t, bold), MAX_CAPTION_LINES
+        )
         headings.append(lines)
-        shown = [line for reference in list(dict.fromkeys(refs))[:max_references]
-                 for line in wrap_to_width("human: " + reference, column_points,
-                                           lambda t: _text_width(renderer, t, plain), MAX_REFERENCE_LINES)]
+        shown = [
+            line
+            for reference in list(dict.fromkeys(refs))[:max_references]
+            for line in wrap_to_width(
+                "human: " + reference, column_points, lambda t: _text_width(renderer, t, plain), MAX_REFERENCE_LINES
+            )
+        ]
         reference_texts.append(shown)
 
     line_inches = lambda size, n: n * size * GRID_LINE_SPACING / 72.0  # noqa: E731
@@ -142,15 +163,36 @@ def caption_grid(image_paths: list[str | Path], generated: list[str], references
     title_inches = 0.5 if title else 0.05
     height = title_inches + rows * (heading_inches + GRID_IMAGE_INCHES + reference_inches) + 0.05
     figure.set_size_inches(GRID_COLUMN_INCHES * columns, height)
-    figure.subplots_adjust(left=left, right=right, wspace=wspace, top=1 - (title_inches + heading_inches) / height,
-                           bottom=(reference_inches + 0.05) / height,
-                           hspace=(heading_inches + reference_inches) / GRID_IMAGE_INCHES)
+    figure.subplots_adjust(
+        left=left,
+        right=right,
+        wspace=wspace,
+        top=1 - (title_inches + heading_inches) / height,
+        bottom=(reference_inches + 0.05) / height,
+        hspace=(heading_inches + reference_inches) / GRID_IMAGE_INCHES,
+    )
     for axis, image_path, heading, shown in zip(axes.flat, image_paths, headings, reference_texts):
         show_image(axis, image_path)
-        axis.set_title("\n".join(heading), fontsize=GRID_TITLE_SIZE, fontweight="bold", loc="left",
-                       color="#0b4f9c", parse_math=False, linespacing=GRID_LINE_SPACING)
-        axis.text(0, -0.02, "\n".join(shown), transform=axis.transAxes, va="top", fontsize=GRID_TEXT_SIZE,
-                  color="#333", parse_math=False, linespacing=GRID_LINE_SPACING)
+        axis.set_title(
+            "\n".join(heading),
+            fontsize=GRID_TITLE_SIZE,
+            fontweight="bold",
+            loc="left",
+            color="#0b4f9c",
+            parse_math=False,
+            linespacing=GRID_LINE_SPACING,
+        )
+        axis.text(
+            0,
+            -0.02,
+            "\n".join(shown),
+            transform=axis.transAxes,
+            va="top",
+            fontsize=GRID_TEXT_SIZE,
+            color="#333",
+            parse_math=False,
+            linespacing=GRID_LINE_SPACING,
+        )
     if title:
         figure.suptitle(title, fontsize=13, x=0.02, y=1 - 0.1 / height, ha="left", va="top")
     if path is not None:
@@ -158,15 +200,28 @@ def caption_grid(image_paths: list[str | Path], generated: list[str], references
     return figure
 
 
-def best_and_worst_grid(images_dir: str | Path, best: list[str], worst: list[str], generated: dict[str, str],
-                        references: dict[str, list[str]], per_image: dict[str, float], metric: str = "CIDEr-D",
-                        path: str | Path | None = None):
+def best_and_worst_grid(
+    images_dir: str | Path,
+    best: list[str],
+    worst: list[str],
+    generated: dict[str, str],
+    references: dict[str, list[str]],
+    per_image: dict[str, float],
+    metric: str = "CIDEr-D",
+    path: str | Path | None = None,
+):
     """The best captions on the first row, the worst on the second, each labelled with its score."""
     image_ids = list(best) + list(worst)
     labels = [f"{'best' if k < len(best) else 'worst'}: {metric} {per_image[i]:.2f}" for k, i in enumerate(image_ids)]
-    return caption_grid([Path(images_dir) / i for i in image_ids], [generated[i] for i in image_ids],
-                        [references[i] for i in image_ids], path=path, columns=max(len(best), len(worst), 1),
-                        labels=labels, title=f"Best and worst captions by per-image {metric}")
+    return caption_grid(
+        [Path(images_dir) / i for i in image_ids],
+        [generated[i] for i in image_ids],
+        [references[i] for i in image_ids],
+        path=path,
+        columns=max(len(best), len(worst), 1),
+        labels=labels,
+        title=f"Best and worst captions by per-image {metric}",
+    )
 
 
 def plot_word_usage(distinct_words: dict[str, int], path: str | Path | None = None):
@@ -222,8 +277,15 @@ def _live_kernel() -> bool:
 UNATTENDED_VARIABLE = "CAPTIONING_COURSE_UNATTENDED"
 
 
-def caption_explorer(captioner, feature_table, image_ids: list[str], images_dir: str | Path,
-                     references: dict[str, list[str]], *, beam: int = 3):
+def caption_explorer(
+    captioner,
+    feature_table,
+    image_ids: list[str],
+    images_dir: str | Path,
+    references: dict[str, list[str]],
+    *,
+    beam: int = 3,
+):
     """An ipywidgets explorer: pick a test image or upload a photo, see its greedy and beam captions.
 
     ``captioner`` is a :class:`helpers.captioner.Captioner` (its CNN is only built
@@ -241,8 +303,10 @@ def caption_explorer(captioner, feature_table, image_ids: list[str], images_dir:
     if os.environ.get(UNATTENDED_VARIABLE):
         # papermill (python -m helpers run) can wait forever on an Output widget's messages (nbclient);
         # nobody would click anyway
-        print("The caption explorer is interactive: open this notebook in Jupyter to use it "
-              "(skipped while python -m helpers run executes the notebooks unattended).")
+        print(
+            "The caption explorer is interactive: open this notebook in Jupyter to use it "
+            "(skipped while python -m helpers run executes the notebooks unattended)."
+        )
         return None
 
     from helpers.text import strip_tokens
@@ -250,8 +314,13 @@ def caption_explorer(captioner, feature_table, image_ids: list[str], images_dir:
     images_dir = Path(images_dir)
     picker = widgets.Dropdown(options=list(image_ids), description="test image")
     # width "auto": the button grows to its label (the default width cuts "or upload a photo")
-    upload = widgets.FileUpload(accept="image/*", multiple=False, description="or upload a photo",
-                                icon="upload", layout=widgets.Layout(width="auto"))
+    upload = widgets.FileUpload(
+        accept="image/*",
+        multiple=False,
+        description="or upload a photo",
+        icon="upload",
+        layout=widgets.Layout(width="auto"),
+    )
     output = widgets.Output()
 
     def show(image_bytes: bytes, feature_row, title: str, refs: list[str]):

@@ -79,9 +79,15 @@ class Vocabulary:
         return " ".join(words)
 
     def to_dict(self) -> dict:
-        return {"words": self.words, "counts": self.counts, "min_count": self.min_count,
-                "pad_token": PAD_TOKEN, "unknown_token": UNKNOWN_TOKEN,
-                "start_token": START_TOKEN, "stop_token": STOP_TOKEN}
+        return {
+            "words": self.words,
+            "counts": self.counts,
+            "min_count": self.min_count,
+            "pad_token": PAD_TOKEN,
+            "unknown_token": UNKNOWN_TOKEN,
+            "start_token": START_TOKEN,
+            "stop_token": STOP_TOKEN,
+        }
 
     def save(self, path: str | Path) -> Path:
         return write_json_atomic(path, self.to_dict())

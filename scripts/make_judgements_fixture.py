@@ -38,9 +38,9 @@ SAMPLE_DIR = REPO_ROOT / "data" / "sample"
 DEFAULT_OUT = REPO_ROOT / "data" / "judgements_fixture"
 SEED = 9
 JUDGED_IMAGES = 24
-EXPERT_PAIRS_PER_IMAGE = 4     # its own caption + 3 others
-CROWD_PAIRS_PER_IMAGE = 6      # its own caption + 5 others
-JUDGED_NUMBER = 2              # Flickr8k judges the "#2" captions
+EXPERT_PAIRS_PER_IMAGE = 4  # its own caption + 3 others
+CROWD_PAIRS_PER_IMAGE = 6  # its own caption + 5 others
+JUDGED_NUMBER = 2  # Flickr8k judges the "#2" captions
 CANONICAL = re.compile(r"^(One|Two|Three) (small|large) (\w+) (circle|square|triangle)s? on an? (\w+) background\.$")
 
 
@@ -96,8 +96,10 @@ def make_fixture(out: Path, sample_dir: Path = SAMPLE_DIR) -> None:
     (out / "CrowdFlowerAnnotations.txt").write_text("\n".join(crowd_lines) + "\n", encoding="utf-8")
     token_lines = [f"{key}\t{caption}" for key, caption in captions.items() if key.rpartition("#")[0] in scene]
     (out / "Flickr8k.token.txt").write_text("\n".join(token_lines) + "\n", encoding="utf-8")
-    print(f"{out}: {len(expert_lines)} expert and {len(crowd_lines)} crowd judgements of "
-          f"{len(test_ids)} sample images, {len(token_lines)} captions")
+    print(
+        f"{out}: {len(expert_lines)} expert and {len(crowd_lines)} crowd judgements of "
+        f"{len(test_ids)} sample images, {len(token_lines)} captions"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

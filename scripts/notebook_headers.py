@@ -41,7 +41,9 @@ def repository(pyproject: Path = REPO_ROOT / "pyproject.toml") -> str:
     url = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["urls"]["Repository"]
     match = re.fullmatch(r"https://github\.com/([\w.-]+/[\w.-]+?)(?:\.git)?/?", url)
     if not match:
-        raise SystemExit(f"{pyproject}: [project.urls] Repository should be https://github.com/<owner>/<name>, not {url!r}")
+        raise SystemExit(
+            f"{pyproject}: [project.urls] Repository should be https://github.com/<owner>/<name>, not {url!r}"
+        )
     return match.group(1)
 
 
@@ -55,21 +57,23 @@ def colab_url(repo: str, path: str) -> str:
 
 def badges_markdown(repo: str, path: str) -> str:
     """The two badges for the file ``path`` (relative to the repository root, with ``/``)."""
-    return (f"[![Launch Binder]({BINDER_BADGE})]({binder_url(repo, path)}) "
-            f"[![Open In Colab]({COLAB_BADGE})]({colab_url(repo, path)})")
+    return (
+        f"[![Launch Binder]({BINDER_BADGE})]({binder_url(repo, path)}) "
+        f"[![Open In Colab]({COLAB_BADGE})]({colab_url(repo, path)})"
+    )
 
 
 def install_source(repo: str, path: str) -> str:
     name = repo.split("/")[1]
     folder = str(Path(path).parent)
-    return f'''# On Google Colab only: fetch the course and install what Colab lacks (does nothing anywhere else).
+    return f"""# On Google Colab only: fetch the course and install what Colab lacks (does nothing anywhere else).
 import os, subprocess, sys
 if "google.colab" in sys.modules:
     if not os.path.isdir("/content/{name}"):
         subprocess.run(["git", "clone", "--depth", "1", "https://github.com/{repo}", "/content/{name}"], check=True)
         subprocess.run([sys.executable, "/content/{name}/scripts/colab_setup.py"], check=True)
     sys.path.insert(0, "/content/{name}")
-    os.chdir("/content/{name}/{folder}")'''
+    os.chdir("/content/{name}/{folder}")"""
 
 
 def _find(notebook, tag: str):
@@ -84,8 +88,10 @@ def with_headers(path: Path, repo: str) -> tuple[str, str]:
     relative = path.resolve().relative_to(REPO_ROOT).as_posix()
     original = path.read_text(encoding="utf-8")
     notebook = nbformat.reads(original, as_version=4)
-    wanted = [(BADGES_TAG, "markdown", badges_markdown(repo, relative)),
-              (INSTALL_TAG, "code", install_source(repo, relative))]
+    wanted = [
+        (BADGES_TAG, "markdown", badges_markdown(repo, relative)),
+        (INSTALL_TAG, "code", install_source(repo, relative)),
+    ]
     header = []
     for tag, kind, source in wanted:
         index, cell = _find(notebook, tag)
@@ -120,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     notebooks = list(args.notebooks)
     if args.all:
-        notebooks += sorted((REPO_ROOT / "notebooks").glob("*.ipynb")) + sorted((REPO_ROOT / "notebooks" / "solutions").glob("*.ipynb"))
+        notebooks += sorted((REPO_ROOT / "notebooks").glob("*.ipynb")) + sorted(
+            (REPO_ROOT / "notebooks" / "solutions").glob("*.ipynb")
+        )
     if not notebooks:
         parser.error("give notebooks, or --all")
     repo = repository()

@@ -24,7 +24,10 @@ import nbformat
 from helpers import course, overview, paths
 
 TEACHING = paths.REPO_ROOT / "docs" / "teaching.md"
-START, END = "<!-- timings:start (rendered from docs/timings.json by scripts/record_timings.py) -->", "<!-- timings:end -->"
+START, END = (
+    "<!-- timings:start (rendered from docs/timings.json by scripts/record_timings.py) -->",
+    "<!-- timings:end -->",
+)
 
 
 def durations(run_dir: Path) -> dict[str, float]:
@@ -58,7 +61,9 @@ def render_teaching(timings: dict, path: Path = TEACHING) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", type=Path, help="a run folder of python -m helpers run (all notebooks executed)")
-    parser.add_argument("--entry", default=overview.SAMPLE_ENTRY, choices=[overview.SAMPLE_ENTRY, overview.FLICKR8K_ENTRY])
+    parser.add_argument(
+        "--entry", default=overview.SAMPLE_ENTRY, choices=[overview.SAMPLE_ENTRY, overview.FLICKR8K_ENTRY]
+    )
     parser.add_argument("--note", default="", help="how the run was made (machine, parameters)")
     parser.add_argument("--render", action="store_true", help="only refresh docs/teaching.md from docs/timings.json")
     args = parser.parse_args(argv)
@@ -68,8 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.run_dir is None:
             parser.error("--run-dir is needed (or --render)")
         seconds = durations(args.run_dir)
-        timings[args.entry] = {"note": args.note or timings.get(args.entry, {}).get("note", ""),
-                               "measured": dt.date.today().isoformat(), "seconds": seconds}
+        timings[args.entry] = {
+            "note": args.note or timings.get(args.entry, {}).get("note", ""),
+            "measured": dt.date.today().isoformat(),
+            "seconds": seconds,
+        }
         paths.write_json_atomic(overview.TIMINGS_FILE, timings)
         print(f"{overview.TIMINGS_FILE}: {args.entry} = {sum(seconds.values()):.0f} s in all")
     render_teaching(timings)

@@ -64,9 +64,16 @@ def course_run(tmp_path_factory, keras_home):
     env = {**{k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}, "KERAS_HOME": str(keras_home)}
     # a private feature cache: the tests never read or fill the user's runs/feature_cache
     cache = tmp_path_factory.mktemp("feature_cache")
-    result = subprocess.run([sys.executable, "-m", "helpers", "run", "--run-dir", str(run_dir),
-                             "-p", "FEATURE_CACHE", str(cache)],
-                            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    result = subprocess.run(
+        [sys.executable, "-m", "helpers", "run", "--run-dir", str(run_dir), "-p", "FEATURE_CACHE", str(cache)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if result.returncode != 0:
-        pytest.fail(f"python -m helpers run failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        pytest.fail(
+            f"python -m helpers run failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return run_dir, result

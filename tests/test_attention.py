@@ -16,12 +16,13 @@ from helpers.vocabulary import UNKNOWN_ID, Vocabulary
 def load_make_sample():
     spec = importlib.util.spec_from_file_location("make_sample", paths.DATA_DIR / "make_sample.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules["make_sample"] = module   # its dataclasses look their module up
+    sys.modules["make_sample"] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
 
 # ------------------------------------------------------------------------------------------ the sample's boxes
+
 
 def test_boxes_json_matches_the_generator_and_the_images_are_unchanged():
     make_sample = load_make_sample()
@@ -47,25 +48,37 @@ def test_boxes_json_matches_the_generator_and_the_images_are_unchanged():
 
 # ------------------------------------------------------------------------------------------ the box check
 
+
 def test_box_coverage_counts_the_covered_fraction_of_each_cell():
     whole = attention.box_coverage([0, 0, 140, 140], 140, (7, 7))
     assert np.allclose(whole, 1.0)
-    one_cell = attention.box_coverage([20, 40, 40, 60], 140, (7, 7))      # cells are 20 px: row 2, column 1
+    one_cell = attention.box_coverage([20, 40, 40, 60], 140, (7, 7))  # cells are 20 px: row 2, column 1
     assert one_cell[2, 1] == pytest.approx(1.0) and one_cell.sum() == pytest.approx(1.0)
     half = attention.box_coverage([10, 0, 20, 20], 140, (7, 7))
     assert half[0, 0] == pytest.approx(0.5) and half.sum() == pytest.approx(0.5)
 
 
 def test_box_ratio_is_one_for_uniform_attention_and_high_when_looking_at_the_shape():
-    boxes = {"image_size": 140, "boxes": {
-        "a.jpg": [{"colour": "red", "shape": "circle", "size": "small", "box": [20, 40, 40, 60]}],
-        "b.jpg": [{"colour": "blue", "shape": "square", "size": "small", "box": [0, 0, 20, 20]},
-                  {"colour": "blue", "shape": "square", "size": "small", "box": [60, 60, 80, 80]}]}}
+    boxes = {
+        "image_size": 140,
+        "boxes": {
+            "a.jpg": [{"colour": "red", "shape": "circle", "size": "small", "box": [20, 40, 40, 60]}],
+            "b.jpg": [
+                {"colour": "blue", "shape": "square", "size": "small", "box": [0, 0, 20, 20]},
+                {"colour": "blue", "shape": "square", "size": "small", "box": [60, 60, 80, 80]},
+            ],
+        },
+    }
     uniform = np.full((3, 7, 7), 1 / 49)
     focused = np.zeros((3, 7, 7))
     focused[:, 2, 1] = 1.0
-    records = attention.box_attention_ratios({"a.jpg": (["one", "red", "disc", "endseq"], np.concatenate([uniform[:2], focused[:2]])),
-                                              "b.jpg": (["two", "blue", "squares"], focused)}, boxes)
+    records = attention.box_attention_ratios(
+        {
+            "a.jpg": (["one", "red", "disc", "endseq"], np.concatenate([uniform[:2], focused[:2]])),
+            "b.jpg": (["two", "blue", "squares"], focused),
+        },
+        boxes,
+    )
     # "one": not a colour or shape; "b.jpg": two blue squares, so neither word names a single shape
     assert [(r["image"], r["word"]) for r in records] == [("a.jpg", "red"), ("a.jpg", "disc")]
     assert records[0]["ratio"] == pytest.approx(1.0)
@@ -81,16 +94,18 @@ def test_a_file_that_is_not_a_boxes_file_is_an_error_naming_it(tmp_path):
 
 # ------------------------------------------------------------------------------------------ the model
 
-VOCABULARY = Vocabulary.build(["startseq red circle endseq", "startseq blue square endseq",
-                               "startseq green triangle endseq"])
+VOCABULARY = Vocabulary.build(
+    ["startseq red circle endseq", "startseq blue square endseq", "startseq green triangle endseq"]
+)
 
 
 def small_model(penalty=0.0, length=None):
     import keras
 
     keras.utils.set_random_seed(1)
-    return attention.build_attention_model(len(VOCABULARY), 9, 8, length=length, embedding_dim=6, units=16,
-                                           attention_units=8, dropout=0.0, penalty=penalty)
+    return attention.build_attention_model(
+        len(VOCABULARY), 9, 8, length=length, embedding_dim=6, units=16, attention_units=8, dropout=0.0, penalty=penalty
+    )
 
 
 def test_the_model_predicts_a_distribution_at_every_position_reading_only_the_words_before():
@@ -135,7 +150,7 @@ def test_the_doubly_stochastic_penalty_is_added_to_the_loss_only_when_asked():
 def test_the_notebooks_attention_equals_the_helpers_layer():
     import keras
 
-    class AdditiveAttention(keras.layers.Layer):   # the cell of notebook 10, section 2
+    class AdditiveAttention(keras.layers.Layer):  # the cell of notebook 10, section 2
         def __init__(self, units):
             super().__init__()
             self.W_a = keras.layers.Dense(units, use_bias=False)
@@ -152,7 +167,11 @@ def test_the_notebooks_attention_equals_the_helpers_layer():
     mine, helper = AdditiveAttention(4), attention.BahdanauAttention(4)
     context, alpha = mine(grid, hidden)
     helper([grid, hidden])
-    for theirs, ours in ((helper.grid_projection, mine.W_a), (helper.hidden_projection, mine.W_h), (helper.score, mine.v)):
+    for theirs, ours in (
+        (helper.grid_projection, mine.W_a),
+        (helper.hidden_projection, mine.W_h),
+        (helper.score, mine.v),
+    ):
         theirs.set_weights(ours.get_weights())
     helper_context, helper_alpha = helper([grid, hidden])
     assert np.allclose(helper_alpha, alpha, atol=1e-6) and np.allclose(helper_context, context, atol=1e-5)
@@ -162,7 +181,7 @@ def test_decoding_never_writes_unk_even_when_the_model_prefers_it():
     model = small_model()
     layer = model.get_layer("next_word")
     kernel, bias = layer.get_weights()
-    bias[UNKNOWN_ID] = 50.0       # <unk> is by far the most probable word everywhere
+    bias[UNKNOWN_ID] = 50.0  # <unk> is by far the most probable word everywhere
     layer.set_weights([kernel, bias])
     grid = np.random.default_rng(4).normal(size=(5, 9, 8)).astype(np.float16)
     greedy = attention.greedy_captions(model, grid, VOCABULARY, max_length=6)
@@ -175,8 +194,9 @@ def test_decoding_never_writes_unk_even_when_the_model_prefers_it():
 def test_caption_attention_gives_one_map_per_word_and_endseq():
     model = small_model()
     grid = np.random.default_rng(5).normal(size=(2, 9, 8)).astype(np.float32)
-    results = attention.caption_attention(attention.attention_map_model(model), grid, VOCABULARY,
-                                          ["red circle", "blue"], (3, 3))
+    results = attention.caption_attention(
+        attention.attention_map_model(model), grid, VOCABULARY, ["red circle", "blue"], (3, 3)
+    )
     assert [words for words, _ in results] == [["red", "circle", "endseq"], ["blue", "endseq"]]
     assert results[0][1].shape == (3, 3, 3) and np.allclose(results[0][1].sum(axis=(1, 2)), 1.0, atol=1e-5)
     average, uses = attention.average_word_map(results, "endseq")
@@ -185,9 +205,10 @@ def test_caption_attention_gives_one_map_per_word_and_endseq():
 
 # ------------------------------------------------------------------------------------------ spatial features
 
+
 def test_float16_is_kept_only_for_values_that_survive_it():
     rng = np.random.default_rng(6)
-    imagenet_like = rng.gamma(0.5, 1.0, size=(49, 1280)).astype(np.float32)       # 0 .. ~10, many small
+    imagenet_like = rng.gamma(0.5, 1.0, size=(49, 1280)).astype(np.float32)  # 0 .. ~10, many small
     assert attention.float16_fits(imagenet_like)
     assert not attention.float16_fits(imagenet_like * 1e-12), "below float16's smallest number: all zeros"
     assert not attention.float16_fits(imagenet_like * 1e5), "above float16's largest number: inf"
@@ -201,18 +222,37 @@ def test_spatial_features_are_the_unpooled_grid_and_are_cached(tmp_path, monkeyp
     image_ids = sample.splits["test"][:6]
     images_dir = sample.image_path(image_ids[0]).parent
     weights = features.resolve_weights("mobilenet_v2", "none")
-    table = attention.load_or_extract_spatial_features(tmp_path / "spatial.npz", image_ids, images_dir, "mobilenet_v2",
-                                                       weights, cache_root=tmp_path / "cache", seed=7, progress=False)
+    table = attention.load_or_extract_spatial_features(
+        tmp_path / "spatial.npz",
+        image_ids,
+        images_dir,
+        "mobilenet_v2",
+        weights,
+        cache_root=tmp_path / "cache",
+        seed=7,
+        progress=False,
+    )
     # untrained MobileNetV2 features are ~1e-13: float16 would turn them into zeros, so they stay float32
     assert table.grid.shape == (6, 49, 1280) and table.grid.dtype == np.float32 and table.grid_shape == (7, 7)
-    pooled = features.extract_features(features.build_encoder("mobilenet_v2", weights, seed=7),
-                                       [images_dir / i for i in image_ids], "mobilenet_v2", progress=False)
+    pooled = features.extract_features(
+        features.build_encoder("mobilenet_v2", weights, seed=7),
+        [images_dir / i for i in image_ids],
+        "mobilenet_v2",
+        progress=False,
+    )
     average = table.grid.astype(np.float32).mean(axis=1)
     assert np.abs(average - pooled).max() <= 1e-2 * np.abs(pooled).max(), "the grid's mean is the pooled vector"
     # a second call (another run folder) reads the cache: the CNN is not built again
     monkeypatch.setattr(attention, "spatial_encoder", lambda *a, **k: pytest.fail("extracted again"))
-    again = attention.load_or_extract_spatial_features(tmp_path / "other.npz", image_ids[::-1], images_dir,
-                                                       "mobilenet_v2", weights, cache_root=tmp_path / "cache", seed=7)
+    again = attention.load_or_extract_spatial_features(
+        tmp_path / "other.npz",
+        image_ids[::-1],
+        images_dir,
+        "mobilenet_v2",
+        weights,
+        cache_root=tmp_path / "cache",
+        seed=7,
+    )
     assert np.array_equal(again.grid, table.grid[::-1])
     assert attention.load_spatial_features(tmp_path / "other.npz").image_ids == image_ids[::-1]
     # other weights (another seed) are another cache folder
@@ -222,11 +262,13 @@ def test_spatial_features_are_the_unpooled_grid_and_are_cached(tmp_path, monkeyp
 
 # ------------------------------------------------------------------------------------------ the course
 
+
 def test_the_course_runs_10_last_and_skip_leaves_it_out(monkeypatch, tmp_path):
     assert course.NOTEBOOKS[-1] == "10_visual_attention.ipynb"
     ran = {}
-    monkeypatch.setattr(course, "run_course",
-                        lambda parameters, run_dir, notebooks, timeout: ran.setdefault("n", notebooks) and run_dir)
+    monkeypatch.setattr(
+        course, "run_course", lambda parameters, run_dir, notebooks, timeout: ran.setdefault("n", notebooks) and run_dir
+    )
     monkeypatch.setattr(course, "summary", lambda run_dir: "")
     assert cli.main(["run", "--skip", "10", "--run-dir", str(tmp_path / "run")]) == 0
     assert ran["n"] == course.NOTEBOOKS[:-1]
@@ -241,7 +283,9 @@ def test_on_the_sample_the_attention_falls_on_the_shape_each_colour_or_shape_wor
     if not scores["pretrained_features"]:
         pytest.skip("the MobileNetV2 ImageNet weights are not available (../shared absent): features were untrained")
     assert comparison["box_words"] >= 30, comparison["box_words"]
-    assert comparison["box_ratio"] >= 2.0, f"attention inside the named shape's box / its share of the area: {comparison['box_ratio']}"
+    assert comparison["box_ratio"] >= 2.0, (
+        f"attention inside the named shape's box / its share of the area: {comparison['box_ratio']}"
+    )
     attention_scores = comparison["rows"]["attention"]["scores"]["greedy"]
     assert attention_scores["bleu4"] > scores["best_constant_caption"]["bleu4"]
     captions = json.loads((run_dir / attention.ATTENTION_DIR / attention.ATTENTION_CAPTIONS_FILE).read_text())
@@ -255,8 +299,10 @@ def test_the_loop_over_any_length_gives_what_the_unrolled_loop_gives():
     rng = np.random.default_rng(7)
     grid = rng.normal(size=(3, 9, 8)).astype(np.float32)
     words = np.array([[2, 4, 5, 0, 0], [2, 6, 7, 8, 0], [2, 0, 0, 0, 0]], np.int32)
-    any_length = tf.function(lambda g, w: model([g, w]), input_signature=[
-        tf.TensorSpec([None, 9, 8], tf.float32), tf.TensorSpec([None, None], tf.int32)])
+    any_length = tf.function(
+        lambda g, w: model([g, w]),
+        input_signature=[tf.TensorSpec([None, 9, 8], tf.float32), tf.TensorSpec([None, None], tf.int32)],
+    )
     assert np.allclose(np.asarray(any_length(grid, words)), np.asarray(model([grid, words])), atol=1e-5)
 
 
@@ -264,8 +310,9 @@ def test_started_from_the_image_the_decoder_has_the_papers_initial_state(tmp_pat
     import keras
 
     keras.utils.set_random_seed(1)
-    paper = attention.build_attention_model(len(VOCABULARY), 9, 8, embedding_dim=6, units=16, attention_units=8,
-                                            image_state=True)
+    paper = attention.build_attention_model(
+        len(VOCABULARY), 9, 8, embedding_dim=6, units=16, attention_units=8, image_state=True
+    )
     decoder = paper.get_layer("attention_decoder")
     assert decoder.image_state and decoder.init_h.built
     assert not hasattr(small_model().get_layer("attention_decoder"), "init_h"), "blind by default: no unused weights"

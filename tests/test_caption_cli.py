@@ -50,8 +50,7 @@ def sample_run(tmp_path_factory):
     pretrained = MOBILENET_V2_WEIGHTS.exists()
     weights = str(MOBILENET_V2_WEIGHTS) if pretrained else "none"
     cnn = features.build_encoder("mobilenet_v2", weights)
-    matrix = features.extract_features(cnn, [sample.image_path(i) for i in image_ids], "mobilenet_v2",
-                                       progress=False)
+    matrix = features.extract_features(cnn, [sample.image_path(i) for i in image_ids], "mobilenet_v2", progress=False)
     image_rows, sequences = training.encode_captions(captions, vocabulary, max_length, image_ids)
     index = training.prefix_positions(sequences)
     column = np.arange(max_length)
@@ -60,20 +59,33 @@ def sample_run(tmp_path_factory):
     model = small_merge_model(len(vocabulary), max_length, matrix.shape[1])
     model.fit([matrix[image_rows[index[:, 0]]], prefixes], targets, epochs=10, batch_size=32, verbose=0)
     model.save(run_dir / paths.MODEL_FILE)
-    paths.write_json_atomic(run_dir / paths.CONFIG_FILE, {
-        "text": {"max_length": max_length},
-        "features": {"encoder": "mobilenet_v2", "weights": weights, "pretrained": pretrained,
-                     "image_size": 224, "feature_dim": int(matrix.shape[1])}})
+    paths.write_json_atomic(
+        run_dir / paths.CONFIG_FILE,
+        {
+            "text": {"max_length": max_length},
+            "features": {
+                "encoder": "mobilenet_v2",
+                "weights": weights,
+                "pretrained": pretrained,
+                "image_size": 224,
+                "feature_dim": int(matrix.shape[1]),
+            },
+        },
+    )
     return run_dir, sample, image_ids
 
 
-@pytest.mark.course   # end to end, slow: trains a model and extracts features first
+@pytest.mark.course  # end to end, slow: trains a model and extracts features first
 def test_the_command_line_captions_sample_images_and_reports_bad_files(sample_run, tmp_path, capsys):
     run_dir, sample, image_ids = sample_run
     not_an_image = tmp_path / "notes.jpg"
     not_an_image.write_text("this is text, not a JPEG")
-    photos = [sample.image_path(image_ids[0]), tmp_path / "missing.jpg", not_an_image,
-              sample.image_path(sample.splits["test"][0])]
+    photos = [
+        sample.image_path(image_ids[0]),
+        tmp_path / "missing.jpg",
+        not_an_image,
+        sample.image_path(sample.splits["test"][0]),
+    ]
     status = course.main(["caption", "--run", str(run_dir), *map(str, photos)])
     out, err = capsys.readouterr()
     assert status == 1, "some photos failed: non-zero exit"
@@ -86,15 +98,19 @@ def test_the_command_line_captions_sample_images_and_reports_bad_files(sample_ru
     # the caption of a training image is the model's greedy caption of its features
     cli_caption = lines[0].split(": ", 1)[1]
     model, vocabulary, config = training.load_trained_model(run_dir)
-    table = features.extract_features(features.build_encoder("mobilenet_v2", config["features"]["weights"]),
-                                      [photos[0]], "mobilenet_v2", progress=False)
+    table = features.extract_features(
+        features.build_encoder("mobilenet_v2", config["features"]["weights"]),
+        [photos[0]],
+        "mobilenet_v2",
+        progress=False,
+    )
     assert cli_caption == decoding.greedy_captions(model, table, vocabulary, config["text"]["max_length"])[0]
     if config["features"]["pretrained"]:
         references = [clean_caption(c) for c in sample.captions_by_image[image_ids[0]]]
         assert evaluation.bleu_scores({"a": references}, {"a": cli_caption})["bleu1"] > 0.5, cli_caption
 
 
-@pytest.mark.course   # end to end, slow: trains a model and extracts features first
+@pytest.mark.course  # end to end, slow: trains a model and extracts features first
 def test_beam_option_and_all_good_photos_exit_zero(sample_run, capsys):
     run_dir, sample, image_ids = sample_run
     photos = [str(sample.image_path(i)) for i in image_ids[:2]]
@@ -114,6 +130,7 @@ def test_the_caption_command_reads_the_repetition_guard_from_the_run_or_the_flag
     paths.write_json_atomic(guarded_run / paths.CONFIG_FILE, {**config, "decoding": {"no_repeat_ngram": 1}})
     photos = [str(sample.image_path(i)) for i in image_ids[:4]]
     from helpers.captioner import Captioner as captioner_
+
     assert captioner_.load(run_dir).no_repeat_ngram == decoding.DEFAULT_NO_REPEAT_NGRAM
     assert captioner_.load(guarded_run).no_repeat_ngram == 1
 
@@ -125,8 +142,9 @@ def test_the_caption_command_reads_the_repetition_guard_from_the_run_or_the_flag
         words = caption.split()
         assert len(set(words)) == len(words) and "<unk>" not in words, caption  # 1-grams: no word twice
     model, vocabulary, config = training.load_trained_model(run_dir)
-    table = features.extract_features(features.build_encoder("mobilenet_v2", config["features"]["weights"]),
-                                      photos, "mobilenet_v2", progress=False)
+    table = features.extract_features(
+        features.build_encoder("mobilenet_v2", config["features"]["weights"]), photos, "mobilenet_v2", progress=False
+    )
     unguarded = decoding.greedy_captions(model, table, vocabulary, config["text"]["max_length"], no_repeat_ngram=0)
     assert captions(str(guarded_run), "--no-repeat-ngram", "0") == unguarded
     assert course.main(["caption", "--run", str(run_dir), "--no-repeat-ngram", "-1", photos[0]]) == 2
@@ -148,7 +166,7 @@ def test_an_unreadable_run_folder_is_one_clear_error(tmp_path, capsys):
     assert capsys.readouterr().err.startswith(f"error: run folder {broken}:")
 
 
-@pytest.mark.course   # end to end, slow: the caption command in a fresh process
+@pytest.mark.course  # end to end, slow: the caption command in a fresh process
 def test_python_m_helpers_caption_on_the_three_real_photos(sample_run, tmp_path):
     """The real command, in a fresh process, on real Flickr8k photos (../shared)."""
     need(SHARED_PHOTOS)
@@ -156,9 +174,14 @@ def test_python_m_helpers_caption_on_the_three_real_photos(sample_run, tmp_path)
     photos = sorted(str(p) for p in SHARED_PHOTOS.glob("*.jpg"))
     assert len(photos) == 3
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-m", "helpers", "caption", "--run", str(run_dir), *photos,
-                             str(tmp_path / "missing.jpg")], cwd=REPO_ROOT, env=env, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "helpers", "caption", "--run", str(run_dir), *photos, str(tmp_path / "missing.jpg")],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 1, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
     assert [line.split(": ")[0] for line in lines] == photos
@@ -176,8 +199,9 @@ def test_beam_3_scores_at_least_as_well_as_greedy_on_the_sample(course_run):
     references = {i: lookup_table["test"][i] for i in test_ids}
     max_length = config["text"]["max_length"]
     greedy = dict(zip(test_ids, decoding.greedy_captions(model, table.matrix(test_ids), vocabulary, max_length)))
-    beam = dict(zip(test_ids, decoding.beam_search_captions(model, table.matrix(test_ids), vocabulary, max_length,
-                                                            width=3)))
+    beam = dict(
+        zip(test_ids, decoding.beam_search_captions(model, table.matrix(test_ids), vocabulary, max_length, width=3))
+    )
     greedy_bleu, beam_bleu = evaluation.bleu_scores(references, greedy), evaluation.bleu_scores(references, beam)
     assert beam_bleu["bleu4"] >= greedy_bleu["bleu4"], (beam_bleu, greedy_bleu)
     assert evaluation.cider_d(references, beam)[0] >= evaluation.cider_d(references, greedy)[0]
@@ -191,7 +215,13 @@ def test_the_course_model_captions_the_real_photos(course_run, keras_home):
     run_dir, _ = course_run
     photos = sorted(str(p) for p in SHARED_PHOTOS.glob("*.jpg"))
     env = {**os.environ, "KERAS_HOME": str(keras_home), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-m", "helpers", "caption", "--run", str(run_dir), "--beam", "3",
-                             *photos], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "helpers", "caption", "--run", str(run_dir), "--beam", "3", *photos],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert [line.split(": ")[0] for line in result.stdout.strip().splitlines()] == photos

@@ -26,7 +26,9 @@ def test_committed_notebooks_carry_no_outputs(path):
     nbformat.validate(notebook)
     assert notebook.metadata.kernelspec.name == "python3"
     for cell in code_cells(path):
-        assert cell.outputs == [] and cell.execution_count is None, f"{path.name} has outputs: clear them before committing"
+        assert cell.outputs == [] and cell.execution_count is None, (
+            f"{path.name} has outputs: clear them before committing"
+        )
 
 
 def run_cells(path, namespace, run_dir, rerun_tag=None):
@@ -38,7 +40,7 @@ def run_cells(path, namespace, run_dir, rerun_tag=None):
             exec(cell.source, namespace)  # a student runs the cell a second time
 
 
-@pytest.mark.course   # executes notebooks 01 and 02 cell by cell
+@pytest.mark.course  # executes notebooks 01 and 02 cell by cell
 def test_running_the_token_cell_twice_leaves_one_start_and_one_stop_token(tmp_path):
     run_cells(paths.NOTEBOOKS_DIR / "01_text_cleaning.ipynb", {}, tmp_path)
     namespace: dict = {}
@@ -58,9 +60,18 @@ def test_the_course_runs_end_to_end_and_writes_every_artifact(course_run):
     run_dir, result = course_run
     executed = sorted(p.name for p in (run_dir / "notebooks").glob("*.ipynb"))
     assert executed == course.NOTEBOOKS
-    for name in (paths.MODEL_FILE, paths.VOCABULARY_FILE, paths.FEATURES_FILE, paths.SCORES_FILE,
-                 paths.CAPTION_GRID_FILE, paths.LOOKUP_TABLE_FILE, paths.EMBEDDING_MATRIX_FILE,
-                 paths.GENERATED_CAPTIONS_FILE, paths.LOSS_CURVE_FILE, paths.CONFIG_FILE):
+    for name in (
+        paths.MODEL_FILE,
+        paths.VOCABULARY_FILE,
+        paths.FEATURES_FILE,
+        paths.SCORES_FILE,
+        paths.CAPTION_GRID_FILE,
+        paths.LOOKUP_TABLE_FILE,
+        paths.EMBEDDING_MATRIX_FILE,
+        paths.GENERATED_CAPTIONS_FILE,
+        paths.LOSS_CURVE_FILE,
+        paths.CONFIG_FILE,
+    ):
         assert (run_dir / name).stat().st_size > 0, name
     assert f"Results are in {run_dir}" in result.stdout and "BLEU4" in result.stdout
     history = json.loads((run_dir / paths.HISTORY_FILE).read_text())
@@ -81,7 +92,11 @@ def test_with_imagenet_features_the_model_scores_bleu4_of_at_least_0_4(course_ru
     assert scores["model"]["bleu4"] >= 0.4, scores
     assert scores["model"]["bleu4"] > scores["best_constant_caption"]["bleu4"]
     assert scores["best_constant_caption"]["bleu4"] <= 0.2
-    assert scores["model"]["cider"] > scores["retrieval"]["scores"]["cider"] > scores["best_constant_caption"]["scores"]["cider"]
+    assert (
+        scores["model"]["cider"]
+        > scores["retrieval"]["scores"]["cider"]
+        > scores["best_constant_caption"]["scores"]["cider"]
+    )
     outcomes = paths.read_config(run_dir)[course.OUTCOMES_SECTION]
     assert all(o["holds"] for o in outcomes.values()), outcomes
     assert "Learning outcomes: every check held" in course_run[1].stdout
@@ -124,11 +139,38 @@ def test_the_same_command_runs_the_course_on_a_kaggle_captions_file(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     # the tiny case of issue 11: 2 epochs of 3 steps (one step per 64 *captions*) are too few to learn much; the
     # learning outcomes that do not hold are warnings and summary lines, and the run still exits 0
-    result = subprocess.run([sys.executable, "-m", "helpers", "run", "--skip", "10", "--run-dir", str(run_dir),
-                             "-p", "DATASET", str(root / "captions.txt"), "-p", "WEIGHTS", "none",
-                             "-p", "EPOCHS", "2", "-p", "MEASURE_ENCODERS", "False",
-                             "-p", "FEATURE_CACHE", str(tmp_path / "feature_cache")], cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True,
-                            timeout=1200)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "helpers",
+            "run",
+            "--skip",
+            "10",
+            "--run-dir",
+            str(run_dir),
+            "-p",
+            "DATASET",
+            str(root / "captions.txt"),
+            "-p",
+            "WEIGHTS",
+            "none",
+            "-p",
+            "EPOCHS",
+            "2",
+            "-p",
+            "MEASURE_ENCODERS",
+            "False",
+            "-p",
+            "FEATURE_CACHE",
+            str(tmp_path / "feature_cache"),
+        ],
+        cwd=paths.REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     outcomes = check_user_run(run_dir, result)
     assert not all(o["holds"] for o in outcomes.values()), "two epochs on 36 images: some outcome fails"
     config = paths.read_config(run_dir)
@@ -150,11 +192,16 @@ def test_a_learning_outcome_that_fails_is_a_warning_and_a_summary_line_never_an_
 
 def test_the_summary_shows_greedy_beam_and_both_baselines(tmp_path):
     scores = {"bleu1": 0.5, "bleu2": 0.3, "bleu3": 0.2, "bleu4": 0.1, "meteor": 0.15, "cider": 0.3}
-    paths.write_json_atomic(tmp_path / paths.SCORES_FILE, {
-        "model": scores, "beam": {"width": 3, "scores": {**scores, "bleu4": 0.12}},
-        "retrieval": {"k": 5, "scores": {**scores, "cider": 0.2}},
-        "best_constant_caption": {"caption": "a dog", "bleu4": 0.05, "scores": {**scores, "bleu4": 0.05}},
-        "weights": "imagenet"})
+    paths.write_json_atomic(
+        tmp_path / paths.SCORES_FILE,
+        {
+            "model": scores,
+            "beam": {"width": 3, "scores": {**scores, "bleu4": 0.12}},
+            "retrieval": {"k": 5, "scores": {**scores, "cider": 0.2}},
+            "best_constant_caption": {"caption": "a dog", "bleu4": 0.05, "scores": {**scores, "bleu4": 0.05}},
+            "weights": "imagenet",
+        },
+    )
     lines = course.summary(tmp_path).splitlines()
     row = {line.split("BLEU1")[0].strip(): line for line in lines if "BLEU1" in line}
     assert list(row) == ["model, greedy", "model, beam 3", "retrieval (5 neighbours)", "best constant caption"]

@@ -45,10 +45,13 @@ def make_karpathy(root: Path) -> tuple[list[str], dict, Path]:
         folder = "train2014" if split == "train" else "val2014"
         (root / folder).mkdir(parents=True, exist_ok=True)
         shutil.copy(sample.image_path(image_id), root / folder / image_id)
-        sentences = [{"raw": c, "tokens": c.lower().split(), "imgid": number, "sentid": 5 * number + k}
-                     for k, c in enumerate(sample.captions_by_image[image_id])]
-        entries.append({"filepath": folder, "filename": image_id, "imgid": number, "split": split,
-                        "sentences": sentences})
+        sentences = [
+            {"raw": c, "tokens": c.lower().split(), "imgid": number, "sentid": 5 * number + k}
+            for k, c in enumerate(sample.captions_by_image[image_id])
+        ]
+        entries.append(
+            {"filepath": folder, "filename": image_id, "imgid": number, "split": split, "sentences": sentences}
+        )
     path = root / "dataset_coco.json"
     path.write_text(json.dumps({"dataset": "coco", "images": entries}), encoding="utf-8")
     return [], {"train": 36, "dev": 6, "test": 6}, path
@@ -64,8 +67,10 @@ def make_coco(root: Path) -> tuple[list[str], dict, Path]:
         (root / "pictures" / file_name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(sample.image_path(image_id), root / "pictures" / file_name)
         images.append({"id": 1000 + number, "file_name": file_name, "width": 256, "height": 256})
-        annotations += [{"id": 10 * number + k, "image_id": 1000 + number, "caption": c}
-                        for k, c in enumerate(sample.captions_by_image[image_id])]
+        annotations += [
+            {"id": 10 * number + k, "image_id": 1000 + number, "caption": c}
+            for k, c in enumerate(sample.captions_by_image[image_id])
+        ]
     path = root / "annotations" / "captions_val2017.json"
     path.parent.mkdir()
     path.write_text(json.dumps({"info": {}, "images": images, "annotations": annotations}), encoding="utf-8")
@@ -77,9 +82,24 @@ def make_coco(root: Path) -> tuple[list[str], dict, Path]:
 def test_the_same_command_runs_the_course_on_another_format(tmp_path, fmt, make):
     extra, split_sizes, caption_file = make(tmp_path / fmt)
     run_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "helpers", "run", "--skip", "10", "--run-dir", str(run_dir), "-p", "DATASET", str(caption_file),
-               *extra, *(arg for name, value in SMALL.items() for arg in ("-p", name, value)),
-               "-p", "FEATURE_CACHE", str(tmp_path / "feature_cache")]
+    command = [
+        sys.executable,
+        "-m",
+        "helpers",
+        "run",
+        "--skip",
+        "10",
+        "--run-dir",
+        str(run_dir),
+        "-p",
+        "DATASET",
+        str(caption_file),
+        *extra,
+        *(arg for name, value in SMALL.items() for arg in ("-p", name, value)),
+        "-p",
+        "FEATURE_CACHE",
+        str(tmp_path / "feature_cache"),
+    ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(command, cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]

@@ -58,8 +58,23 @@ def make_realistic_captions(root: Path, n_images: int = N_IMAGES) -> Path:
 
 
 def run_course(dataset: Path, run_dir: Path, *extra: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "helpers", "run", "--skip", "10", "--run-dir", str(run_dir), "-p", "DATASET", str(dataset),
-               "-p", "WEIGHTS", "none", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "helpers",
+        "run",
+        "--skip",
+        "10",
+        "--run-dir",
+        str(run_dir),
+        "-p",
+        "DATASET",
+        str(dataset),
+        "-p",
+        "WEIGHTS",
+        "none",
+        *extra,
+    ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run(command, cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True, timeout=1500)
 
@@ -84,8 +99,11 @@ def check_user_run(run_dir: Path, result: subprocess.CompletedProcess) -> dict:
         "beam": json.loads((run_dir / decoding.BEAM_CAPTIONS_FILE).read_text())["captions"],
     }
     executed = run_dir / "notebooks" / "07_caption_generation.ipynb"
-    command_lines = [line for line in notebook_text(executed).splitlines()
-                     if line.split(": ", 1)[0].endswith((".jpg", ".png")) and ": " in line]
+    command_lines = [
+        line
+        for line in notebook_text(executed).splitlines()
+        if line.split(": ", 1)[0].endswith((".jpg", ".png")) and ": " in line
+    ]
     generated["caption command"] = {line.split(": ", 1)[0]: line.split(": ", 1)[1] for line in command_lines}
     assert generated["caption command"], "07 shows the caption command's output"
     for name, captions in generated.items():
@@ -96,8 +114,10 @@ def check_user_run(run_dir: Path, result: subprocess.CompletedProcess) -> dict:
             assert len(words) <= longest, f"{name} {image_id}: {len(words)} words > {longest}: {caption!r}"
     outcomes = paths.read_config(run_dir)[course.OUTCOMES_SECTION]
     assert set(outcomes) == {"dev_loss_falls", "beats_word_frequencies", "beats_constant_caption", "beats_retrieval"}
-    texts = {name: notebook_text(run_dir / "notebooks" / name) for name in ("06_training.ipynb",
-                                                                             "08_evaluation_and_visualization.ipynb")}
+    texts = {
+        name: notebook_text(run_dir / "notebooks" / name)
+        for name in ("06_training.ipynb", "08_evaluation_and_visualization.ipynb")
+    }
     for outcome in outcomes.values():
         where = [name for name, text in texts.items() if outcome["message"] in text]
         assert where, f"the outcome {outcome['message']!r} is shown in its notebook"

@@ -29,23 +29,32 @@ def make_layout(root: Path, token_lines: list[str], splits: dict[str, list[str]]
 
 
 def test_bad_lines_are_skipped_and_counted(tmp_path):
-    root = make_layout(tmp_path / "d", [
-        "a.jpg#0\tA red circle.",
-        "a.jpg#1\tanother caption",
-        "no tab here",
-        "b.jpg#0\t   ",
-        "2258277193_586949ec62.jpg.1#0\tpeople waiting for the subway",
-        "../evil.jpg#0\tescape",
-        "/etc/passwd.jpg#0\tabsolute",
-        "c.jpg#0\timage file missing",
-    ], {"train": ["a.jpg", "c.jpg", "nocaptions.jpg"], "dev": ["a.jpg"], "test": []}, ["a.jpg"])
+    root = make_layout(
+        tmp_path / "d",
+        [
+            "a.jpg#0\tA red circle.",
+            "a.jpg#1\tanother caption",
+            "no tab here",
+            "b.jpg#0\t   ",
+            "2258277193_586949ec62.jpg.1#0\tpeople waiting for the subway",
+            "../evil.jpg#0\tescape",
+            "/etc/passwd.jpg#0\tabsolute",
+            "c.jpg#0\timage file missing",
+        ],
+        {"train": ["a.jpg", "c.jpg", "nocaptions.jpg"], "dev": ["a.jpg"], "test": []},
+        ["a.jpg"],
+    )
     dataset = datasets.load_dataset(str(root))
     assert dataset.captions_by_image["a.jpg"] == ["A red circle.", "another caption"]
     assert dataset.splits == {"train": ["a.jpg"], "dev": [], "test": []}
     assert dataset.skipped == {
-        "lines without a tab": 1, "empty captions": 1, "ids that are not image file names": 1,
-        "ids with a path in them": 2, "split entries without an image file": 1,
-        "split entries without captions": 1, "split entries listed in two splits": 1,
+        "lines without a tab": 1,
+        "empty captions": 1,
+        "ids that are not image file names": 1,
+        "ids with a path in them": 2,
+        "split entries without an image file": 1,
+        "split entries without captions": 1,
+        "split entries listed in two splits": 1,
     }
     assert "skipped" in dataset.summary()
 
@@ -89,7 +98,9 @@ def test_real_flickr8k_text_parses_to_the_official_counts(shared_text, tmp_path)
     # 10 captions repeat another caption of the same image word for word (under another #n): kept, as published.
     repeats = sum(len(c) - len(set(c)) for c in dataset.captions_by_image.values())
     assert repeats == 10
-    assert dataset.captions_by_image["2305437797_e6c3460190.jpg"].count("A dog swimming with a stick in its mouth .") == 2
+    assert (
+        dataset.captions_by_image["2305437797_e6c3460190.jpg"].count("A dog swimming with a stick in its mouth .") == 2
+    )
 
 
 def test_real_flickr8k_captions_as_a_kaggle_csv_give_the_same_counts(shared_text, tmp_path):

@@ -45,24 +45,30 @@ class TableModel:
 
 
 def test_greedy_stops_at_the_stop_token_and_batches_match_one_by_one():
-    model = ScriptedModel({0: ["two", "red", "circles", "endseq", "red"], 1: ["one", "blue", "endseq"],
-                           2: ["red"] * 20})
+    model = ScriptedModel(
+        {0: ["two", "red", "circles", "endseq", "red"], 1: ["one", "blue", "endseq"], 2: ["red"] * 20}
+    )
     features = np.array([[0.0], [1.0], [2.0]], dtype="float32")
     captions = decoding.greedy_captions(model, features, VOCABULARY, max_length=6, no_repeat_ngram=0)
     assert captions == ["two red circles", "one blue", "red red red red"], "at most max_length - 2 words"
     assert model.calls == 5, "one model call per word position for the whole batch"
     steps = decoding.greedy_caption_one(model, features[0], VOCABULARY, max_length=6)
     assert steps == ["two", "red", "circles", "endseq"]
-    assert decoding.greedy_captions(model, features, VOCABULARY, max_length=6, batch_size=1,
-                                    no_repeat_ngram=0) == captions
+    assert (
+        decoding.greedy_captions(model, features, VOCABULARY, max_length=6, batch_size=1, no_repeat_ngram=0) == captions
+    )
 
 
 def test_beam_search_finds_the_caption_greedy_misses():
     # greedy takes "two" (0.6) and then has only weak continuations (red 0.32 best): P = 0.6 * 0.32 * 1 = 0.19;
     # "one" (0.4) then "endseq" (0.9) has P = 0.36, found by a beam of width 2.
-    model = TableModel({(): {"two": 0.6, "one": 0.4},
-                        ("two",): {"red": 0.32, "blue": 0.3, "square": 0.28, "endseq": 0.1},
-                        ("one",): {"endseq": 0.9, "red": 0.1}})
+    model = TableModel(
+        {
+            (): {"two": 0.6, "one": 0.4},
+            ("two",): {"red": 0.32, "blue": 0.3, "square": 0.28, "endseq": 0.1},
+            ("one",): {"endseq": 0.9, "red": 0.1},
+        }
+    )
     features = np.zeros((1, 1), dtype="float32")
     assert decoding.greedy_captions(model, features, VOCABULARY, 6) == ["two red"]
     assert decoding.beam_search_captions(model, features, VOCABULARY, 6, width=1) == ["two red"]
@@ -75,11 +81,15 @@ def test_beam_search_finds_the_caption_greedy_misses():
 
 def test_length_normalisation_changes_which_caption_wins():
     # "one endseq" is more probable in total, "two red circles endseq" more probable per word
-    model = TableModel({(): {"one": 0.5, "two": 0.5},
-                        ("one",): {"endseq": 0.6, "blue": 0.4},
-                        ("two",): {"red": 0.8, "endseq": 0.2},
-                        ("two", "red"): {"circles": 0.8, "endseq": 0.2},
-                        ("two", "red", "circles"): {"endseq": 0.8, "red": 0.2}})
+    model = TableModel(
+        {
+            (): {"one": 0.5, "two": 0.5},
+            ("one",): {"endseq": 0.6, "blue": 0.4},
+            ("two",): {"red": 0.8, "endseq": 0.2},
+            ("two", "red"): {"circles": 0.8, "endseq": 0.2},
+            ("two", "red", "circles"): {"endseq": 0.8, "red": 0.2},
+        }
+    )
     features = np.zeros((1, 1), dtype="float32")
     # log P: "one" = log(0.5 * 0.6) = -1.20 (2 words); "two red circles" = log(0.5 * 0.8 ** 3) = -1.36 (4 words)
     assert decoding.beam_search_captions(model, features, VOCABULARY, 8, width=3, alpha=0.0) == ["one"]
@@ -90,9 +100,13 @@ def test_length_normalisation_changes_which_caption_wins():
 
 
 def test_the_beam_trace_shows_each_step_of_one_image():
-    model = TableModel({(): {"two": 0.6, "one": 0.4},
-                        ("two",): {"red": 0.5, "blue": 0.4, "endseq": 0.1},
-                        ("one",): {"endseq": 0.9, "red": 0.1}})
+    model = TableModel(
+        {
+            (): {"two": 0.6, "one": 0.4},
+            ("two",): {"red": 0.5, "blue": 0.4, "endseq": 0.1},
+            ("one",): {"endseq": 0.9, "red": 0.1},
+        }
+    )
     trace: list = []
     decoding.beam_search_captions(model, np.zeros((2, 1), "float32"), VOCABULARY, 6, width=2, trace=trace)
     assert [step.step for step in trace] == list(range(1, len(trace) + 1))
@@ -146,8 +160,10 @@ def test_beam_of_width_one_is_greedy_and_batches_match_one_by_one(rank, random_f
     model = tiny_model(rank)
     assert len(model.output_shape) == rank
     greedy = decoding.greedy_captions(model, random_features, KERAS_VOCABULARY, MAX_LENGTH, batch_size=5)
-    assert decoding.beam_search_captions(model, random_features, KERAS_VOCABULARY, MAX_LENGTH, width=1,
-                                         batch_size=5) == greedy
+    assert (
+        decoding.beam_search_captions(model, random_features, KERAS_VOCABULARY, MAX_LENGTH, width=1, batch_size=5)
+        == greedy
+    )
     for row, caption in zip(random_features[:3], greedy):
         steps = decoding.greedy_caption_one(model, row, KERAS_VOCABULARY, MAX_LENGTH)
         assert " ".join(w for w in steps if w != "endseq") == caption
@@ -165,10 +181,10 @@ def test_the_rank_3_model_is_read_at_the_last_word_of_each_sequence(random_featu
         out = np.asarray(model([features, tokens], training=False))
         return out[np.arange(len(tokens)), (np.asarray(tokens) != 0).sum(axis=1) - 1]
 
-    for decode in (decoding.greedy_captions,
-                   lambda m, f, v, n: decoding.beam_search_captions(m, f, v, n, width=3)):
-        assert decode(model, random_features, KERAS_VOCABULARY, MAX_LENGTH) == \
-            decode(last_position, random_features, KERAS_VOCABULARY, MAX_LENGTH)
+    for decode in (decoding.greedy_captions, lambda m, f, v, n: decoding.beam_search_captions(m, f, v, n, width=3)):
+        assert decode(model, random_features, KERAS_VOCABULARY, MAX_LENGTH) == decode(
+            last_position, random_features, KERAS_VOCABULARY, MAX_LENGTH
+        )
 
 
 @pytest.mark.parametrize("rank", [2, 3])
@@ -178,14 +194,18 @@ def test_sampling_is_seeded_and_a_low_temperature_is_greedy(rank, random_feature
     cold = decoding.sample_captions(model, random_features, KERAS_VOCABULARY, MAX_LENGTH, temperature=1e-3, seed=3)
     assert cold == greedy
     first = decoding.sample_captions(model, random_features, KERAS_VOCABULARY, MAX_LENGTH, temperature=1.5, seed=7)
-    assert first == decoding.sample_captions(model, random_features, KERAS_VOCABULARY, MAX_LENGTH,
-                                             temperature=1.5, seed=7)
-    others = [decoding.sample_captions(model, random_features, KERAS_VOCABULARY, MAX_LENGTH, temperature=1.5,
-                                       seed=s) for s in (8, 9)]
+    assert first == decoding.sample_captions(
+        model, random_features, KERAS_VOCABULARY, MAX_LENGTH, temperature=1.5, seed=7
+    )
+    others = [
+        decoding.sample_captions(model, random_features, KERAS_VOCABULARY, MAX_LENGTH, temperature=1.5, seed=s)
+        for s in (8, 9)
+    ]
     assert any(o != first for o in others), "different seeds should give some different captions"
 
 
 # ---- carrying the LSTM state (StepModel) gives exactly the captions of re-reading the prefix -----------------
+
 
 def sample_captions_and_features(dim=32, seed=0):
     """The bundled sample's cleaned captions and, for each image, a feature vector made from what its
@@ -216,13 +236,22 @@ def trained_sample_models():
     splits, captions, vocabulary, features = sample_captions_and_features()
     max_length = training.max_caption_length(captions)
     train_ids = splits["train"]
-    dataset, _ = training.teacher_forcing_dataset(np.stack([features[i] for i in train_ids]), captions, train_ids,
-                                                  vocabulary, max_length, 32, seed=0)
+    dataset, _ = training.teacher_forcing_dataset(
+        np.stack([features[i] for i in train_ids]), captions, train_ids, vocabulary, max_length, 32, seed=0
+    )
     models = {}
     for architecture in ("merge", "inject"):
         keras.utils.set_random_seed(0)
-        model = build_model(architecture, len(vocabulary), max_length - 1, 32, units=48, embedding_dim=16,
-                            dropout=0.1, learning_rate=0.01)
+        model = build_model(
+            architecture,
+            len(vocabulary),
+            max_length - 1,
+            32,
+            units=48,
+            embedding_dim=16,
+            dropout=0.1,
+            learning_rate=0.01,
+        )
         model.fit(dataset, epochs=8, verbose=0, shuffle=False)  # tf.data shuffles
         models[architecture] = model
     test_ids = splits["test"][:40]
@@ -245,12 +274,15 @@ def test_carrying_the_state_gives_the_same_captions_as_rereading_the_prefix(arch
     beams = decoding.beam_search_captions(model, features, vocabulary, max_length, width=3, return_beams=True)
     reread = decoding.beam_search_captions(rereading, features, vocabulary, max_length, width=3, return_beams=True)
     assert [[b.words for b in bs] for bs in beams] == [[b.words for b in bs] for bs in reread]
-    assert np.allclose([b.log_probability for bs in beams for b in bs],
-                       [b.log_probability for bs in reread for b in bs], atol=1e-4)
-    assert decoding.sample_captions(model, features[:20], vocabulary, max_length, temperature=1.5, seed=4) == \
-        decoding.sample_captions(rereading, features[:20], vocabulary, max_length, temperature=1.5, seed=4)
-    assert decoding.greedy_caption_one(model, features[0], vocabulary, max_length) == \
-        decoding.greedy_caption_one(rereading, features[0], vocabulary, max_length)
+    assert np.allclose(
+        [b.log_probability for bs in beams for b in bs], [b.log_probability for bs in reread for b in bs], atol=1e-4
+    )
+    assert decoding.sample_captions(
+        model, features[:20], vocabulary, max_length, temperature=1.5, seed=4
+    ) == decoding.sample_captions(rereading, features[:20], vocabulary, max_length, temperature=1.5, seed=4)
+    assert decoding.greedy_caption_one(model, features[0], vocabulary, max_length) == decoding.greedy_caption_one(
+        rereading, features[0], vocabulary, max_length
+    )
     trace, reread_trace = [], []
     decoding.beam_search_captions(model, features[:1], vocabulary, max_length, width=3, trace=trace)
     decoding.beam_search_captions(rereading, features[:1], vocabulary, max_length, width=3, trace=reread_trace)
@@ -303,13 +335,14 @@ def test_other_models_are_decoded_by_rereading_the_prefix(random_features):
     impostor = keras.Model([features, tokens], probabilities)
     assert decoding.step_model(impostor) is None
     captions = decoding.greedy_captions(impostor, random_features, KERAS_VOCABULARY, MAX_LENGTH)
-    assert captions == decoding.greedy_captions(decoding.RereadingModel(impostor), random_features,
-                                                KERAS_VOCABULARY, MAX_LENGTH)
+    assert captions == decoding.greedy_captions(
+        decoding.RereadingModel(impostor), random_features, KERAS_VOCABULARY, MAX_LENGTH
+    )
 
 
 def test_the_top_k_without_a_full_sort_matches_the_stable_sort_ties_included():
     rng = np.random.default_rng(0)
-    values = rng.integers(0, 5, size=(200, 30)).astype(float)   # many ties
+    values = rng.integers(0, 5, size=(200, 30)).astype(float)  # many ties
     values[rng.random(values.shape) < 0.3] = -np.inf
     values[:3] = -np.inf
     for k in (1, 3, 7, 30, 40):
@@ -331,10 +364,14 @@ def test_the_course_model_gives_the_same_captions_with_and_without_carrying_the_
     rows = table.matrix([i for i in test_ids if i in table])
     assert decoding.step_model(model) is not None
     rereading = decoding.RereadingModel(model)
-    assert decoding.greedy_captions(model, rows, vocabulary, max_length) == \
-        decoding.greedy_captions(rereading, rows, vocabulary, max_length)
-    assert decoding.beam_search_captions(model, rows, vocabulary, max_length, width=3) == \
-        decoding.beam_search_captions(rereading, rows, vocabulary, max_length, width=3)
+    assert decoding.greedy_captions(model, rows, vocabulary, max_length) == decoding.greedy_captions(
+        rereading, rows, vocabulary, max_length
+    )
+    assert decoding.beam_search_captions(model, rows, vocabulary, max_length, width=3) == decoding.beam_search_captions(
+        rereading, rows, vocabulary, max_length, width=3
+    )
+
+
 # ---- what may come next: never <unk>, padding or start; no repeated n-gram ------------------------------------
 
 UNK_LOVER_VOCABULARY = Vocabulary.build(["startseq a dog runs on the grass endseq", "startseq the dog endseq"])
@@ -359,7 +396,7 @@ class UnknownLovingModel:
 def repeated_ngrams(words: list[str], n: int) -> list[tuple]:
     seen, repeated = set(), []
     for i in range(len(words) - n + 1):
-        gram = tuple(words[i:i + n])
+        gram = tuple(words[i : i + n])
         if gram in seen:
             repeated.append(gram)
         seen.add(gram)
@@ -367,20 +404,23 @@ def repeated_ngrams(words: list[str], n: int) -> list[tuple]:
 
 
 def all_strategies(model, features, vocabulary, max_length, **guard):
-    return {"greedy": decoding.greedy_captions(model, features, vocabulary, max_length, **guard),
-            "beam 1": decoding.beam_search_captions(model, features, vocabulary, max_length, width=1, **guard),
-            "beam 3": decoding.beam_search_captions(model, features, vocabulary, max_length, width=3, **guard),
-            "sampling": decoding.sample_captions(model, features, vocabulary, max_length, temperature=1.0, seed=1,
-                                                 **guard),
-            "one by one": [" ".join(decoding.greedy_caption_one(model, row, vocabulary, max_length, **guard)[:-1])
-                           for row in features]}
+    return {
+        "greedy": decoding.greedy_captions(model, features, vocabulary, max_length, **guard),
+        "beam 1": decoding.beam_search_captions(model, features, vocabulary, max_length, width=1, **guard),
+        "beam 3": decoding.beam_search_captions(model, features, vocabulary, max_length, width=3, **guard),
+        "sampling": decoding.sample_captions(model, features, vocabulary, max_length, temperature=1.0, seed=1, **guard),
+        "one by one": [
+            " ".join(decoding.greedy_caption_one(model, row, vocabulary, max_length, **guard)[:-1]) for row in features
+        ],
+    }
 
 
 @pytest.mark.parametrize("guard", [0, 2, 3])
 def test_a_model_that_prefers_unk_never_gets_it(guard):
     features = np.zeros((4, 1), dtype="float32")
-    for name, captions in all_strategies(UnknownLovingModel(), features, UNK_LOVER_VOCABULARY, 12,
-                                         no_repeat_ngram=guard).items():
+    for name, captions in all_strategies(
+        UnknownLovingModel(), features, UNK_LOVER_VOCABULARY, 12, no_repeat_ngram=guard
+    ).items():
         for caption in captions:
             words = caption.split()
             assert words, f"{name}: an empty caption"
@@ -404,8 +444,8 @@ def test_repeated_ngram_words_are_the_ones_that_would_complete_an_earlier_ngram(
     def as_pairs(n):
         return sorted(zip(*map(list, decoding.repeated_ngram_words(sequences, lengths, n))))
 
-    assert as_pairs(2) == [(0, 2), (1, 5)]          # "the dog" again; "a a" again
-    assert as_pairs(3) == []                         # "dog the" occurs once; "s a" is not "a a"
+    assert as_pairs(2) == [(0, 2), (1, 5)]  # "the dog" again; "a a" again
+    assert as_pairs(3) == []  # "dog the" occurs once; "s a" is not "a a"
     assert as_pairs(1) == [(0, 1), (0, 1), (0, 2), (0, 9), (1, 5), (1, 5), (1, 9)]
     assert as_pairs(0) == []
     log_probabilities = np.zeros((2, 10))
@@ -430,7 +470,11 @@ def test_the_guard_keeps_width_one_equal_to_greedy_on_keras_models(rank, random_
     model = tiny_model(rank)
     for n in (0, 2):
         greedy = decoding.greedy_captions(model, random_features, KERAS_VOCABULARY, MAX_LENGTH, no_repeat_ngram=n)
-        assert decoding.beam_search_captions(model, random_features, KERAS_VOCABULARY, MAX_LENGTH, width=1,
-                                             no_repeat_ngram=n) == greedy
+        assert (
+            decoding.beam_search_captions(
+                model, random_features, KERAS_VOCABULARY, MAX_LENGTH, width=1, no_repeat_ngram=n
+            )
+            == greedy
+        )
         if n:
             assert not any(repeated_ngrams(c.split(), n) for c in greedy)

@@ -153,16 +153,16 @@ def make_archives(root: Path, *, text_subfolder: str = "", mac_junk: bool = True
         # some padding so interrupted transfers have something to cut
         zf.writestr("Flicker8k_Dataset/padding.bin", bytes(range(256)) * 200, zipfile.ZIP_STORED)
     text = root / "Flickr8k_text.zip"
-    tokens = "".join(f"{image_id}.jpg#{n}\tA dog runs through the grass number {n} .\n"
-                     for image_id in IMAGE_IDS for n in range(5))
+    tokens = "".join(
+        f"{image_id}.jpg#{n}\tA dog runs through the grass number {n} .\n" for image_id in IMAGE_IDS for n in range(5)
+    )
     with zipfile.ZipFile(text, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(f"{text_subfolder}Flickr8k.token.txt", tokens)
         zf.writestr(f"{text_subfolder}Flickr8k.lemma.token.txt", tokens)
         for name, ids in SPLITS.items():
             zf.writestr(f"{text_subfolder}{name}", "".join(f"{i}.jpg\n" for i in ids))
     return tuple(
-        Archive(path.name, hashlib.md5(path.read_bytes()).hexdigest(), path.stat().st_size)
-        for path in (images, text)
+        Archive(path.name, hashlib.md5(path.read_bytes()).hexdigest(), path.stat().st_size) for path in (images, text)
     )
 
 
@@ -261,8 +261,7 @@ def test_flickr8k_resumes_after_interruption(server, tmp_path):
     server.requests.clear()
     download_flickr8k(target, mirror=server.url, archives=archives, progress=False)
     assert server.range_requests()[0] == "bytes=1500-"
-    assert (target / "downloads" / archives[0].name).read_bytes() == (
-        server.root / archives[0].name).read_bytes()
+    assert (target / "downloads" / archives[0].name).read_bytes() == (server.root / archives[0].name).read_bytes()
     assert_layout(target)
 
 
@@ -405,7 +404,9 @@ def test_env_var_mirror_is_honoured(server, tmp_path, monkeypatch):
     target = tmp_path / "flickr8k"
     download_flickr8k(target, archives=archives, progress=False)
     assert sorted(path for path, _ in server.requests) == [
-        "/classroom/Flickr8k_Dataset.zip", "/classroom/Flickr8k_text.zip"]
+        "/classroom/Flickr8k_Dataset.zip",
+        "/classroom/Flickr8k_text.zip",
+    ]
     assert_layout(target)
 
 
@@ -437,8 +438,7 @@ def test_disk_space_check(server, tmp_path, monkeypatch):
     assert server.requests == []
 
     with pytest.raises(DownloadError, match="Not enough free disk space"):
-        download_file(server.url + archives[0].name, tmp_path / "x.zip",
-                      expected_size=10**9, progress=False)
+        download_file(server.url + archives[0].name, tmp_path / "x.zip", expected_size=10**9, progress=False)
     # without a size given, the server's Content-Length is checked before writing
     monkeypatch.setattr(dl, "SPACE_HEADROOM_BYTES", 0)
     with pytest.raises(DownloadError, match="Not enough free disk space"):
@@ -467,15 +467,21 @@ def test_dataset_flickr8k_downloads_then_loads_the_official_layout(server, tmp_p
     archives = make_archives(server.root)
     real_download = dl.download_flickr8k
     monkeypatch.setattr(paths, "FLICKR8K_DIR", tmp_path / "data" / "flickr8k")
-    monkeypatch.setattr(dl, "download_flickr8k", lambda target: real_download(
-        target, mirror=server.url, archives=archives, progress=False))
+    monkeypatch.setattr(
+        dl,
+        "download_flickr8k",
+        lambda target: real_download(target, mirror=server.url, archives=archives, progress=False),
+    )
     dataset = datasets.load_dataset("flickr8k")
     assert (dataset.name, dataset.format, dataset.root) == ("flickr8k", "flickr8k", tmp_path / "data" / "flickr8k")
     assert dataset.images_dir == tmp_path / "data" / "flickr8k" / "Flicker8k_Dataset"
     assert sorted(dataset.captions_by_image) == sorted(f"{i}.jpg" for i in IMAGE_IDS)
     assert all(len(captions) == 5 for captions in dataset.captions_by_image.values())
-    assert dataset.splits == {"train": [f"{IMAGE_IDS[0]}.jpg"], "dev": [f"{IMAGE_IDS[1]}.jpg"],
-                              "test": [f"{IMAGE_IDS[2]}.jpg"]}
+    assert dataset.splits == {
+        "train": [f"{IMAGE_IDS[0]}.jpg"],
+        "dev": [f"{IMAGE_IDS[1]}.jpg"],
+        "test": [f"{IMAGE_IDS[2]}.jpg"],
+    }
     assert not dataset.skipped
     requests = len(server.requests)
     assert datasets.load_dataset("flickr8k").splits == dataset.splits
@@ -489,8 +495,8 @@ def _patch_first_member(archive: Path, local_offset: int, central_offset: int, v
     """Overwrite a field of the first member in both its local header and its central-directory entry."""
     data = bytearray(archive.read_bytes())
     local, central = data.index(b"PK\x03\x04"), data.index(b"PK\x01\x02")
-    data[local + local_offset:local + local_offset + len(value)] = value
-    data[central + central_offset:central + central_offset + len(value)] = value
+    data[local + local_offset : local + local_offset + len(value)] = value
+    data[central + central_offset : central + central_offset + len(value)] = value
     archive.write_bytes(bytes(data))
 
 
@@ -498,21 +504,21 @@ def _corrupt_deflate(archive: Path) -> None:
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("Flicker8k_Dataset/photo.jpg", bytes(range(256)) * 400)
     data = bytearray(archive.read_bytes())
-    start = 30 + len("Flicker8k_Dataset/photo.jpg")          # the compressed data follows the local header
-    data[start:start + 40] = b"\xff" * 40
+    start = 30 + len("Flicker8k_Dataset/photo.jpg")  # the compressed data follows the local header
+    data[start : start + 40] = b"\xff" * 40
     archive.write_bytes(bytes(data))
 
 
 def _encrypted(archive: Path) -> None:
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
         zf.writestr("Flicker8k_Dataset/photo.jpg", b"x" * 100)
-    _patch_first_member(archive, 6, 8, b"\x01\x00")        # general-purpose flag bit 0: encrypted
+    _patch_first_member(archive, 6, 8, b"\x01\x00")  # general-purpose flag bit 0: encrypted
 
 
 def _unknown_compression(archive: Path) -> None:
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
         zf.writestr("Flicker8k_Dataset/photo.jpg", b"x" * 100)
-    _patch_first_member(archive, 8, 10, b"\x63\x00")       # method 99 (AES), unknown to zipfile
+    _patch_first_member(archive, 8, 10, b"\x63\x00")  # method 99 (AES), unknown to zipfile
 
 
 def _long_name(archive: Path) -> None:
@@ -527,13 +533,17 @@ def _file_where_folder_goes(archive: Path) -> None:
         zf.writestr("Flicker8k_Dataset/photos/a.jpg", b"x")
 
 
-@pytest.mark.parametrize("make, member, cause", [
-    (_corrupt_deflate, "Flicker8k_Dataset/photo.jpg", r"corrupt|CRC"),
-    (_encrypted, "Flicker8k_Dataset/photo.jpg", "encrypted"),
-    (_unknown_compression, "Flicker8k_Dataset/photo.jpg", "compression method is not supported"),
-    (_long_name, "Flicker8k_Dataset/" + "a" * 300 + ".jpg", "name too long"),
-    (_file_where_folder_goes, "Flicker8k_Dataset/photos/a.jpg", "Not a directory|File exists"),
-], ids=["corrupt-deflate", "encrypted", "unknown-compression", "300-character-name", "file-where-a-folder-goes"])
+@pytest.mark.parametrize(
+    "make, member, cause",
+    [
+        (_corrupt_deflate, "Flicker8k_Dataset/photo.jpg", r"corrupt|CRC"),
+        (_encrypted, "Flicker8k_Dataset/photo.jpg", "encrypted"),
+        (_unknown_compression, "Flicker8k_Dataset/photo.jpg", "compression method is not supported"),
+        (_long_name, "Flicker8k_Dataset/" + "a" * 300 + ".jpg", "name too long"),
+        (_file_where_folder_goes, "Flicker8k_Dataset/photos/a.jpg", "Not a directory|File exists"),
+    ],
+    ids=["corrupt-deflate", "encrypted", "unknown-compression", "300-character-name", "file-where-a-folder-goes"],
+)
 def test_every_extraction_failure_is_a_download_error_naming_archive_member_and_cause(tmp_path, make, member, cause):
     archive = tmp_path / "broken.zip"
     make(archive)

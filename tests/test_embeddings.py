@@ -4,9 +4,13 @@ import pytest
 from helpers import embeddings
 from helpers.vocabulary import Vocabulary
 
-CAPTIONS = [f"startseq {n} {c} {s} on {b} background endseq"
-            for n in ("one", "two", "three") for c in ("red", "green", "blue", "yellow")
-            for s in ("circles", "squares") for b in ("white", "black")] * 3
+CAPTIONS = [
+    f"startseq {n} {c} {s} on {b} background endseq"
+    for n in ("one", "two", "three")
+    for c in ("red", "green", "blue", "yellow")
+    for s in ("circles", "squares")
+    for b in ("white", "black")
+] * 3
 
 
 def test_fasttext_matrix_is_in_vocabulary_order_with_zero_padding(tmp_path):
@@ -44,7 +48,7 @@ def test_on_the_sample_colours_end_up_near_colours_and_shapes_near_shapes():
     assert len({w for w, _ in word_vectors.most_similar("circles", topn=4)} & shapes) >= 3
 
 
-@pytest.mark.course   # end to end, slow: FastText on the real Flickr8k captions
+@pytest.mark.course  # end to end, slow: FastText on the real Flickr8k captions
 def test_flickr8k_fasttext_puts_dog_words_near_dog(shared_text):
     """Real captions: FastText on the 30,000 training captions of Flickr8k (5 epochs, ~10 s)."""
     from helpers.datasets import read_split_file, read_token_file
@@ -58,8 +62,10 @@ def test_flickr8k_fasttext_puts_dog_words_near_dog(shared_text):
     neighbours = [w for w, _ in embeddings.nearest_words(word_vectors, "dog", topn=10)]
     assert {"dogs", "puppy", "terrier", "poodle", "collie", "retriever"} & set(neighbours), neighbours
     # and a rare word still gets a vector of its own from its n-grams, near its family
-    assert "dog" in [w for w, _ in word_vectors.most_similar("doggies", topn=20)] or \
-        word_vectors.similarity("doggies", "dog") > 0.5
+    assert (
+        "dog" in [w for w, _ in word_vectors.most_similar("doggies", topn=20)]
+        or word_vectors.similarity("doggies", "dog") > 0.5
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +75,7 @@ def small_fasttext(tmp_path_factory):
     from gensim.models.fasttext import save_facebook_model
 
     folder = tmp_path_factory.mktemp("vectors")
-    model = FastText(sentences=[c.split() for c in CAPTIONS], vector_size=12, epochs=3, seed=1, workers=1,
-                     min_count=1)
+    model = FastText(sentences=[c.split() for c in CAPTIONS], vector_size=12, epochs=3, seed=1, workers=1, min_count=1)
     save_facebook_model(model, str(folder / "vectors.bin"))
     model.wv.save_word2vec_format(str(folder / "vectors.vec"))
     model.wv.save_word2vec_format(str(folder / "word2vec.bin"), binary=True)
@@ -79,8 +84,15 @@ def small_fasttext(tmp_path_factory):
     return model.wv, folder
 
 
-@pytest.mark.parametrize("name,kind", [("vectors.bin", "facebook-bin"), ("vectors.vec", "word2vec-text"),
-                                       ("word2vec.bin", "word2vec-bin"), ("glove.6B.12d.txt", "glove-text")])
+@pytest.mark.parametrize(
+    "name,kind",
+    [
+        ("vectors.bin", "facebook-bin"),
+        ("vectors.vec", "word2vec-text"),
+        ("word2vec.bin", "word2vec-bin"),
+        ("glove.6B.12d.txt", "glove-text"),
+    ],
+)
 def test_pretrained_vectors_load_in_every_format(small_fasttext, name, kind):
     reference, folder = small_fasttext
     assert embeddings.vector_file_format(folder / name) == kind

@@ -30,8 +30,9 @@ def pip_pins(*groups) -> dict[str, str]:
         for text in group:
             requirement = Requirement(text)
             specifiers = list(requirement.specifier)
-            assert len(specifiers) == 1 and specifiers[0].operator == "==" and specifiers[0].version.endswith(".*"), \
+            assert len(specifiers) == 1 and specifiers[0].operator == "==" and specifiers[0].version.endswith(".*"), (
                 f"pyproject.toml: {text!r} is not a minor-version pin (name==X.Y.*)"
+            )
             name = CONDA_NAME.get(requirement.name, requirement.name).lower()
             assert pins.get(name, specifiers[0].version) == specifiers[0].version, f"two pins for {name}"
             pins[name] = specifiers[0].version
@@ -63,14 +64,20 @@ def check_agreement(path, expected: dict[str, str]):
     for name, pin in expected.items():
         assert versions[name] == pin, f"{path.name}: {name}={versions[name]}, pyproject.toml pins {name}=={pin}"
     assert builds.get("tensorflow", "").startswith("cpu"), f"{path.name}: pick conda-forge's CPU TensorFlow (=cpu*)"
-    assert not pip_section, f"{path.name}: pip would reinstall dependencies (tensorflow-cpu) over conda's; use pip --no-deps"
+    assert not pip_section, (
+        f"{path.name}: pip would reinstall dependencies (tensorflow-cpu) over conda's; use pip --no-deps"
+    )
     python = versions["python"]
-    assert SpecifierSet(PYPROJECT["project"]["requires-python"]).contains(python + ".0"), f"{path.name}: python={python}"
+    assert SpecifierSet(PYPROJECT["project"]["requires-python"]).contains(python + ".0"), (
+        f"{path.name}: python={python}"
+    )
 
 
 def test_environment_yml_has_every_dependency_and_test_dependency_at_the_same_pins():
     project = PYPROJECT["project"]
-    check_agreement(REPO_ROOT / "environment.yml", pip_pins(project["dependencies"], project["optional-dependencies"]["test"]))
+    check_agreement(
+        REPO_ROOT / "environment.yml", pip_pins(project["dependencies"], project["optional-dependencies"]["test"])
+    )
 
 
 def test_binder_environment_has_every_runtime_dependency_at_the_same_pins():
@@ -122,8 +129,10 @@ def test_notebook_00_sees_conda_forge_tensorflow_as_the_cpu_build(monkeypatch):
     monkeypatch.setattr(metadata, "version", conda_like)
     monkeypatch.setattr(metadata, "requires", lambda _: ["tensorflow-cpu==2.21.*; sys_platform != 'darwin'"])
     rows = overview.installed_requirements()
-    assert rows == [{"package": "tensorflow-cpu", "pin": "==2.21.*", "installed": "2.21.0", "ok": True}] or \
-        sys.platform == "darwin"
+    assert (
+        rows == [{"package": "tensorflow-cpu", "pin": "==2.21.*", "installed": "2.21.0", "ok": True}]
+        or sys.platform == "darwin"
+    )
 
 
 @pytest.mark.parametrize("path", ["environment.yml", "binder/environment.yml"])
@@ -142,12 +151,16 @@ def test_a_non_editable_install_fails_at_once_saying_to_clone(tmp_path):
     shutil.copytree(REPO_ROOT / "helpers", site / "helpers", ignore=shutil.ignore_patterns("__pycache__"))
     env = {**os.environ, "PYTHONPATH": str(site)}
     for command in (["-c", "import helpers.datasets"], ["-m", "helpers", "run", "--only", "01"]):
-        result = subprocess.run([sys.executable, *command], cwd=tmp_path, env=env, capture_output=True, text=True,
-                                timeout=120)
+        result = subprocess.run(
+            [sys.executable, *command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
         assert result.returncode != 0, command
         last = result.stderr.strip().splitlines()[-1]
-        assert last.startswith("helpers.paths.NotACheckoutError: helpers is installed at") and \
-            "Clone the repository" in last and "pip install -e" in last, result.stderr[-1500:]
+        assert (
+            last.startswith("helpers.paths.NotACheckoutError: helpers is installed at")
+            and "Clone the repository" in last
+            and "pip install -e" in last
+        ), result.stderr[-1500:]
 
 
 def test_licence_citation_and_the_github_workflow():

@@ -29,16 +29,26 @@ def test_bleu_matches_a_hand_computed_value():
 
 def test_tokens_are_stripped_and_references_cleaned_like_hypotheses():
     references = {"a": ["startseq nothing matches here at all endseq", "Two RED circles, on black!"]}
-    assert evaluation.bleu_scores(references, {"a": "startseq two red circles on black endseq"})["bleu4"] == pytest.approx(1.0)
-    assert evaluation.bleu_scores({"a": ["Two red circles, on black."]}, {"a": "two red circles on black"})["bleu4"] == pytest.approx(1.0)
-    assert evaluation.bleu_scores({"a": ["startseq two red circles on black endseq"]},
-                                  {"a": "startseq two red circles on black endseq"})["bleu4"] == pytest.approx(1.0)
+    assert evaluation.bleu_scores(references, {"a": "startseq two red circles on black endseq"})[
+        "bleu4"
+    ] == pytest.approx(1.0)
+    assert evaluation.bleu_scores({"a": ["Two red circles, on black."]}, {"a": "two red circles on black"})[
+        "bleu4"
+    ] == pytest.approx(1.0)
+    assert evaluation.bleu_scores(
+        {"a": ["startseq two red circles on black endseq"]}, {"a": "startseq two red circles on black endseq"}
+    )["bleu4"] == pytest.approx(1.0)
 
 
 def test_best_constant_caption_picks_the_best_training_caption():
-    references = {"a": ["two red circles on black"], "b": ["two blue circles on black"], "c": ["one red square on white"]}
+    references = {
+        "a": ["two red circles on black"],
+        "b": ["two blue circles on black"],
+        "c": ["one red square on white"],
+    }
     caption, score = evaluation.best_constant_caption(
-        ["two red circles on black", "one blue square on white", "two blue circles on black"], references)
+        ["two red circles on black", "one blue square on white", "two blue circles on black"], references
+    )
     assert caption in {"two red circles on black", "two blue circles on black"}
     assert 0 < score < 1
     assert evaluation.percent({"bleu4": 0.12345}) == {"bleu4": 12.3}
@@ -58,8 +68,9 @@ def test_best_constant_caption_agrees_with_nltk_tried_on_every_candidate():
     refs = [[evaluation._tokens(r) for r in rs] for rs in references.values()]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        brute = {c: corpus_bleu(refs, [c.split()] * len(refs))
-                 for c in {evaluation.clean_for_scoring(c) for c in candidates}}
+        brute = {
+            c: corpus_bleu(refs, [c.split()] * len(refs)) for c in {evaluation.clean_for_scoring(c) for c in candidates}
+        }
     caption, score = evaluation.best_constant_caption(candidates, references, rescore=1)
     assert score == pytest.approx(max(brute.values()))
     assert brute[caption] == pytest.approx(score)
@@ -87,8 +98,9 @@ def test_cider_d_rewards_consensus_per_image_and_overall():
     assert poor_per_image["a"] == pytest.approx(0.0) and poor_per_image["c"] == pytest.approx(perfect_per_image["c"])
     assert perfect == pytest.approx(sum(perfect_per_image.values()) / 3)
     # the same cleaning as BLEU: tokens and punctuation do not matter
-    assert evaluation.cider_d(REFERENCES, {k: f"startseq {v}. endseq" for k, v in PERFECT.items()})[0] == \
-        pytest.approx(perfect)
+    assert evaluation.cider_d(REFERENCES, {k: f"startseq {v}. endseq" for k, v in PERFECT.items()})[0] == pytest.approx(
+        perfect
+    )
 
 
 def test_without_java_meteor_is_left_out_with_a_message(monkeypatch):
@@ -113,7 +125,7 @@ def test_a_java_that_fails_leaves_meteor_out_too(monkeypatch, tmp_path):
     assert any("exit code 3" in n for n in result["notes"])
 
 
-@pytest.mark.course   # end to end, slow: starts METEOR's JVM
+@pytest.mark.course  # end to end, slow: starts METEOR's JVM
 def test_meteor_through_java():
     if not evaluation.java_status()[0]:
         pytest.skip("no working Java here: METEOR cannot run (the missing-Java path is tested above)")
@@ -172,9 +184,15 @@ def test_bleu_keeping_short_words_counts_the_missing_a():
 
 # ---- nearest-neighbour retrieval (Devlin et al. 2015) ----------------------------------------------------------
 
+
 def test_the_consensus_caption_is_the_one_the_others_agree_with():
-    pool = ["startseq a dog runs on the grass endseq", "a dog runs on grass", "a brown dog runs on the grass",
-            "two people at a table eating lunch", "a dog is running on the green grass"]
+    pool = [
+        "startseq a dog runs on the grass endseq",
+        "a dog runs on grass",
+        "a brown dog runs on the grass",
+        "two people at a table eating lunch",
+        "a dog is running on the green grass",
+    ]
     assert evaluation.consensus_caption(pool) == "dog runs on the grass"  # cleaned: one-letter words go
     assert evaluation.consensus_caption(["only one caption"]) == "only one caption"
     assert evaluation.consensus_caption([]) == ""
@@ -184,13 +202,21 @@ def test_retrieval_takes_the_captions_of_the_most_similar_training_images():
     import numpy as np
 
     train = np.array([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [0, 0.9, 0.2], [0, 0, 1]], dtype="float32")
-    captions = [["red circle on white"], ["red circle on white", "red disc"], ["blue square"],
-                ["blue square on black"], ["green triangle"]]
+    captions = [
+        ["red circle on white"],
+        ["red circle on white", "red disc"],
+        ["blue square"],
+        ["blue square on black"],
+        ["green triangle"],
+    ]
     queries = np.array([[2, 0.1, 0], [0, 3, 0.1], [0, 0, 5]], dtype="float32")  # cosine: the scale does not count
     neighbours = evaluation.nearest_training_images(queries, train, k=2)
     assert neighbours.tolist() == [[0, 1], [2, 3], [4, 3]]
     assert evaluation.retrieval_captions(queries, train, captions, k=2) == [
-        "red circle on white", "blue square on black", "green triangle"]
+        "red circle on white",
+        "blue square on black",
+        "green triangle",
+    ]
     assert evaluation.retrieval_captions(queries, train, captions, k=1)[1] == "blue square"
     with pytest.raises(ValueError, match="caption lists"):
         evaluation.retrieval_captions(queries, train, captions[:2])

@@ -24,8 +24,15 @@ def test_best_and_worst_grid_labels_each_image_with_its_score(images, tmp_path):
     generated = {i: f"caption of {i}" for i in ids}
     references = {i: [f"reference of {i}", "another"] for i in ids}
     per_image = {"img0.jpg": 2.5, "img1.jpg": 0.1, "img2.jpg": 1.0, "img3.jpg": 0.0}
-    figure = visualization.best_and_worst_grid(folder, ["img0.jpg", "img2.jpg"], ["img3.jpg", "img1.jpg"], generated,
-                                               references, per_image, path=tmp_path / "bw.png")
+    figure = visualization.best_and_worst_grid(
+        folder,
+        ["img0.jpg", "img2.jpg"],
+        ["img3.jpg", "img1.jpg"],
+        generated,
+        references,
+        per_image,
+        path=tmp_path / "bw.png",
+    )
     titles = [axis.get_title(loc="left") for axis in figure.axes]
     assert titles[0].startswith("best: CIDEr-D 2.50\nmodel: caption of img0.jpg")
     assert titles[2].startswith("worst: CIDEr-D 0.00") and titles[3].startswith("worst: CIDEr-D 0.10")
@@ -33,12 +40,14 @@ def test_best_and_worst_grid_labels_each_image_with_its_score(images, tmp_path):
 
 
 def test_word_usage_and_length_pictures(tmp_path):
-    figure = visualization.plot_word_usage({"human references": 40, "greedy": 12, "beam 3": 14},
-                                           path=tmp_path / "words.png")
+    figure = visualization.plot_word_usage(
+        {"human references": 40, "greedy": 12, "beam 3": 14}, path=tmp_path / "words.png"
+    )
     bars = figure.axes[0].patches
     assert [bar.get_width() for bar in bars] == [40, 12, 14]
-    figure = visualization.plot_caption_lengths({"human references": [5, 6, 7, 6], "greedy": [6, 6, 6]},
-                                                path=tmp_path / "lengths.png")
+    figure = visualization.plot_caption_lengths(
+        {"human references": [5, 6, 7, 6], "greedy": [6, 6, 6]}, path=tmp_path / "lengths.png"
+    )
     labels = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
     assert labels == ["human references (mean 6.0)", "greedy (mean 6.0)"]
     assert (tmp_path / "words.png").stat().st_size > 0 and (tmp_path / "lengths.png").stat().st_size > 0
@@ -82,6 +91,7 @@ def test_the_explorer_in_a_kernel_captions_the_picked_image_and_an_upload(images
 
     folder, ids = images
     monkeypatch.setattr(visualization, "_live_kernel", lambda: True)
+    monkeypatch.delenv(visualization.UNATTENDED_VARIABLE, raising=False)  # a student is there to click
     monkeypatch.setattr(IPython.display, "display", lambda *a, **k: None)
     fake = FakeCaptioner()
     table = FakeTable({i: np.zeros(4, np.float32) for i in ids})
@@ -92,11 +102,25 @@ def test_the_explorer_in_a_kernel_captions_the_picked_image_and_an_upload(images
     picker.value = ids[2]
     assert fake.calls == [1, 3, 1, 3]
     data = (folder / ids[1]).read_bytes()
-    upload.value = ({"name": "mine.jpg", "type": "image/jpeg", "size": len(data), "content": memoryview(data),
-                     "last_modified": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)},)
+    upload.value = (
+        {
+            "name": "mine.jpg",
+            "type": "image/jpeg",
+            "size": len(data),
+            "content": memoryview(data),
+            "last_modified": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+        },
+    )
     assert fake.calls == [1, 3, 1, 3, 1, 3], "an uploaded photo is captioned both ways"
-    upload.value = ({"name": "notes.txt", "type": "text/plain", "size": 4, "content": memoryview(b"text"),
-                     "last_modified": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)},)
+    upload.value = (
+        {
+            "name": "notes.txt",
+            "type": "text/plain",
+            "size": 4,
+            "content": memoryview(b"text"),
+            "last_modified": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+        },
+    )
     assert fake.calls == [1, 3, 1, 3, 1, 3], "a file that is not an image gets a message, not captions or a crash"
 
 
@@ -104,10 +128,22 @@ def test_the_explorer_shows_human_captions_without_tokens_and_a_label_that_fits(
     pytest.importorskip("ipywidgets")
     folder, ids = images
     monkeypatch.setattr(visualization, "_live_kernel", lambda: True)
+    monkeypatch.delenv(visualization.UNATTENDED_VARIABLE, raising=False)  # a student is there to click
     references = {ids[0]: ["startseq a red picture endseq", "startseq a red picture endseq", "startseq red endseq"]}
-    explorer = visualization.caption_explorer(FakeCaptioner(), FakeTable({i: np.zeros(4, np.float32) for i in ids}),
-                                              ids, folder, references)
+    explorer = visualization.caption_explorer(
+        FakeCaptioner(), FakeTable({i: np.zeros(4, np.float32) for i in ids}), ids, folder, references
+    )
     shown = capsys.readouterr().out  # outside a real kernel the Output widget lets the prints through
     assert "human:        a red picture\n" in shown and "human:        red\n" in shown
     assert "startseq" not in shown and "endseq" not in shown and shown.count("a red picture") == 1
     assert explorer.children[0].children[1].layout.width == "auto"
+
+
+def test_an_unattended_run_skips_the_explorer_with_a_note(images, monkeypatch, capsys):
+    """python -m helpers run (papermill) could wait forever on the explorer's Output widget: it is skipped."""
+    pytest.importorskip("ipywidgets")
+    folder, ids = images
+    monkeypatch.setattr(visualization, "_live_kernel", lambda: True)
+    monkeypatch.setenv(visualization.UNATTENDED_VARIABLE, "1")
+    assert visualization.caption_explorer(None, None, ids, folder, {}) is None
+    assert "open this notebook in Jupyter" in capsys.readouterr().out

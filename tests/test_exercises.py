@@ -48,15 +48,17 @@ WRONG_ANSWERS = {
         "answer_2": ("answer_2 / 2", ["answer_2"]),
     },
     "01_text_cleaning.ipynb": {
-        "answer_1": ("lambda caption: caption.lower()", ["text.clean_caption(\"A dog's ball, 2 times!\")"]),
+        "answer_1": ("lambda caption: caption.lower()", ['text.clean_caption("A dog\'s ball, 2 times!")']),
         "answer_2": ("set(sorted(answer_2)[:1])", ["sorted(answer_2)[1:]"]),
         "answer_3": None,
     },
     "02_lookup_table.ipynb": {
         "answer_1": ("lambda caption: caption", ["text.add_start_stop('dog runs')"]),
         "answer_2": ("list(answer_2)[::-1]", ["answer_2"]),
-        "answer_3": ("lambda caption: [vocabulary.index.get(word, 0) for word in caption.split()]",
-                     ["vocabulary.encode('startseq qwxz endseq')"]),
+        "answer_3": (
+            "lambda caption: [vocabulary.index.get(word, 0) for word in caption.split()]",
+            ["vocabulary.encode('startseq qwxz endseq')"],
+        ),
     },
     "03_feature_extraction.ipynb": {
         "answer_1": ("answer_1 * 0.5", ["answer_1"]),
@@ -83,13 +85,17 @@ WRONG_ANSWERS = {
     },
     "08_evaluation_and_visualization.ipynb": {
         "answer_1": ("answer_1 * 0.9", ["answer_1"]),
-        "answer_2": ("max(greedy_evaluation['per_image']['cider'], key=greedy_evaluation['per_image']['cider'].get)",
-                     ["answer_2"]),
+        "answer_2": (
+            "max(greedy_evaluation['per_image']['cider'], key=greedy_evaluation['per_image']['cider'].get)",
+            ["answer_2"],
+        ),
         "answer_3": ("answer_3 + 1", ["answer_3"]),
     },
     "09_metrics_vs_humans.ipynb": {
-        "answer_1": ("lambda image_id, caption_id, captions: list(captions[image_id])",
-                     ["judgements.references_for(sorted(captions)[0], sorted(captions)[0] + '#2', captions)"]),
+        "answer_1": (
+            "lambda image_id, caption_id, captions: list(captions[image_id])",
+            ["judgements.references_for(sorted(captions)[0], sorted(captions)[0] + '#2', captions)"],
+        ),
         "answer_2": ("next(m for m in ('bleu1', 'bleu4', 'cider_d') if m != answer_2)", ["answer_2"]),
         "answer_3": ("answer_3 + 0.1", ["answer_3"]),
     },
@@ -153,8 +159,11 @@ def with_probes(notebook, path) -> nbformat.NotebookNode:
             name = re.search(r"if (answer_\d) is None", cell.source).group(1)
             if wrong_answers[name] is not None:
                 wrong, forbidden = wrong_answers[name]
-                cells.append(nbformat.v4.new_code_cell(PROBE.format(name=name, wrong=wrong, forbidden=", ".join(forbidden),
-                                                                    check=cell.source)))
+                cells.append(
+                    nbformat.v4.new_code_cell(
+                        PROBE.format(name=name, wrong=wrong, forbidden=", ".join(forbidden), check=cell.source)
+                    )
+                )
     cells.append(nbformat.v4.new_code_cell("print('PROBES ' + _json.dumps(_PROBES))"))
     notebook.cells = cells
     return notebook
@@ -169,8 +178,9 @@ def revealed(message: str, value: str) -> bool:
 def test_every_exercise_has_a_wrong_answer_to_test_its_check_with():
     for path in WITH_EXERCISES:
         names = [re.search(r"if (answer_\d) is None", c.source).group(1) for c in cells(path) if "check" in tags(c)]
-        assert sorted(names) == sorted(WRONG_ANSWERS.get(path.name, {})), \
+        assert sorted(names) == sorted(WRONG_ANSWERS.get(path.name, {})), (
             f"{path.name}: WRONG_ANSWERS in this file needs one entry per exercise: {names}"
+        )
 
 
 def test_revealed_finds_numbers_only_as_whole_numbers():
@@ -180,7 +190,9 @@ def test_revealed_finds_numbers_only_as_whole_numbers():
 
 
 def test_the_new_notebooks_have_exercises():
-    assert {"00_start_here.ipynb", "09_metrics_vs_humans.ipynb", "10_visual_attention.ipynb"} <= {p.name for p in WITH_EXERCISES}
+    assert {"00_start_here.ipynb", "09_metrics_vs_humans.ipynb", "10_visual_attention.ipynb"} <= {
+        p.name for p in WITH_EXERCISES
+    }
 
 
 @pytest.mark.parametrize("path", WITH_EXERCISES, ids=ids)
@@ -191,12 +203,15 @@ def test_each_exercise_is_followed_by_a_check_that_handles_the_untouched_answer(
     assert any(c.cell_type == "markdown" and "## Exercises" in c.source for c in notebook_cells), path.name
     for index in exercises:
         exercise, check = notebook_cells[index], notebook_cells[index + 1] if index + 1 < len(notebook_cells) else None
-        assert exercise.cell_type == "code" and "= None" in exercise.source, \
+        assert exercise.cell_type == "code" and "= None" in exercise.source, (
             f"{path.name}: the exercise cell starts the answer as None: {exercise.source!r}"
-        assert check is not None and check.cell_type == "code" and "check" in tags(check), \
+        )
+        assert check is not None and check.cell_type == "code" and "check" in tags(check), (
             f"{path.name}: exercise cell {exercise.get('id')} is not followed by a cell tagged 'check'"
-        assert "not attempted" in check.source and "✅" in check.source and "assert" in check.source, \
+        )
+        assert "not attempted" in check.source and "✅" in check.source and "assert" in check.source, (
             f"{path.name}: check cell {check.get('id')} needs a 'not attempted yet' message, asserts and a ✅"
+        )
 
 
 @pytest.mark.parametrize("path", WITH_EXERCISES, ids=ids)
@@ -209,11 +224,13 @@ def test_the_solutions_notebook_holds_each_check_verbatim(path):
     assert solution_checks == checks, f"solutions/{path.name}: the check cells differ from {path.name}'s"
     for index, cell in enumerate(solution_cells):
         if "check" in tags(cell):
-            assert "solution" in tags(solution_cells[index - 1]), \
+            assert "solution" in tags(solution_cells[index - 1]), (
                 f"solutions/{path.name}: check cell {cell.get('id')} does not follow a cell tagged 'solution'"
+            )
     parameters = lambda cs: [c.source for c in cs if "parameters" in tags(c)]  # noqa: E731
-    assert parameters(solution_cells) == parameters(cells(path)), \
+    assert parameters(solution_cells) == parameters(cells(path)), (
         f"solutions/{path.name}: the parameters cell differs from {path.name}'s"
+    )
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=ids)
@@ -247,8 +264,15 @@ def test_every_solution_runs_on_the_course_run_and_every_check_passes(course_run
     output.parent.mkdir(exist_ok=True)
     probed = output.with_name("probed_" + path.name)
     nbformat.write(with_probes(nbformat.read(path, as_version=4), path), probed)
-    papermill.execute_notebook(str(probed), str(output), parameters={"RUN_DIR": str(run_dir)}, kernel_name="python3",
-                               cwd=str(SOLUTIONS_DIR), progress_bar=False, execution_timeout=1200)
+    papermill.execute_notebook(
+        str(probed),
+        str(output),
+        parameters={"RUN_DIR": str(run_dir)},
+        kernel_name="python3",
+        cwd=str(SOLUTIONS_DIR),
+        progress_bar=False,
+        execution_timeout=1200,
+    )
     checks = [c for c in cells(output) if "check" in tags(c)]
     assert checks, f"solutions/{path.name} has no check cell"
     for cell in checks:

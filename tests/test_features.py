@@ -66,8 +66,9 @@ def test_extract_save_load_features_with_untrained_encoder(tmp_path):
     one = features.extract_features(encoder, paths[1:2], "mobilenet_v2", progress=False)
     assert np.allclose(one[0], matrix[1], atol=1e-4), "batching does not change an image's features"
 
-    saved = features.save_features(tmp_path / "features.npz", ["a", "b", "c"], matrix, encoder="mobilenet_v2",
-                                   weights="none", image_size=224)
+    saved = features.save_features(
+        tmp_path / "features.npz", ["a", "b", "c"], matrix, encoder="mobilenet_v2", weights="none", image_size=224
+    )
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], "no temporary file left"
     table = features.load_features(saved)
     assert table.image_ids == ["a", "b", "c"] and table.encoder == "mobilenet_v2" and table.dim == 1280
@@ -159,8 +160,9 @@ def test_seeded_untrained_encoder_is_reproducible():
 
 
 def test_nearest_neighbours_find_the_most_similar_vectors_first():
-    table = features.FeatureTable(["a", "b", "c"], np.array([[1, 0], [0, 1], [0.9, 0.1]], np.float32),
-                                  "mobilenet_v2", "none", 224)
+    table = features.FeatureTable(
+        ["a", "b", "c"], np.array([[1, 0], [0, 1], [0.9, 0.1]], np.float32), "mobilenet_v2", "none", 224
+    )
     assert [i for i, _ in features.nearest_neighbours(table, "a", 3)] == ["a", "c", "b"]
 
 

@@ -53,8 +53,9 @@ class Counting:
 def extract(dataset, untrained, model, cache_root, **options):
     folder, ids = dataset
     options = {"batch_size": 2, "chunk_size": 2, "seed": 0, "progress": False, **options}
-    return features.load_or_extract_features(options.pop("path", None), ids, folder, ENCODER, untrained,
-                                             model=model, cache_root=cache_root, **options)
+    return features.load_or_extract_features(
+        options.pop("path", None), ids, folder, ENCODER, untrained, model=model, cache_root=cache_root, **options
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,7 @@ def reference(dataset, untrained, model, tmp_path_factory):
     return extract(dataset, untrained, Counting(model), tmp_path_factory.mktemp("reference_cache"))
 
 
-@pytest.mark.course   # end to end, slow: extraction in a subprocess, killed
+@pytest.mark.course  # end to end, slow: extraction in a subprocess, killed
 def test_a_killed_extraction_resumes_without_redoing_finished_images(dataset, untrained, model, reference, tmp_path):
     folder, ids = dataset
     cache_root = tmp_path / "cache"
@@ -124,17 +125,26 @@ def test_shards_are_disjoint_and_their_union_equals_a_single_run(dataset, untrai
     seen = []
     for shard_index in range(3):
         counting = Counting(model)
-        result = extract(dataset, untrained, counting, tmp_path, num_shards=3, shard_index=shard_index,
-                         path=tmp_path / "features.npz")
+        result = extract(
+            dataset,
+            untrained,
+            counting,
+            tmp_path,
+            num_shards=3,
+            shard_index=shard_index,
+            path=tmp_path / "features.npz",
+        )
         seen.append(counting.seen)
         if shard_index < 2:
             assert not result.complete and result.missing
             assert not (tmp_path / "features.npz").exists(), "no features file until every shard is done"
     assert sum(seen) == len(ids) and all(seen), "each image extracted exactly once, by one shard"
     assert result.complete
-    union = extract(dataset, untrained, object(), tmp_path)          # NUM_SHARDS=1 reads the union
+    union = extract(dataset, untrained, object(), tmp_path)  # NUM_SHARDS=1 reads the union
     assert union.extracted == 0 and union.reused == len(ids)
-    assert union.table.image_ids == ids and np.allclose(union.table.features, reference.table.features, rtol=1e-4, atol=0)
+    assert union.table.image_ids == ids and np.allclose(
+        union.table.features, reference.table.features, rtol=1e-4, atol=0
+    )
     assert features.load_features(tmp_path / "features.npz").image_ids == ids
     with pytest.raises(ValueError, match="SHARD_INDEX=3"):
         extract(dataset, untrained, model, tmp_path, num_shards=3, shard_index=3)
@@ -147,15 +157,20 @@ def test_cache_keys_differ_across_encoders_weights_seeds_and_image_folders(tmp_p
     weights_file.write_bytes(b"one")
     from_file = features.resolve_weights(ENCODER, str(weights_file))
     keys = [features.cache_key(tmp_path, name, imagenet) for name in features.ENCODERS]
-    keys += [features.cache_key(tmp_path, ENCODER, none, seed=0), features.cache_key(tmp_path, ENCODER, none, seed=1),
-             features.cache_key(tmp_path, ENCODER, from_file), features.cache_key(tmp_path / "other", ENCODER, imagenet)]
-    weights_file.write_bytes(b"two")   # same path, new content
+    keys += [
+        features.cache_key(tmp_path, ENCODER, none, seed=0),
+        features.cache_key(tmp_path, ENCODER, none, seed=1),
+        features.cache_key(tmp_path, ENCODER, from_file),
+        features.cache_key(tmp_path / "other", ENCODER, imagenet),
+    ]
+    weights_file.write_bytes(b"two")  # same path, new content
     keys.append(features.cache_key(tmp_path, ENCODER, from_file))
     folders = {features.cache_folder(tmp_path, key) for key in keys}
     assert len(folders) == len(keys)
     assert features.cache_key(tmp_path, ENCODER, none, seed=0) == features.cache_key(tmp_path, ENCODER, none, seed=0)
-    assert features.cache_key(tmp_path, ENCODER, none) != features.cache_key(tmp_path, ENCODER, none), \
+    assert features.cache_key(tmp_path, ENCODER, none) != features.cache_key(tmp_path, ENCODER, none), (
         "unseeded random weights are never reused"
+    )
 
 
 @pytest.fixture
@@ -164,7 +179,7 @@ def empty_keras_home_path(tmp_path, monkeypatch):
     return tmp_path / "keras"
 
 
-@pytest.mark.course   # end to end, slow: three extractions
+@pytest.mark.course  # end to end, slow: three extractions
 def test_new_weights_in_the_same_file_or_a_changed_image_are_never_served_stale(dataset, model, tmp_path):
     folder = tmp_path / "images"
     folder.mkdir()
@@ -174,13 +189,15 @@ def test_new_weights_in_the_same_file_or_a_changed_image_are_never_served_stale(
     weights_file = tmp_path / "encoder.weights.h5"
     model.save_weights(weights_file)
     choice = features.resolve_weights(ENCODER, str(weights_file))
-    first = features.load_or_extract_features(None, ids[:4], folder, ENCODER, choice, cache_root=tmp_path / "cache",
-                                              progress=False)
+    first = features.load_or_extract_features(
+        None, ids[:4], folder, ENCODER, choice, cache_root=tmp_path / "cache", progress=False
+    )
     other = features.build_encoder(ENCODER, "none", seed=1)
-    other.save_weights(weights_file)   # same path and label, different weights
+    other.save_weights(weights_file)  # same path and label, different weights
     counting = Counting(features.build_encoder(ENCODER, choice))
-    second = features.load_or_extract_features(None, ids[:4], folder, ENCODER, choice, cache_root=tmp_path / "cache",
-                                               model=counting, progress=False)
+    second = features.load_or_extract_features(
+        None, ids[:4], folder, ENCODER, choice, cache_root=tmp_path / "cache", model=counting, progress=False
+    )
     assert counting.seen == 4 and not np.allclose(first.table.features, second.table.features, rtol=1e-2, atol=0)
 
     image = folder / ids[0]
@@ -188,16 +205,18 @@ def test_new_weights_in_the_same_file_or_a_changed_image_are_never_served_stale(
     stat = image.stat()
     os.utime(image, (stat.st_atime, stat.st_mtime + 10))
     counting.seen = 0
-    third = features.load_or_extract_features(None, ids[:4], folder, ENCODER, choice, cache_root=tmp_path / "cache",
-                                              model=counting, progress=False)
+    third = features.load_or_extract_features(
+        None, ids[:4], folder, ENCODER, choice, cache_root=tmp_path / "cache", model=counting, progress=False
+    )
     assert counting.seen == 1, "only the changed image is extracted again"
     assert not np.allclose(third.table[ids[0]], second.table[ids[0]], rtol=1e-2, atol=0)
     assert np.array_equal(third.table.matrix(ids[1:4]), second.table.matrix(ids[1:4]))
 
 
 @pytest.mark.parametrize("damage", ["truncated", "not_a_zip", "wrong_shape"])
-def test_a_damaged_chunk_is_named_dropped_and_its_images_extracted_again(dataset, untrained, model, reference,
-                                                                           tmp_path, caplog, damage):
+def test_a_damaged_chunk_is_named_dropped_and_its_images_extracted_again(
+    dataset, untrained, model, reference, tmp_path, caplog, damage
+):
     cache_root = tmp_path / "cache"
     first = extract(dataset, untrained, Counting(model), cache_root)
     chunks = sorted(first.cache_dir.glob("chunk-*.npz"))
@@ -210,13 +229,13 @@ def test_a_damaged_chunk_is_named_dropped_and_its_images_extracted_again(dataset
     elif damage == "not_a_zip":
         victim.write_bytes(b"this is not a chunk")
     else:
-        arrays["features"] = arrays["features"][:, :7]     # the wrong feature size
+        arrays["features"] = arrays["features"][:, :7]  # the wrong feature size
         with open(victim, "wb") as handle:
             np.savez(handle, **arrays)
     counting = Counting(model)
     with caplog.at_level("WARNING", logger="helpers.feature_cache"):
         again = extract(dataset, untrained, counting, cache_root)
-    assert counting.seen == len(lost)                       # exactly the damaged chunk's images, nothing else
+    assert counting.seen == len(lost)  # exactly the damaged chunk's images, nothing else
     assert not victim.exists()
     assert any(victim.name in record.getMessage() and "damaged" in record.getMessage() for record in caplog.records)
     assert again.table.image_ids == reference.table.image_ids

@@ -27,18 +27,20 @@ def write_png16(path, array16):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    )
 
 
 def make_bad_images(folder):
     """Each kind of bad image the issue names, plus a missing file; name -> expected words of the reason."""
     good = folder / "good.jpg"
     Image.fromarray((RNG.random((200, 240, 3)) * 255).astype("uint8")).save(good, quality=90)
-    data = good.read_bytes()   # cut in the compressed data: the header is fine, decoding fails
+    data = good.read_bytes()  # cut in the compressed data: the header is fine, decoding fails
     (folder / "truncated.jpg").write_bytes(data[: len(data) // 2])
     (folder / "zero_bytes.jpg").write_bytes(b"")
     (folder / "text.jpg").write_text("this is not a picture\n")
-    Image.new("1", (10_000, 10_000)).save(folder / "huge.png")   # 100 megapixels, a small file
+    Image.new("1", (10_000, 10_000)).save(folder / "huge.png")  # 100 megapixels, a small file
     return {
         "truncated.jpg": "cannot be decoded",
         "zero_bytes.jpg": "empty file",
@@ -54,8 +56,17 @@ def test_each_bad_image_kind_is_skipped_with_its_reason_and_counted(tmp_path, ca
     expected = make_bad_images(images_dir)
     ids = ["good.jpg", *expected]
     weights = features.resolve_weights("mobilenet_v2", "none")
-    result = features.load_or_extract_features(tmp_path / "features.npz", ids, images_dir, "mobilenet_v2", weights,
-                                               batch_size=4, cache_root=tmp_path / "cache", seed=0, progress=False)
+    result = features.load_or_extract_features(
+        tmp_path / "features.npz",
+        ids,
+        images_dir,
+        "mobilenet_v2",
+        weights,
+        batch_size=4,
+        cache_root=tmp_path / "cache",
+        seed=0,
+        progress=False,
+    )
     assert result.complete and result.table.image_ids == ["good.jpg"]
     assert set(result.skipped) == set(expected) and len(result.skipped) == 5
     for image_id, words in expected.items():
@@ -64,8 +75,17 @@ def test_each_bad_image_kind_is_skipped_with_its_reason_and_counted(tmp_path, ca
     saved = features.load_features(tmp_path / "features.npz")
     assert saved.image_ids == ["good.jpg"] and saved.dim == 1280
 
-    again = features.load_or_extract_features(None, ids, images_dir, "mobilenet_v2", weights,
-                                              cache_root=tmp_path / "cache", seed=0, progress=False, model=object())
+    again = features.load_or_extract_features(
+        None,
+        ids,
+        images_dir,
+        "mobilenet_v2",
+        weights,
+        cache_root=tmp_path / "cache",
+        seed=0,
+        progress=False,
+        model=object(),
+    )
     assert again.extracted == 0 and again.skipped == result.skipped, "skips are cached with their reasons"
 
 
@@ -74,6 +94,7 @@ def test_a_huge_image_is_refused_from_its_header_before_decoding(tmp_path, monke
     check = images.check_image(tmp_path / "huge.png")
     assert not check.ok and check.width == 10_000 and "MAX_IMAGE_PIXELS" in check.reason
     import tensorflow as tf
+
     monkeypatch.setattr(tf.io, "decode_png", lambda *a, **k: pytest.fail("a refused image must not be decoded"))
     with pytest.raises(images.BadImageError, match="huge.png.*over the limit"):
         features.load_image(tmp_path / "huge.png", 224)
@@ -84,8 +105,9 @@ def test_extract_features_on_a_bad_image_is_a_clear_error(tmp_path):
     expected = make_bad_images(tmp_path)
     model = features.build_encoder("mobilenet_v2", "none")
     with pytest.raises(images.BadImageError, match="truncated.jpg: cannot be decoded"):
-        features.extract_features(model, [tmp_path / "good.jpg", tmp_path / "truncated.jpg"], "mobilenet_v2",
-                                  progress=False)
+        features.extract_features(
+            model, [tmp_path / "good.jpg", tmp_path / "truncated.jpg"], "mobilenet_v2", progress=False
+        )
     assert "text.jpg" in expected
 
 
@@ -119,12 +141,23 @@ def test_16_bit_pngs_are_scaled_to_0_255_not_clipped(tmp_path):
     assert np.abs(ours - pil_rgb(tmp_path / "rgb16.png")).max() <= 1.0, "Pillow keeps the high byte: within 1"
 
 
-@pytest.mark.parametrize("mode,suffix", [("L", "jpg"), ("L", "png"), ("RGBA", "png"), ("P", "png"), ("LA", "png"),
-                                         ("RGB", "gif"), ("RGB", "bmp"), ("RGB", "webp")])
+@pytest.mark.parametrize(
+    "mode,suffix",
+    [
+        ("L", "jpg"),
+        ("L", "png"),
+        ("RGBA", "png"),
+        ("P", "png"),
+        ("LA", "png"),
+        ("RGB", "gif"),
+        ("RGB", "bmp"),
+        ("RGB", "webp"),
+    ],
+)
 def test_other_modes_and_formats_match_pillow(tmp_path, mode, suffix):
     path = tmp_path / f"image.{suffix}"
     image = Image.fromarray(photo()).convert(mode)
     image.save(path, **({"lossless": True} if suffix == "webp" else {}))
     ours = features.load_image(path, 64).numpy()
-    tolerance = 6.0 if suffix == "jpg" else 1e-3   # two JPEG decoders may round a few levels apart
+    tolerance = 6.0 if suffix == "jpg" else 1e-3  # two JPEG decoders may round a few levels apart
     assert np.abs(ours - pil_rgb(path)).max() <= tolerance

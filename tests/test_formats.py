@@ -34,6 +34,7 @@ def all_ids(dataset) -> list[str]:
 
 # --- the bundled sample --------------------------------------------------------------------------
 
+
 def test_the_sample_still_loads_as_flickr8k_format():
     dataset = datasets.load_dataset("sample")
     assert dataset.format == "flickr8k"
@@ -42,6 +43,7 @@ def test_the_sample_still_loads_as_flickr8k_format():
 
 
 # --- token files without split files (Flickr30k) ------------------------------------------------
+
 
 def make_flickr30k(root: Path, n: int = 8) -> Path:
     names = [f"{1000 + i}.jpg" for i in range(n)]
@@ -67,11 +69,15 @@ def test_a_flickr30k_token_file_is_found_in_a_folder_and_split_from_the_seed(tmp
 
 def test_a_token_file_skips_a_repeated_caption_id_but_keeps_same_words_under_another_number(tmp_path):
     path = tmp_path / "x.token"
-    path.write_text("a.jpg#0\tA dog .\na.jpg#0\tA dog .\na.jpg#0\tA cat .\na.jpg#1\tA dog .\n"
-                    "b.jpg\tno number\nb.jpg\tno number\n", encoding="utf-8")
+    path.write_text(
+        "a.jpg#0\tA dog .\na.jpg#0\tA dog .\na.jpg#0\tA cat .\na.jpg#1\tA dog .\nb.jpg\tno number\nb.jpg\tno number\n",
+        encoding="utf-8",
+    )
     skipped = __import__("collections").Counter()
-    assert datasets.read_token_file(path, skipped) == {"a.jpg": ["A dog .", "A dog ."],
-                                                       "b.jpg": ["no number", "no number"]}
+    assert datasets.read_token_file(path, skipped) == {
+        "a.jpg": ["A dog .", "A dog ."],
+        "b.jpg": ["no number", "no number"],
+    }
     assert skipped == {"duplicate caption ids": 2}
 
 
@@ -110,25 +116,34 @@ def test_kaggle_captions_parse_with_quotes_and_commas(tmp_path):
 
 
 def test_kaggle_bad_rows_are_skipped_and_counted(tmp_path):
-    rows = (b"image,caption\n"
-            b"k0.jpg,A dog .\n"
-            b"k0.jpg,A dog .\n"            # the same row again: kept (CSV rows have no caption id)
-            b"k1.jpg,   \n"                # empty caption
-            b"../k2.jpg,escape\n"          # path
-            b"/etc/k3.jpg,absolute\n"      # absolute path
-            b"k4.jpg,caf\xe9 dog\n"        # non-UTF-8, kept
-            b"k5.jpg\n"                    # no caption column
-            b"k6.jpg,a dog, unquoted\n"    # unquoted comma, kept
-            b"k7.jpg,no image file\n")
+    rows = (
+        b"image,caption\n"
+        b"k0.jpg,A dog .\n"
+        b"k0.jpg,A dog .\n"  # the same row again: kept (CSV rows have no caption id)
+        b"k1.jpg,   \n"  # empty caption
+        b"../k2.jpg,escape\n"  # path
+        b"/etc/k3.jpg,absolute\n"  # absolute path
+        b"k4.jpg,caf\xe9 dog\n"  # non-UTF-8, kept
+        b"k5.jpg\n"  # no caption column
+        b"k6.jpg,a dog, unquoted\n"  # unquoted comma, kept
+        b"k7.jpg,no image file\n"
+    )
     root = make_kaggle(tmp_path / "kaggle", rows, images=["k0.jpg", "k4.jpg", "k6.jpg"])
     dataset = datasets.load_dataset(str(root))
-    assert dataset.captions_by_image == {"k0.jpg": ["A dog .", "A dog ."], "k4.jpg": ["caf\ufffd dog"],
-                                         "k6.jpg": ["a dog, unquoted"], "k7.jpg": ["no image file"]}
+    assert dataset.captions_by_image == {
+        "k0.jpg": ["A dog .", "A dog ."],
+        "k4.jpg": ["caf\ufffd dog"],
+        "k6.jpg": ["a dog, unquoted"],
+        "k7.jpg": ["no image file"],
+    }
     assert sorted(all_ids(dataset)) == ["k0.jpg", "k4.jpg", "k6.jpg"]
     assert dataset.skipped == {
-        "empty captions": 1, "ids with a path in them": 2,
-        "rows with non-UTF-8 bytes (kept, bytes replaced)": 1, "rows without an image and a caption": 1,
-        "rows with unquoted commas (kept, columns joined)": 1, "images without an image file": 1,
+        "empty captions": 1,
+        "ids with a path in them": 2,
+        "rows with non-UTF-8 bytes (kept, bytes replaced)": 1,
+        "rows without an image and a caption": 1,
+        "rows with unquoted commas (kept, columns joined)": 1,
+        "images without an image file": 1,
     }
 
 
@@ -140,9 +155,13 @@ def test_a_kaggle_file_without_the_header_is_an_error_naming_it(tmp_path):
 
 # --- Karpathy dataset_*.json --------------------------------------------------------------------
 
+
 def karpathy_entry(filename, split, *raws, filepath=None):
-    entry = {"filename": filename, "split": split,
-             "sentences": [{"raw": raw, "tokens": raw.lower().split()} for raw in raws]}
+    entry = {
+        "filename": filename,
+        "split": split,
+        "sentences": [{"raw": raw, "tokens": raw.lower().split()} for raw in raws],
+    }
     if filepath is not None:
         entry["filepath"] = filepath
     return entry
@@ -151,17 +170,27 @@ def karpathy_entry(filename, split, *raws, filepath=None):
 def test_karpathy_flickr_json_maps_val_to_dev_and_restval_to_train(tmp_path):
     root = tmp_path / "f8k"
     make_images(root / "Flicker8k_Dataset", ["a.jpg", "b.jpg", "c.jpg", "d.jpg"])
-    write_json(root / "dataset_flickr8k.json", {"dataset": "flickr8k", "images": [
-        karpathy_entry("a.jpg", "train", "A dog .", "A brown dog ."),
-        karpathy_entry("b.jpg", "val", "A cat ."),
-        karpathy_entry("c.jpg", "test", "A bird ."),
-        karpathy_entry("d.jpg", "restval", "A fish ."),
-    ]})
+    write_json(
+        root / "dataset_flickr8k.json",
+        {
+            "dataset": "flickr8k",
+            "images": [
+                karpathy_entry("a.jpg", "train", "A dog .", "A brown dog ."),
+                karpathy_entry("b.jpg", "val", "A cat ."),
+                karpathy_entry("c.jpg", "test", "A bird ."),
+                karpathy_entry("d.jpg", "restval", "A fish ."),
+            ],
+        },
+    )
     dataset = datasets.load_dataset(str(root))
     assert dataset.format == "karpathy"
     assert dataset.images_dir == root / "Flicker8k_Dataset"
-    assert dataset.captions_by_image == {"a.jpg": ["A dog .", "A brown dog ."], "b.jpg": ["A cat ."],
-                                         "c.jpg": ["A bird ."], "d.jpg": ["A fish ."]}
+    assert dataset.captions_by_image == {
+        "a.jpg": ["A dog .", "A brown dog ."],
+        "b.jpg": ["A cat ."],
+        "c.jpg": ["A bird ."],
+        "d.jpg": ["A fish ."],
+    }
     assert dataset.splits == {"train": ["a.jpg", "d.jpg"], "dev": ["b.jpg"], "test": ["c.jpg"]}
     assert not dataset.skipped
     from_file = datasets.load_dataset(str(root / "dataset_flickr8k.json"))
@@ -171,17 +200,26 @@ def test_karpathy_flickr_json_maps_val_to_dev_and_restval_to_train(tmp_path):
 def test_karpathy_coco_ids_keep_their_one_filepath_folder(tmp_path):
     root = tmp_path / "coco"
     make_images(root, ["val2014/COCO_val2014_1.jpg", "train2014/COCO_train2014_2.jpg"])
-    write_json(root / "dataset_coco.json", {"dataset": "coco", "images": [
-        karpathy_entry("COCO_val2014_1.jpg", "test", "A plane .", filepath="val2014"),
-        karpathy_entry("COCO_train2014_2.jpg", "train", "A train .", filepath="train2014"),
-        karpathy_entry("x.jpg", "train", "escape", filepath=".."),
-        karpathy_entry("deeper/x.jpg", "train", "two folders", filepath="val2014"),
-        karpathy_entry("/abs.jpg", "train", "absolute"),
-    ]})
+    write_json(
+        root / "dataset_coco.json",
+        {
+            "dataset": "coco",
+            "images": [
+                karpathy_entry("COCO_val2014_1.jpg", "test", "A plane .", filepath="val2014"),
+                karpathy_entry("COCO_train2014_2.jpg", "train", "A train .", filepath="train2014"),
+                karpathy_entry("x.jpg", "train", "escape", filepath=".."),
+                karpathy_entry("deeper/x.jpg", "train", "two folders", filepath="val2014"),
+                karpathy_entry("/abs.jpg", "train", "absolute"),
+            ],
+        },
+    )
     dataset = datasets.load_dataset(str(root / "dataset_coco.json"))
     assert dataset.images_dir == root
-    assert dataset.splits == {"train": ["train2014/COCO_train2014_2.jpg"], "dev": [],
-                              "test": ["val2014/COCO_val2014_1.jpg"]}
+    assert dataset.splits == {
+        "train": ["train2014/COCO_train2014_2.jpg"],
+        "dev": [],
+        "test": ["val2014/COCO_val2014_1.jpg"],
+    }
     assert dataset.image_path("val2014/COCO_val2014_1.jpg").is_file()
     assert dataset.skipped == {"ids with a path in them": 3}
 
@@ -189,19 +227,29 @@ def test_karpathy_coco_ids_keep_their_one_filepath_folder(tmp_path):
 def test_karpathy_bad_entries_are_skipped_and_counted(tmp_path):
     root = tmp_path / "f8k"
     make_images(root / "Images", ["a.jpg", "b.jpg", "c.jpg"])
-    (root / "dataset_flickr8k.json").write_bytes(json.dumps({"images": [
-        karpathy_entry("a.jpg", "train", "A dog .", "A dog .", "  ", "caf\udce9"),
-        karpathy_entry("b.jpg", "val"),                       # no captions
-        karpathy_entry("c.jpg", "holdout", "odd split"),
-        karpathy_entry("missing.jpg", "test", "no file"),
-        karpathy_entry("a.jpg", "test", "listed twice"),
-    ]}, ensure_ascii=False).encode("utf-8", errors="surrogateescape"))  # writes the raw byte \xe9
+    (root / "dataset_flickr8k.json").write_bytes(
+        json.dumps(
+            {
+                "images": [
+                    karpathy_entry("a.jpg", "train", "A dog .", "A dog .", "  ", "caf\udce9"),
+                    karpathy_entry("b.jpg", "val"),  # no captions
+                    karpathy_entry("c.jpg", "holdout", "odd split"),
+                    karpathy_entry("missing.jpg", "test", "no file"),
+                    karpathy_entry("a.jpg", "test", "listed twice"),
+                ]
+            },
+            ensure_ascii=False,
+        ).encode("utf-8", errors="surrogateescape")
+    )  # writes the raw byte \xe9
     dataset = datasets.load_dataset(str(root))
     assert dataset.captions_by_image == {"a.jpg": ["A dog .", "A dog .", "caf\ufffd"], "missing.jpg": ["no file"]}
     assert dataset.splits == {"train": ["a.jpg"], "dev": [], "test": []}
     assert dataset.skipped == {
-        "image entries listed twice": 1, "empty captions": 1, "entries with non-UTF-8 bytes (kept, bytes replaced)": 1,
-        "split entries without captions": 1, "images with an unknown split": 1,
+        "image entries listed twice": 1,
+        "empty captions": 1,
+        "entries with non-UTF-8 bytes (kept, bytes replaced)": 1,
+        "split entries without captions": 1,
+        "images with an unknown split": 1,
         "split entries without an image file": 1,
     }
 
@@ -225,11 +273,13 @@ def make_coco(root: Path, images=None, annotations=None, image_files=COCO_NAMES,
     if images is None:
         images = [{"id": i, "file_name": name} for i, name in enumerate(COCO_NAMES)]
     if annotations is None:
-        annotations = [{"id": 100 + i, "image_id": i, "caption": f"A picture number {i}."}
-                       for i in range(len(COCO_NAMES))]
+        annotations = [
+            {"id": 100 + i, "image_id": i, "caption": f"A picture number {i}."} for i in range(len(COCO_NAMES))
+        ]
     make_images(root / images_folder, image_files)
-    return write_json(root / "annotations" / "captions_train2014.json",
-                      {"info": {}, "images": images, "annotations": annotations})
+    return write_json(
+        root / "annotations" / "captions_train2014.json", {"info": {}, "images": images, "annotations": annotations}
+    )
 
 
 def test_coco_is_found_in_annotations_with_images_beside_it_and_split_from_the_seed(tmp_path):
@@ -245,24 +295,42 @@ def test_coco_is_found_in_annotations_with_images_beside_it_and_split_from_the_s
 
 
 def test_coco_bad_entries_are_skipped_and_counted(tmp_path):
-    images = [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.jpg"}, {"id": 3, "file_name": "c.jpg"},
-              {"id": 4, "file_name": "../evil.jpg"}, {"id": 5, "file_name": "/abs/x.jpg"},
-              {"id": 6, "file_name": "nofile.jpg"}]
-    annotations = [{"id": 10, "image_id": 1, "caption": "A dog."}, {"id": 10, "image_id": 1, "caption": "A dog."},
-                   {"id": 11, "image_id": 1, "caption": "A dog."},
-                   {"image_id": 1, "caption": ""}, {"image_id": 2, "caption": "caf\udce9"},
-                   {"image_id": 99, "caption": "an unknown image"}, {"image_id": 4, "caption": "escape"},
-                   {"image_id": 6, "caption": "its file is missing"}]
+    images = [
+        {"id": 1, "file_name": "a.jpg"},
+        {"id": 2, "file_name": "b.jpg"},
+        {"id": 3, "file_name": "c.jpg"},
+        {"id": 4, "file_name": "../evil.jpg"},
+        {"id": 5, "file_name": "/abs/x.jpg"},
+        {"id": 6, "file_name": "nofile.jpg"},
+    ]
+    annotations = [
+        {"id": 10, "image_id": 1, "caption": "A dog."},
+        {"id": 10, "image_id": 1, "caption": "A dog."},
+        {"id": 11, "image_id": 1, "caption": "A dog."},
+        {"image_id": 1, "caption": ""},
+        {"image_id": 2, "caption": "caf\udce9"},
+        {"image_id": 99, "caption": "an unknown image"},
+        {"image_id": 4, "caption": "escape"},
+        {"image_id": 6, "caption": "its file is missing"},
+    ]
     path = make_coco(tmp_path / "coco", images, annotations, image_files=["a.jpg", "b.jpg", "c.jpg"])
     path.write_bytes(path.read_text().replace("\\udce9", "\\u00e9").encode("utf-8").replace(b"\\u00e9", b"\xe9"))
     dataset = datasets.load_dataset(str(path))
-    assert dataset.captions_by_image == {"a.jpg": ["A dog.", "A dog."], "b.jpg": ["caf\ufffd"],
-                                         "nofile.jpg": ["its file is missing"]}
+    assert dataset.captions_by_image == {
+        "a.jpg": ["A dog.", "A dog."],
+        "b.jpg": ["caf\ufffd"],
+        "nofile.jpg": ["its file is missing"],
+    }
     assert sorted(all_ids(dataset)) == ["a.jpg", "b.jpg"]
     assert dataset.skipped == {
-        "duplicate caption ids": 1, "empty captions": 1, "entries with non-UTF-8 bytes (kept, bytes replaced)": 1,
-        "annotations for an image not in 'images'": 1, "ids with a path in them": 2,
-        "captions of skipped images": 1, "images without captions": 1, "images without an image file": 1,
+        "duplicate caption ids": 1,
+        "empty captions": 1,
+        "entries with non-UTF-8 bytes (kept, bytes replaced)": 1,
+        "annotations for an image not in 'images'": 1,
+        "ids with a path in them": 2,
+        "captions of skipped images": 1,
+        "images without captions": 1,
+        "images without an image file": 1,
     }
 
 
@@ -298,28 +366,40 @@ def test_coco_without_annotations_is_an_error_naming_the_file(tmp_path):
 
 # --- one duplicate rule for every format ------------------------------------------------------
 
+
 def test_the_same_captions_give_the_same_counts_in_every_format(tmp_path):
     """Captions are kept as published: a caption repeated word for word under another id stays in every format."""
     captions = {"a.jpg": ["A dog runs .", "A dog runs .", "A brown dog ."], "b.jpg": ["A cat .", "A cat sleeps ."]}
     split = {"a.jpg": "train", "b.jpg": "test"}
     token = tmp_path / "token"
     make_images(token / "Images", captions)
-    (token / "x.token").write_text("".join(f"{i}#{n}\t{c}\n" for i, caps in captions.items()
-                                            for n, c in enumerate(caps)), encoding="utf-8")
+    (token / "x.token").write_text(
+        "".join(f"{i}#{n}\t{c}\n" for i, caps in captions.items() for n, c in enumerate(caps)), encoding="utf-8"
+    )
     kaggle = tmp_path / "kaggle"
     make_images(kaggle / "Images", captions)
-    (kaggle / "captions.txt").write_text("image,caption\n" + "".join(f"{i},{c}\n" for i, caps in captions.items()
-                                                                     for c in caps), encoding="utf-8")
+    (kaggle / "captions.txt").write_text(
+        "image,caption\n" + "".join(f"{i},{c}\n" for i, caps in captions.items() for c in caps), encoding="utf-8"
+    )
     karpathy = tmp_path / "karpathy"
     make_images(karpathy / "Images", captions)
-    write_json(karpathy / "dataset_flickr8k.json", {"images": [karpathy_entry(i, split[i], *caps)
-                                                               for i, caps in captions.items()]})
+    write_json(
+        karpathy / "dataset_flickr8k.json",
+        {"images": [karpathy_entry(i, split[i], *caps) for i, caps in captions.items()]},
+    )
     coco = tmp_path / "coco"
     make_images(coco / "images", captions)
-    write_json(coco / "captions_x.json", {
-        "images": [{"id": n, "file_name": i} for n, i in enumerate(captions)],
-        "annotations": [{"id": 100 * n + k, "image_id": n, "caption": c}
-                        for n, caps in enumerate(captions.values()) for k, c in enumerate(caps)]})
+    write_json(
+        coco / "captions_x.json",
+        {
+            "images": [{"id": n, "file_name": i} for n, i in enumerate(captions)],
+            "annotations": [
+                {"id": 100 * n + k, "image_id": n, "caption": c}
+                for n, caps in enumerate(captions.values())
+                for k, c in enumerate(caps)
+            ],
+        },
+    )
     for root in (token, kaggle, karpathy, coco):
         dataset = datasets.load_dataset(str(root))
         assert dataset.captions_by_image == captions, dataset.format
@@ -328,6 +408,7 @@ def test_the_same_captions_give_the_same_counts_in_every_format(tmp_path):
 
 
 # --- the seeded split ---------------------------------------------------------------------------
+
 
 def test_the_seeded_split_is_deterministic_disjoint_complete_and_6_1_1():
     ids = [f"{i:03d}.jpg" for i in range(80)]
@@ -345,6 +426,7 @@ def test_load_dataset_passes_the_seed(tmp_path):
 
 
 # --- detection ----------------------------------------------------------------------------------
+
 
 def test_an_unrecognised_folder_names_it_and_lists_what_was_looked_for(tmp_path):
     (tmp_path / "empty").mkdir()

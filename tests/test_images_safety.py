@@ -14,14 +14,17 @@ from PIL import Image
 
 from helpers import features, images, judgements, visualization
 
-EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\n%%EndComments\n"
-       b"newpath 0 0 moveto 16 16 lineto stroke\nshowpage\n%%EOF\n")
+EPS = (
+    b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\n%%EndComments\n"
+    b"newpath 0 0 moveto 16 16 lineto stroke\nshowpage\n%%EOF\n"
+)
 
 
 def photo_array():
     """A real photo (skimage's cat, 451 x 300) when scikit-image is there, else a smooth synthetic one."""
     try:
         from skimage import data
+
         return data.chelsea()
     except ImportError:
         y, x = np.mgrid[0:300, 0:451]
@@ -40,7 +43,7 @@ def fake_gs(tmp_path, monkeypatch):
     script.write_text(f'#!/bin/sh\necho "gs $*" >> "{calls}"\n[ "$1" = --version ] && echo 10.02 && exit 0\nexit 1\n')
     script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setattr(EpsImagePlugin, "gs_binary", None)   # Pillow looks for gs again, and finds ours
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", None)  # Pillow looks for gs again, and finds ours
     return calls
 
 
@@ -48,7 +51,7 @@ def test_the_fake_gs_would_be_called_by_plain_pillow(tmp_path, fake_gs):
     """The control: Pillow left to itself hands this file to Ghostscript."""
     path = tmp_path / "holiday.jpg"
     path.write_bytes(EPS)
-    with pytest.raises(Exception):   # our gs renders nothing
+    with pytest.raises(Exception):  # our gs renders nothing
         with Image.open(path) as image:
             assert image.format == "EPS"
             image.load()
@@ -60,8 +63,12 @@ def test_an_eps_file_named_jpg_never_reaches_ghostscript(tmp_path, fake_gs):
     path.write_bytes(EPS)
     check = images.check_image(path)
     assert not check.ok and check.reason.startswith("EPS files are not accepted"), check
-    for open_it in (images.open_rgb, lambda p: images.load_image(p, 32), images.open_image,
-                    lambda p: images._pillow_rgb(p.read_bytes())):
+    for open_it in (
+        images.open_rgb,
+        lambda p: images.load_image(p, 32),
+        images.open_image,
+        lambda p: images._pillow_rgb(p.read_bytes()),
+    ):
         with pytest.raises(images.BadImageError, match="EPS files are not accepted"):
             open_it(path)
     # the pictures: the image's place says why it is not shown, the other images are still drawn
@@ -69,23 +76,35 @@ def test_an_eps_file_named_jpg_never_reaches_ghostscript(tmp_path, fake_gs):
     Image.new("RGB", (40, 30), "red").save(good)
     figure = visualization.caption_grid([path, good], ["a caption", "another"], [["a reference"], ["one more"]])
     assert [len(axis.images) for axis in figure.axes[:2]] == [0, 1]
-    assert any("holiday.jpg: EPS files are not accepted" in t.get_text().replace("\n", " ")
-               for t in figure.axes[0].texts)
-    pair = judgements.JudgedPair("holiday.jpg", "holiday.jpg#0", "a dog", ["a dog runs"], expert_scores=(4, 4, 4),
-                                 scores={"bleu4": 0.5})
+    assert any(
+        "holiday.jpg: EPS files are not accepted" in t.get_text().replace("\n", " ") for t in figure.axes[0].texts
+    )
+    pair = judgements.JudgedPair(
+        "holiday.jpg", "holiday.jpg#0", "a dog", ["a dog runs"], expert_scores=(4, 4, 4), scores={"bleu4": 0.5}
+    )
     figure = judgements.disagreement_figure([{"pair": pair, "gap": 1.0}], "bleu4", [path])
     assert not figure.axes[0].images and "EPS files" in figure.axes[0].texts[0].get_text().replace("\n", " ")
     # the feature pipeline: refused from its header, never decoded, counted with its reason
-    results = list(features.iter_features(lambda batch, training=False: np.zeros((len(batch), 4)), [path],
-                                          "mobilenet_v2", progress=False))
+    results = list(
+        features.iter_features(
+            lambda batch, training=False: np.zeros((len(batch), 4)), [path], "mobilenet_v2", progress=False
+        )
+    )
     assert results == [(0, None, check.reason)]
     assert not fake_gs.exists(), fake_gs.read_text()
 
 
-@pytest.mark.parametrize("name, save", [
-    ("icon.jpg", {"format": "ICO"}), ("picture.png", {"format": "PPM"}), ("photo.jpg", {"format": "PCX"}),
-    ("scan.jpg", {"format": "SGI"}), ("frame.png", {"format": "QOI"}), ("art.jpg", {"format": "JPEG2000"}),
-])
+@pytest.mark.parametrize(
+    "name, save",
+    [
+        ("icon.jpg", {"format": "ICO"}),
+        ("picture.png", {"format": "PPM"}),
+        ("photo.jpg", {"format": "PCX"}),
+        ("scan.jpg", {"format": "SGI"}),
+        ("frame.png", {"format": "QOI"}),
+        ("art.jpg", {"format": "JPEG2000"}),
+    ],
+)
 def test_other_formats_pillow_knows_are_refused_naming_the_format(tmp_path, name, save):
     path = tmp_path / name
     Image.new("RGB", (16, 16), "red").save(path, **save)
@@ -96,8 +115,10 @@ def test_other_formats_pillow_knows_are_refused_naming_the_format(tmp_path, name
         images.open_rgb(path)
 
 
-@pytest.mark.parametrize("fmt, options", [("JPEG", {}), ("PNG", {}), ("GIF", {}), ("BMP", {}), ("WEBP", {}),
-                                          ("TIFF", {}), ("MPO", {"save_all": True})])
+@pytest.mark.parametrize(
+    "fmt, options",
+    [("JPEG", {}), ("PNG", {}), ("GIF", {}), ("BMP", {}), ("WEBP", {}), ("TIFF", {}), ("MPO", {"save_all": True})],
+)
 def test_every_allowed_format_is_opened(tmp_path, fmt, options):
     path = tmp_path / f"image.{fmt.lower()}"
     frames = [Image.new("RGB", (32, 24), "blue"), Image.new("RGB", (32, 24), "red")]
@@ -116,7 +137,7 @@ def _turned_photos(folder):
     the turned pixels without the tag (what ignoring the tag would see)."""
     upright = Image.fromarray(photo_array())
     upright.save(folder / "upright.jpg", quality=95)
-    stored = upright.transpose(Image.Transpose.ROTATE_90)     # orientation 6: turn 90 degrees clockwise to view
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # orientation 6: turn 90 degrees clockwise to view
     exif = Image.Exif()
     exif[images.ORIENTATION_TAG] = 6
     stored.save(folder / "phone.jpg", quality=95, exif=exif)

@@ -38,22 +38,29 @@ TOKENS = [
 @pytest.fixture
 def tiny(tmp_path):
     write(tmp_path / judgements.TOKEN_FILE, TOKENS)
-    write(tmp_path / judgements.EXPERT_FILE, [
-        "a.jpg\ta.jpg#2\t4\t4\t3",
-        "a.jpg\tb.jpg#2\t1\t1\t1",
-        "b.jpg\tb.jpg#2\t4\t4\t4",
-        "c.jpg\tc.jpg#2\t4\t3\t4",
-        "c.jpg\ta.jpg#2\t1\t2\t1",
-    ])
-    write(tmp_path / judgements.CROWD_FILE, [
-        "a.jpg\ta.jpg#2\t1\t3\t0",
-        "b.jpg\tc.jpg#2\t0\t0\t3",
-        "c.jpg\ta.jpg#2\t0.333333333333333\t1\t2",
-    ])
+    write(
+        tmp_path / judgements.EXPERT_FILE,
+        [
+            "a.jpg\ta.jpg#2\t4\t4\t3",
+            "a.jpg\tb.jpg#2\t1\t1\t1",
+            "b.jpg\tb.jpg#2\t4\t4\t4",
+            "c.jpg\tc.jpg#2\t4\t3\t4",
+            "c.jpg\ta.jpg#2\t1\t2\t1",
+        ],
+    )
+    write(
+        tmp_path / judgements.CROWD_FILE,
+        [
+            "a.jpg\ta.jpg#2\t1\t3\t0",
+            "b.jpg\tc.jpg#2\t0\t0\t3",
+            "c.jpg\ta.jpg#2\t0.333333333333333\t1\t2",
+        ],
+    )
     return tmp_path
 
 
 # --- parsing -----------------------------------------------------------------------------------
+
 
 def test_expert_and_crowd_lines_are_parsed_into_their_columns(tiny):
     experts = judgements.read_expert_judgements(tiny / judgements.EXPERT_FILE)
@@ -65,12 +72,15 @@ def test_expert_and_crowd_lines_are_parsed_into_their_columns(tiny):
 
 
 def test_bad_lines_are_skipped_with_a_count_and_an_unusable_file_is_an_error_naming_it(tmp_path):
-    path = write(tmp_path / "ExpertAnnotations.txt", [
-        "a.jpg\ta.jpg#2\t4\t4\t3",
-        "a.jpg\ta.jpg#2\t4\t4",            # a field short
-        "a.jpg\ta.jpg\t4\t4\t4",            # no caption number
-        "a.jpg\tb.jpg#2\t5\t1\t1",          # 5 is not a 1-4 score
-    ])
+    path = write(
+        tmp_path / "ExpertAnnotations.txt",
+        [
+            "a.jpg\ta.jpg#2\t4\t4\t3",
+            "a.jpg\ta.jpg#2\t4\t4",  # a field short
+            "a.jpg\ta.jpg\t4\t4\t4",  # no caption number
+            "a.jpg\tb.jpg#2\t5\t1\t1",  # 5 is not a 1-4 score
+        ],
+    )
     skipped = Counter()
     assert len(judgements.read_expert_judgements(path, skipped)) == 1
     assert sum(skipped.values()) == 3
@@ -102,12 +112,17 @@ def test_the_real_files_parse_completely(shared_text):
 
 # --- the excluded-self rule --------------------------------------------------------------------
 
+
 def test_a_judged_caption_is_never_among_its_own_references():
     captions = judgements.captions_by_image(dict(line.split("\t") for line in TOKENS))
     own = judgements.references_for("a.jpg", "a.jpg#2", captions)
     assert "The dog runs in a field." not in own
-    assert own == ["A dog runs on the grass.", "A brown dog is running.", "A dog running outside.",
-                   "A happy dog on the grass."]
+    assert own == [
+        "A dog runs on the grass.",
+        "A brown dog is running.",
+        "A dog running outside.",
+        "A happy dog on the grass.",
+    ]
     # Another image's caption: the judged image's caption with the same number is left out too (4 references).
     assert judgements.references_for("a.jpg", "b.jpg#2", captions) == own
     assert len(judgements.references_for("a.jpg", "b.jpg#0", captions)) == 4
@@ -134,6 +149,7 @@ def test_pairs_judged_by_both_experts_and_crowd_are_merged(tiny):
 
 # --- the metrics -------------------------------------------------------------------------------
 
+
 def test_cider_d_with_distinct_reference_sets_equals_pycocoevalcap():
     from pycocoevalcap.cider.cider import Cider
 
@@ -142,8 +158,10 @@ def test_cider_d_with_distinct_reference_sets_equals_pycocoevalcap():
     references = [judgements.references_for(i, f"{i}#2", captions) for i in ("a.jpg", "b.jpg", "c.jpg")]
     ours = judgements.cider_d_scores(candidates, references)
     clean = lambda c: " ".join(judgements.tokens(c))  # noqa: E731
-    _, theirs = Cider().compute_score({k: [clean(r) for r in refs] for k, refs in enumerate(references)},
-                                      {k: [clean(c)] for k, c in enumerate(candidates)})
+    _, theirs = Cider().compute_score(
+        {k: [clean(r) for r in refs] for k, refs in enumerate(references)},
+        {k: [clean(c)] for k, c in enumerate(candidates)},
+    )
     assert ours == pytest.approx(list(theirs))
 
 
@@ -151,8 +169,9 @@ def test_cider_d_counts_each_reference_set_once_for_the_idf():
     refs = [["a dog runs on grass", "a brown dog runs"], ["two kids in snow", "children play in snow"]]
     once = judgements.cider_d_scores(["a dog runs", "kids in snow"], refs)
     # Scoring more candidates against the first set does not change the second candidate's score.
-    repeated = judgements.cider_d_scores(["a dog runs", "a dog", "dog runs", "kids in snow"],
-                                         [refs[0], refs[0], refs[0], refs[1]])
+    repeated = judgements.cider_d_scores(
+        ["a dog runs", "a dog", "dog runs", "kids in snow"], [refs[0], refs[0], refs[0], refs[1]]
+    )
     assert repeated[0] == pytest.approx(once[0]) and repeated[3] == pytest.approx(once[1])
 
 
@@ -172,9 +191,14 @@ def test_rank_correlation_signs_and_worst_disagreements(tiny):
 
 # --- the fixture and the results files ---------------------------------------------------------
 
+
 def test_the_committed_fixture_is_what_its_script_makes(tmp_path):
-    result = subprocess.run([sys.executable, "scripts/make_judgements_fixture.py", "--out", str(tmp_path)],
-                            cwd=paths.REPO_ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "scripts/make_judgements_fixture.py", "--out", str(tmp_path)],
+        cwd=paths.REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     for name in (judgements.EXPERT_FILE, judgements.CROWD_FILE, judgements.TOKEN_FILE):
         assert (tmp_path / name).read_text() == (judgements.FIXTURE_DIR / name).read_text(), name
@@ -194,7 +218,7 @@ def test_on_the_fixture_every_metric_agrees_with_the_made_up_people(tmp_path):
     assert saved["synthetic_fixture"] is True and len(saved["agreement"]) == 6
 
 
-@pytest.mark.course   # end to end, slow: 51,323 real judged pairs
+@pytest.mark.course  # end to end, slow: 51,323 real judged pairs
 def test_on_the_real_judgements_every_metric_agrees_with_people_but_less_than_people_do(shared_text):
     loaded = judgements.load_judgements(shared_text)
     assert not loaded.skipped and len(loaded.pairs) == 51323  # 5,822 + 47,830 minus 2,329 judged by both

@@ -23,8 +23,7 @@ NOTEBOOK = "08_evaluation_and_visualization.ipynb"
 # JupyterLab settings for the test: every cell stays in the page (no windowing), no news or update pop-ups.
 SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": '{"windowingMode": "none"}',
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-        '{"fetchNews": "false", "checkForUpdates": false}',
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": '{"fetchNews": "false", "checkForUpdates": false}',
 }
 
 
@@ -33,8 +32,10 @@ def browser_and_driver() -> tuple[str, str]:
     browser = next((path for path in browsers if path), None)
     driver = shutil.which("chromedriver")
     if not (browser and driver):
-        pytest.skip("Chromium and its driver are not installed (Debian: apt-get install chromium chromium-driver; "
-                    ".ci/run does it when it can)")
+        pytest.skip(
+            "Chromium and its driver are not installed (Debian: apt-get install chromium chromium-driver; "
+            ".ci/run does it when it can)"
+        )
     return browser, driver
 
 
@@ -53,24 +54,49 @@ def jupyterlab(tmp_path, course_run, keras_home):
     run_dir, _ = course_run
     root = tmp_path / "lab"
     root.mkdir()
-    papermill.execute_notebook(str(paths.NOTEBOOKS_DIR / NOTEBOOK), str(root / NOTEBOOK),
-                               parameters={"RUN_DIR": str(run_dir)}, prepare_only=True, progress_bar=False)
+    papermill.execute_notebook(
+        str(paths.NOTEBOOKS_DIR / NOTEBOOK),
+        str(root / NOTEBOOK),
+        parameters={"RUN_DIR": str(run_dir)},
+        prepare_only=True,
+        progress_bar=False,
+    )
     settings = tmp_path / "settings"
     for name, text in SETTINGS.items():
         (settings / name).parent.mkdir(parents=True, exist_ok=True)
         (settings / name).write_text(text)
     port, token = free_port(), secrets.token_hex(16)
     # as a student has it: TensorFlow's logging left to the notebook, matplotlib's inline backend
-    env = {key: value for key, value in os.environ.items()   # a student's kernel: no test settings, someone clicks
-           if key not in ("TF_CPP_MIN_LOG_LEVEL", "MPLBACKEND", "CAPTIONING_COURSE_UNATTENDED")}
-    env.update(KERAS_HOME=str(keras_home), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(paths.REPO_ROOT), env.get("PYTHONPATH")])))
+    env = {
+        key: value
+        for key, value in os.environ.items()  # a student's kernel: no test settings, someone clicks
+        if key not in ("TF_CPP_MIN_LOG_LEVEL", "MPLBACKEND", "CAPTIONING_COURSE_UNATTENDED")
+    }
+    env.update(
+        KERAS_HOME=str(keras_home),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(paths.REPO_ROOT), env.get("PYTHONPATH")])),
+    )
     log = (tmp_path / "jupyterlab.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.allow_root=True",
-         f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--ServerApp.allow_root=True",
+            f"--LabApp.user_settings_dir={settings}",
+            f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+        ],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -97,8 +123,13 @@ def chromium(tmp_path):
     browser, driver_path = browser_and_driver()
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000",
-                     f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
         options.add_argument(argument)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver_path))
     yield driver
@@ -127,13 +158,21 @@ def test_notebook_08_runs_in_jupyterlab_in_a_real_browser(jupyterlab, chromium, 
     chromium.get(jupyterlab)
     wait_for(lambda: chromium.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell"), 60, "the notebook to open")
     # the kernel is connected and idle: the status bar says "Python 3 (ipykernel) | Idle"
-    wait_for(lambda: "| Idle" in chromium.find_element(By.CSS_SELECTOR, "#jp-main-statusbar").text, 90,
-             "the kernel to start")
+    wait_for(
+        lambda: "| Idle" in chromium.find_element(By.CSS_SELECTOR, "#jp-main-statusbar").text, 90, "the kernel to start"
+    )
 
     def run_all_cells():  # Run > Run All Cells, through the menus
         next(item for item in chromium.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-item") if item.text == "Run").click()
-        wait_for(lambda: [item for item in chromium.find_elements(By.CSS_SELECTOR, ".lm-Menu-item")
-                          if item.text.startswith("Run All Cells")], 10, "the Run menu")[0].click()
+        wait_for(
+            lambda: [
+                item
+                for item in chromium.find_elements(By.CSS_SELECTOR, ".lm-Menu-item")
+                if item.text.startswith("Run All Cells")
+            ],
+            10,
+            "the Run menu",
+        )[0].click()
 
     def started_running():
         return any(p == "[*]:" or p[1:-2].isdigit() for p in chromium.execute_script(PROMPTS))
@@ -148,8 +187,13 @@ def test_notebook_08_runs_in_jupyterlab_in_a_real_browser(jupyterlab, chromium, 
         run_all_cells()
         wait_for(started_running, 20, "the cells to start running (second Run All Cells)")
     try:
-        prompts = wait_for(lambda: (lambda p: p if p and all(x not in ("[ ]:", "[*]:", "") for x in p) else None)(
-            chromium.execute_script(PROMPTS)), 900, "every cell to run")
+        prompts = wait_for(
+            lambda: (lambda p: p if p and all(x not in ("[ ]:", "[*]:", "") for x in p) else None)(
+                chromium.execute_script(PROMPTS)
+            ),
+            900,
+            "every cell to run",
+        )
     except AssertionError as error:
         chromium.save_screenshot(str(tmp_path / "08_timed_out.png"))
         raise AssertionError(f"{error}; the cells' prompts: {chromium.execute_script(PROMPTS)}") from None
@@ -158,17 +202,18 @@ def test_notebook_08_runs_in_jupyterlab_in_a_real_browser(jupyterlab, chromium, 
 
     stderr = chromium.execute_script(
         "return [...document.querySelectorAll('[data-mime-type=\"application/vnd.jupyter.stderr\"]')]"
-        ".map(o => o.textContent)")
+        ".map(o => o.textContent)"
+    )
     assert not stderr, f"stderr or error outputs in the page: {stderr}"
 
     dropdown = chromium.find_elements(By.CSS_SELECTOR, ".widget-dropdown select")
     upload = chromium.find_elements(By.CSS_SELECTOR, ".widget-upload")
     assert dropdown and upload, "the explorer's dropdown and upload button are not in the page"
     assert "or upload a photo" in upload[0].text
-    assert chromium.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", upload[0]), \
+    assert chromium.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", upload[0]), (
         "the upload button's label is cut"
-    explorer_text = chromium.execute_script(
-        "return arguments[0].closest('.jp-OutputArea').textContent", dropdown[0])
+    )
+    explorer_text = chromium.execute_script("return arguments[0].closest('.jp-OutputArea').textContent", dropdown[0])
     assert "human:" in explorer_text and "startseq" not in explorer_text and "endseq" not in explorer_text
 
     # the caption grid: the cell that draws it shows one loaded image

@@ -17,8 +17,11 @@ import notebook_headers  # noqa: E402
 
 REPO = notebook_headers.repository()
 NOTEBOOKS = sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb")) + sorted((paths.NOTEBOOKS_DIR / "solutions").glob("*.ipynb"))
-MARKDOWN_FILES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md")),
-                  *sorted((REPO_ROOT / "data").glob("**/README.md"))]
+MARKDOWN_FILES = [
+    REPO_ROOT / "README.md",
+    *sorted((REPO_ROOT / "docs").glob("*.md")),
+    *sorted((REPO_ROOT / "data").glob("**/README.md")),
+]
 LINK = re.compile(r"\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")  # [text](target) and ![alt](target)
 HTML_LINK = re.compile(r"""(?:href|src)=["']([^"']+)["']""")
 
@@ -52,7 +55,7 @@ def target_problem(source: Path, target: str) -> str | None:
         elif host == "github.com" and path.count("/") >= 2:
             pieces = path.split("/")
             repo, inside = "/".join(pieces[1:3]), "/".join(pieces[5:])
-            if pieces[3:5] == ["actions", "workflows"]:   # a workflow's page or badge: the workflow file
+            if pieces[3:5] == ["actions", "workflows"]:  # a workflow's page or badge: the workflow file
                 inside = ".github/workflows/" + pieces[5] if len(pieces) > 5 else ""
         else:
             return None  # another site: not checked here (no network)
@@ -84,8 +87,13 @@ def test_links_are_found_in_badges_and_plain_markdown():
 
 @pytest.mark.parametrize("source", [p for p in MARKDOWN_FILES + NOTEBOOKS], ids=lambda p: str(p.relative_to(REPO_ROOT)))
 def test_every_link_points_at_something_that_exists(source):
-    problems = [problem for path, text in markdown_sources() if path == source
-                for target in links(text) if (problem := target_problem(path, target))]
+    problems = [
+        problem
+        for path, text in markdown_sources()
+        if path == source
+        for target in links(text)
+        if (problem := target_problem(path, target))
+    ]
     assert not problems, "\n".join(problems)
 
 
@@ -100,7 +108,9 @@ def test_every_notebook_opens_itself_on_binder_and_colab(path):
     assert notebook_headers.binder_url(REPO, relative) in targets, f"{relative}: Binder badge is not its own; {hint}"
     assert notebook_headers.colab_url(REPO, relative) in targets, f"{relative}: Colab badge is not its own; {hint}"
     first_code = next(c for c in cells if c.cell_type == "code")
-    assert "colab-install" in first_code.metadata.get("tags", []), f"{relative}: the Colab install cell must come first; {hint}"
+    assert "colab-install" in first_code.metadata.get("tags", []), (
+        f"{relative}: the Colab install cell must come first; {hint}"
+    )
     assert first_code.source == notebook_headers.install_source(REPO, relative), f"{relative}: stale Colab cell; {hint}"
 
 
@@ -112,7 +122,9 @@ def test_the_colab_cell_does_nothing_outside_colab():
 
 
 def test_the_header_script_is_idempotent_and_keeps_everything_else(tmp_path, monkeypatch):
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title"), nbformat.v4.new_code_cell("x = 1")])
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("# Title"), nbformat.v4.new_code_cell("x = 1")]
+    )
     notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     folder = tmp_path / "notebooks"
     folder.mkdir()
@@ -136,5 +148,7 @@ def test_the_repository_is_named_once_in_pyproject():
     assert re.fullmatch(r"[\w.-]+/[\w.-]+", REPO)
     for path in [*NOTEBOOKS, *MARKDOWN_FILES]:
         text = path.read_text(encoding="utf-8")
-        for other in set(re.findall(r"(?:mybinder\.org/v2/gh|colab\.research\.google\.com/github)/([\w.-]+/[\w.-]+)", text)):
+        for other in set(
+            re.findall(r"(?:mybinder\.org/v2/gh|colab\.research\.google\.com/github)/([\w.-]+/[\w.-]+)", text)
+        ):
             assert other == REPO, f"{path}: names {other}, pyproject.toml names {REPO}"

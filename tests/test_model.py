@@ -69,8 +69,9 @@ def test_saved_model_reloads_in_safe_mode_with_the_same_outputs(tmp_path):
         model.save(tmp_path / f"{architecture}.keras")
         reloaded = keras.saving.load_model(tmp_path / f"{architecture}.keras", safe_mode=True)
         features = np.ones((3, 12), "float32")
-        assert np.allclose(np.asarray(model([features, CAPTIONS])), np.asarray(reloaded([features, CAPTIONS])),
-                           atol=1e-6)
+        assert np.allclose(
+            np.asarray(model([features, CAPTIONS])), np.asarray(reloaded([features, CAPTIONS])), atol=1e-6
+        )
 
 
 def test_without_graphviz_the_diagram_is_text_naming_every_layer_and_its_inputs(tmp_path):
@@ -115,8 +116,10 @@ def test_architecture_differences_ignore_names_and_order_but_see_every_change():
     assert "Add layers: 1 here, 0 there" in architecture_differences(merge, inject)
     wider = architecture_differences(_merge_by_hand(30, 7, 12, units=32), merge)
     assert any("units = 32 here, 16 there" in d for d in wider) and wider[-1].startswith("parameters:")
-    assert any("rate = 0.3 here, 0.5 there" in d for d in architecture_differences(
-        _merge_by_hand(30, 7, 12, dropout=0.3), merge))
+    assert any(
+        "rate = 0.3 here, 0.5 there" in d
+        for d in architecture_differences(_merge_by_hand(30, 7, 12, dropout=0.3), merge)
+    )
     frozen = build_merge_model(30, 7, 12, units=16, embedding_dim=8, train_embeddings=False)
     assert any("trainable" in d for d in architecture_differences(frozen, merge))
 
@@ -131,7 +134,7 @@ def test_a_batch_of_shorter_captions_gives_the_same_predictions_as_the_padded_on
         words = CAPTIONS[:, :length] if length <= 7 else np.pad(CAPTIONS, ((0, 0), (0, length - 7)))
         out = np.asarray(model([features, words]))
         assert out.shape == (3, length, 30)
-        assert np.allclose(out[:, :min(length, 7)], padded[:, :length], atol=1e-6)
+        assert np.allclose(out[:, : min(length, 7)], padded[:, :length], atol=1e-6)
     # no Lambda layer: a saved model is plain config plus the course's one registered layer
     assert not any(layer.__class__.__name__ == "Lambda" for layer in model.layers)
 

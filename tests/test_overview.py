@@ -33,17 +33,24 @@ def test_teaching_md_shows_the_times_of_timings_json():
 
     text = record_timings.TEACHING.read_text(encoding="utf-8")
     block = text.split(record_timings.START, 1)[1].split(record_timings.END, 1)[0].strip()
-    assert block == overview.timings_markdown(overview.load_timings()), \
+    assert block == overview.timings_markdown(overview.load_timings()), (
         "docs/teaching.md is stale: run python scripts/record_timings.py --render"
+    )
 
 
 def test_durations_render_readably_and_unmeasured_ones_say_so():
     assert overview.format_duration(0.94) == "0.9 s" and overview.format_duration(156.3) == "2.6 min"
     assert overview.format_duration(5400) == "1.5 h" and overview.format_duration(None) == "not measured yet"
-    timings = {"sample_2cpu": {"seconds": {n: 10.0 for n in course.NOTEBOOKS}}, "flickr8k_2cpu": {"seconds": None},
-               "binder": {"cpu_factor": 2.0}}
+    timings = {
+        "sample_2cpu": {"seconds": {n: 10.0 for n in course.NOTEBOOKS}},
+        "flickr8k_2cpu": {"seconds": None},
+        "binder": {"cpu_factor": 2.0},
+    }
     table = overview.timings_markdown(timings)
-    assert f"**{overview.format_duration(10.0 * len(course.NOTEBOOKS))}** | **{overview.format_duration(20.0 * len(course.NOTEBOOKS))}**" in table
+    assert (
+        f"**{overview.format_duration(10.0 * len(course.NOTEBOOKS))}** | **{overview.format_duration(20.0 * len(course.NOTEBOOKS))}**"
+        in table
+    )
     assert "not measured yet" in overview.course_map_markdown(timings)
 
 
@@ -79,4 +86,6 @@ def test_00_checks_the_run_that_exists_and_says_which(tmp_path):
     assert overview.run_folder_to_check(mine, runs_dir=runs)[0] == mine
     empty = tmp_path / "nothing"
     assert overview.run_folder_to_check(empty / "a", runs_dir=empty) == (
-        empty / "a", "the folder of these parameters (DATASET, ENCODER, WEIGHTS); no run has written anything yet")
+        empty / "a",
+        "the folder of these parameters (DATASET, ENCODER, WEIGHTS); no run has written anything yet",
+    )

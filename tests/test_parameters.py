@@ -32,12 +32,18 @@ def test_each_parameters_cell_holds_exactly_its_declared_parameters(path):
         assert isinstance(node, ast.AnnAssign), f"{path.name}: parameters are annotated literals: {line}"
         name = node.target.id
         found[name] = node
-        assert name in declared, (f"{path.name}: {name} is not declared for this notebook in helpers/parameters.py "
-                                  "(add it there, with this notebook in its notebooks)")
+        assert name in declared, (
+            f"{path.name}: {name} is not declared for this notebook in helpers/parameters.py "
+            "(add it there, with this notebook in its notebooks)"
+        )
         p = declared[name]
-        assert ast.unparse(node.annotation) == p.type.__name__, f"{path.name}: {name} is not annotated {p.type.__name__}"
+        assert ast.unparse(node.annotation) == p.type.__name__, (
+            f"{path.name}: {name} is not annotated {p.type.__name__}"
+        )
         assert ast.literal_eval(node.value) == p.default, f"{path.name}: {name} default differs from the declaration"
-        assert line.partition("#")[2].strip() == p.help, f"{path.name}: {name}'s '# meaning' differs from the declaration"
+        assert line.partition("#")[2].strip() == p.help, (
+            f"{path.name}: {name}'s '# meaning' differs from the declaration"
+        )
     missing = sorted(set(declared) - set(found))
     assert not missing, f"{path.name}: declared for this notebook but not in its parameters cell: {missing}"
 
@@ -68,16 +74,19 @@ def test_list_parameters_lists_each_parameter_once_with_its_notebooks(capsys):
     assert "passes over the training captions" in printed and "allowed: a whole number >= 1" in printed
 
 
-@pytest.mark.parametrize("arguments, named", [
-    (["-p", "EPOCHS", "-1"], "EPOCHS=-1 is not allowed: a whole number >= 1"),
-    (["-p", "EPOCHS", "abc"], "EPOCHS='abc' is not allowed: a whole number"),
-    (["-p", "ENCODER", "resnet"], "ENCODER='resnet' is not allowed: one of 'inception_v3'"),
-    (["-p", "DROPOUT", "2"], "DROPOUT=2 is not allowed: a number from 0.0 to 0.95"),
-    (["-p", "MODEL", "transformer"], "MODEL='transformer' is not allowed: one of 'merge', 'inject'"),
-    (["-p", "NUM_SHARDS", "2", "-p", "SHARD_INDEX", "2"], "SHARD_INDEX=2 is not allowed"),
-    (["-p", "EPOCH", "5"], "no notebook has the parameter EPOCH"),
-    (["--only", "42"], "--only 42 matches no notebook"),
-])
+@pytest.mark.parametrize(
+    "arguments, named",
+    [
+        (["-p", "EPOCHS", "-1"], "EPOCHS=-1 is not allowed: a whole number >= 1"),
+        (["-p", "EPOCHS", "abc"], "EPOCHS='abc' is not allowed: a whole number"),
+        (["-p", "ENCODER", "resnet"], "ENCODER='resnet' is not allowed: one of 'inception_v3'"),
+        (["-p", "DROPOUT", "2"], "DROPOUT=2 is not allowed: a number from 0.0 to 0.95"),
+        (["-p", "MODEL", "transformer"], "MODEL='transformer' is not allowed: one of 'merge', 'inject'"),
+        (["-p", "NUM_SHARDS", "2", "-p", "SHARD_INDEX", "2"], "SHARD_INDEX=2 is not allowed"),
+        (["-p", "EPOCH", "5"], "no notebook has the parameter EPOCH"),
+        (["--only", "42"], "--only 42 matches no notebook"),
+    ],
+)
 def test_a_bad_parameter_is_one_line_and_exit_2_before_any_notebook(arguments, named, capsys, tmp_path):
     run_dir = tmp_path / "run"
     assert cli.main(["run", "--run-dir", str(run_dir), *arguments]) == 2
@@ -95,10 +104,19 @@ def test_a_run_dir_that_is_a_file_is_refused(capsys, tmp_path):
 
 def test_the_command_refuses_bad_parameters_within_seconds(tmp_path):
     started = time.perf_counter()
-    for arguments in (["-p", "EPOCHS", "-1"], ["-p", "EPOCHS", "abc"], ["-p", "ENCODER", "resnet"],
-                      ["--run-dir", __file__]):
-        result = subprocess.run([sys.executable, "-m", "helpers", "run", *arguments], cwd=paths.REPO_ROOT,
-                                capture_output=True, text=True, timeout=60)
+    for arguments in (
+        ["-p", "EPOCHS", "-1"],
+        ["-p", "EPOCHS", "abc"],
+        ["-p", "ENCODER", "resnet"],
+        ["--run-dir", __file__],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "helpers", "run", *arguments],
+            cwd=paths.REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 2, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: ")
         assert "Running the course" not in result.stdout

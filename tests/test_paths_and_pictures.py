@@ -29,8 +29,9 @@ def test_pictures_are_written(tmp_path):
     for i, colour in enumerate(["red", "blue", "green"]):
         images.append(tmp_path / f"{i}.jpg")
         Image.new("RGB", (32, 32), colour).save(images[-1])
-    visualization.caption_grid(images, ["one red square"] * 3, [["a ref", "a ref", "another"]] * 3,
-                               path=tmp_path / "grid.png", columns=2)
+    visualization.caption_grid(
+        images, ["one red square"] * 3, [["a ref", "a ref", "another"]] * 3, path=tmp_path / "grid.png", columns=2
+    )
     visualization.plot_loss_curves({"loss": [2, 1], "val_loss": [2.5, 1.5]}, 3.0, path=tmp_path / "loss.png")
     for name in ("grid.png", "loss.png"):
         with Image.open(tmp_path / name) as picture:

@@ -10,8 +10,8 @@ from PIL import Image  # noqa: E402
 from helpers import visualization  # noqa: E402
 
 FORTY_WORDS = " ".join(["a", "brown", "dog", "with", "a", "red", "collar", "runs", "across", "the"] * 4)
-LONG_WORD = "w" * 150                       # one "word" wider than any column (bold w is a wide letter)
-WIDE_LINE = "WWWWWWWW MMMMMMMM " * 6          # short words of the widest letters
+LONG_WORD = "w" * 150  # one "word" wider than any column (bold w is a wide letter)
+WIDE_LINE = "WWWWWWWW MMMMMMMM " * 6  # short words of the widest letters
 
 
 def _inside(figure):
@@ -20,7 +20,7 @@ def _inside(figure):
     renderer = figure.canvas.get_renderer()
     frame = figure.bbox
     drawn = list(figure.texts) + ([figure._suptitle] if figure._suptitle else [])
-    for axis in figure.axes:    # the axes are off: their titles and texts are what is drawn
+    for axis in figure.axes:  # the axes are off: their titles and texts are what is drawn
         drawn += [axis.title, axis._left_title, axis._right_title, *axis.texts]
     texts = [t for t in drawn if t.get_text().strip() and t.get_visible()]
     assert texts
@@ -37,15 +37,20 @@ def test_forty_word_caption_and_long_lines_stay_inside_the_figure(tmp_path, colu
     for k in range(3):
         Image.new("RGB", (60, 40), ["red", "blue", "green"][k]).save(tmp_path / f"{k}.jpg")
         paths.append(tmp_path / f"{k}.jpg")
-    figure = visualization.caption_grid(paths, [FORTY_WORDS, LONG_WORD, WIDE_LINE],
-                                        [[FORTY_WORDS, LONG_WORD], [WIDE_LINE], ["short"]],
-                                        columns=columns, title="A long caption test", path=tmp_path / "grid.png")
+    figure = visualization.caption_grid(
+        paths,
+        [FORTY_WORDS, LONG_WORD, WIDE_LINE],
+        [[FORTY_WORDS, LONG_WORD], [WIDE_LINE], ["short"]],
+        columns=columns,
+        title="A long caption test",
+        path=tmp_path / "grid.png",
+    )
     texts = _inside(figure)
     titles = [axis.title if axis.get_title() else axis._left_title for axis in figure.axes[:3]]
     heading = titles[0].get_text()
-    assert heading.count("\n") >= 3 and heading.replace("\n", " ") == "model: " + FORTY_WORDS   # wrapped, not cut
+    assert heading.count("\n") >= 3 and heading.replace("\n", " ") == "model: " + FORTY_WORDS  # wrapped, not cut
     renderer = figure.canvas.get_renderer()
-    for axis, title in zip(figure.axes, titles):     # each caption inside its own column too
+    for axis, title in zip(figure.axes, titles):  # each caption inside its own column too
         column = axis.get_window_extent(renderer)
         box = title.get_window_extent(renderer)
         assert box.x0 >= column.x0 - 1 and box.x1 <= column.x1 + 2, (title.get_text()[:30], box, column)
@@ -56,7 +61,7 @@ def test_forty_word_caption_and_long_lines_stay_inside_the_figure(tmp_path, colu
 
 
 def test_wrap_to_width_cuts_long_words_and_marks_cut_captions():
-    measure = len   # one point per character
+    measure = len  # one point per character
     assert visualization.wrap_to_width("aa bb cc", 5, measure) == ["aa bb", "cc"]
     assert visualization.wrap_to_width("x" * 12, 5, measure) == ["xxxxx", "xxxxx", "xx"]
     lines = visualization.wrap_to_width("one two three four five six", 9, measure, max_lines=2)

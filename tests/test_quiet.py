@@ -33,8 +33,14 @@ KEPT = [
     "Traceback (most recent call last):",
     "FileNotFoundError: runs/x/features.npz does not exist.",
 ]
-TF_LOG_MARKERS = ("absl::InitializeLog", "oneDNN", "TF_ENABLE_ONEDNN_OPTS", "cpu_feature_guard",
-                  "rebuild TensorFlow", "running over TCP without encryption")
+TF_LOG_MARKERS = (
+    "absl::InitializeLog",
+    "oneDNN",
+    "TF_ENABLE_ONEDNN_OPTS",
+    "cpu_feature_guard",
+    "rebuild TensorFlow",
+    "running over TCP without encryption",
+)
 
 
 @pytest.mark.parametrize("line", NOISE)
@@ -71,8 +77,9 @@ def test_importing_tensorflow_after_setup_prints_nothing_but_real_warnings(tmp_p
     )
     env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
     env["PYTHONPATH"] = str(paths.REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "False\n"
     assert result.stderr == f"<string>:7: UserWarning: a real warning\n{KEPT[1]}\nno newline at the end"

@@ -16,8 +16,25 @@ REFERENCE = paths.REPO_ROOT / "tests" / "reference" / "text_and_metrics_referenc
 
 def nbval(notebook, cwd):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(paths.REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-m", "pytest", "--nbval", str(notebook), "-p", "no:cacheprovider",
-                           "-q", "--rootdir", str(cwd)], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval",
+            str(notebook),
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--rootdir",
+            str(cwd),
+        ],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_the_reference_notebook_outputs_reproduce_and_a_changed_output_is_caught(tmp_path):
@@ -29,7 +46,9 @@ def test_the_reference_notebook_outputs_reproduce_and_a_changed_output_is_caught
     assert f"{len(code)} passed" in result.stdout, result.stdout[-2000:]
     # the control: one committed number changed -> nbval fails on that cell
     bleu_cell = next(cell for cell in code if "bleu_scores" in "".join(cell["source"]))
-    bleu_cell["outputs"][0]["text"] = [line.replace("'bleu1': 0.", "'bleu1': 1.") for line in bleu_cell["outputs"][0]["text"]]
+    bleu_cell["outputs"][0]["text"] = [
+        line.replace("'bleu1': 0.", "'bleu1': 1.") for line in bleu_cell["outputs"][0]["text"]
+    ]
     changed = tmp_path / REFERENCE.name
     changed.write_text(json.dumps(notebook), encoding="utf-8")
     result = nbval(changed, tmp_path)

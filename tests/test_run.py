@@ -22,12 +22,16 @@ def test_the_default_folder_is_named_after_the_parameters_that_change_results(ru
     default = RunFolder.open("", {})
     assert default.path == runs / "sample-mobilenet_v2-auto"
     assert RunFolder.open("", {"ENCODER": "inception_v3"}).path.name == "sample-inception_v3-auto"
-    assert RunFolder.open("", {"DATASET": "/data/my flickr", "WEIGHTS": "/w/weights.h5"}).path.name == \
-        "my_flickr-mobilenet_v2-weights"
+    assert (
+        RunFolder.open("", {"DATASET": "/data/my flickr", "WEIGHTS": "/w/weights.h5"}).path.name
+        == "my_flickr-mobilenet_v2-weights"
+    )
     # not result-changing: the same folder
     assert RunFolder.open("", {"NUM_EXAMPLES": 3, "FEATURE_CACHE": "/tmp/x", "BASELINE_EPOCHS": 0}).path == default.path
-    names = {RunFolder.open("", {name: value}).path.name for name, value in
-             [("UNITS", 128), ("EPOCHS", 5), ("MIN_WORD_COUNT", 3), ("SEED", 1), ("MODEL", "inject")]}
+    names = {
+        RunFolder.open("", {name: value}).path.name
+        for name, value in [("UNITS", 128), ("EPOCHS", 5), ("MIN_WORD_COUNT", 3), ("SEED", 1), ("MODEL", "inject")]
+    }
     assert len(names) == 5 and all(re.fullmatch(r"sample-mobilenet_v2-auto-[0-9a-f]{8}", n) for n in names)
 
 
@@ -44,21 +48,23 @@ def test_two_runs_differing_only_in_units_do_not_share_a_model(runs):
 
 def test_an_explicit_run_dir_made_with_other_parameters_is_refused(tmp_path):
     RunFolder.open(tmp_path / "mine", {"UNITS": 256, "EPOCHS": 5})
-    again = RunFolder.open(tmp_path / "mine", {"UNITS": 256}, notebook="05")   # same values: fine
+    again = RunFolder.open(tmp_path / "mine", {"UNITS": 256}, notebook="05")  # same values: fine
     assert again.parameters["EPOCHS"] == 5
-    RunFolder.open(tmp_path / "mine", {"NUM_EXAMPLES": 2})                    # does not change results: fine
+    RunFolder.open(tmp_path / "mine", {"NUM_EXAMPLES": 2})  # does not change results: fine
     with pytest.raises(RunFolderError) as error:
         RunFolder.open(tmp_path / "mine", {"UNITS": 128, "BEAM_WIDTH": 3}, notebook="05")
     message = str(error.value)
     assert "UNITS=256" in message and "UNITS=128" in message and "RUN_DIR" in message and "\n" not in message
-    assert RunFolder.open(tmp_path / "mine").parameters["UNITS"] == 256      # nothing was changed
+    assert RunFolder.open(tmp_path / "mine").parameters["UNITS"] == 256  # nothing was changed
 
 
 def test_a_notebook_opens_it_with_its_own_parameters_only(tmp_path):
     namespace = {"RUN_DIR": str(tmp_path / "r"), "UNITS": 64, "EPOCHS": 3, "answer_1": None, "np": object()}
     folder = RunFolder.open(namespace["RUN_DIR"], namespace, notebook="05")
     recorded = folder.config()["parameters"]
-    assert recorded["UNITS"] == 64 and recorded["EPOCHS"] == params.BY_NAME["EPOCHS"].default  # 05 has UNITS, not EPOCHS
+    assert (
+        recorded["UNITS"] == 64 and recorded["EPOCHS"] == params.BY_NAME["EPOCHS"].default
+    )  # 05 has UNITS, not EPOCHS
     with pytest.raises(ParameterError, match="UNITS=0 is not allowed"):
         RunFolder.open(tmp_path / "other", {"UNITS": 0}, notebook="05")
 
@@ -76,7 +82,7 @@ def test_a_missing_input_is_one_line_naming_the_file_and_the_notebook_that_write
     assert isinstance(error.value, FileNotFoundError)
     message = str(error.value)
     assert "vocabulary.json" in message and "notebooks/02_lookup_table.ipynb" in message and "\n" not in message
-    rendered = error.value._render_traceback_()   # what IPython shows instead of a traceback
+    rendered = error.value._render_traceback_()  # what IPython shows instead of a traceback
     assert len(rendered) == 1 and "MissingInputError" in rendered[0] and message in rendered[0]
     with pytest.raises(MissingInputError, match="no 'text' section.*02_lookup_table"):
         folder.load_text()
@@ -90,8 +96,7 @@ def test_a_missing_input_in_a_notebook_shows_one_line(tmp_path):
     shell = InteractiveShell.instance()
     result = shell.run_cell(f"from helpers.run import RunFolder\nRunFolder.open({str(tmp_path)!r}).load_lookup_table()")
     assert isinstance(result.error_in_exec, MissingInputError)
-    assert result.error_in_exec._render_traceback_() == [
-        f"\x1b[31mMissingInputError\x1b[0m: {result.error_in_exec}"]
+    assert result.error_in_exec._render_traceback_() == [f"\x1b[31mMissingInputError\x1b[0m: {result.error_in_exec}"]
 
 
 def test_config_sections_are_typed_and_keep_keys_they_do_not_know(tmp_path):
@@ -116,8 +121,11 @@ def test_every_run_folder_file_name_is_spelled_in_helpers_run_only():
         elsewhere = [p.name for p, text in sources.items() if p.name != "run.py" and any(q in text for q in quoted)]
         assert not elsewhere, f"{name} is spelled in {elsewhere}: use helpers.run.{name}"
         for notebook in notebooks:
-            cells = json.loads(notebook.read_text())["cells"]   # exercises may name a file in a question
-            code = "\n".join("".join(c["source"]) for c in cells
-                             if c["cell_type"] == "code"
-                             and not {"check", "solution", "exercise"} & set(c["metadata"].get("tags", [])))
+            cells = json.loads(notebook.read_text())["cells"]  # exercises may name a file in a question
+            code = "\n".join(
+                "".join(c["source"])
+                for c in cells
+                if c["cell_type"] == "code"
+                and not {"check", "solution", "exercise"} & set(c["metadata"].get("tags", []))
+            )
             assert not any(q in code for q in quoted), f"{notebook.name} spells {name}: use its RunFolder"

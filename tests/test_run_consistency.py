@@ -14,8 +14,8 @@ from helpers.model import build_model
 from helpers.vocabulary import Vocabulary
 
 WORDS = ["one", "red", "green", "circle", "square"]
-MAX_LENGTH = 7            # the model reads MAX_LENGTH - 1 words, as notebook 05 builds it
-FEATURES = 1280           # mobilenet_v2
+MAX_LENGTH = 7  # the model reads MAX_LENGTH - 1 words, as notebook 05 builds it
+FEATURES = 1280  # mobilenet_v2
 
 
 @pytest.fixture(scope="module")
@@ -27,18 +27,42 @@ def model_file(tmp_path_factory):
     return folder / paths.MODEL_FILE
 
 
-def make_run(folder, model_file, *, words=WORDS, max_length=MAX_LENGTH, encoder="mobilenet_v2", feature_dim=FEATURES,
-             features_encoder=None):
+def make_run(
+    folder,
+    model_file,
+    *,
+    words=WORDS,
+    max_length=MAX_LENGTH,
+    encoder="mobilenet_v2",
+    feature_dim=FEATURES,
+    features_encoder=None,
+):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / paths.MODEL_FILE).write_bytes(model_file.read_bytes())
     Vocabulary.build([f"startseq {w} endseq" for w in words]).save(folder / paths.VOCABULARY_FILE)
-    paths.write_json_atomic(folder / paths.CONFIG_FILE, {
-        "text": {"max_length": max_length},
-        "features": {"encoder": encoder, "weights": "none", "pretrained": False, "seed": 0, "feature_dim": feature_dim,
-                     "image_size": 224}})
+    paths.write_json_atomic(
+        folder / paths.CONFIG_FILE,
+        {
+            "text": {"max_length": max_length},
+            "features": {
+                "encoder": encoder,
+                "weights": "none",
+                "pretrained": False,
+                "seed": 0,
+                "feature_dim": feature_dim,
+                "image_size": 224,
+            },
+        },
+    )
     if features_encoder:
-        np.savez(folder / paths.FEATURES_FILE, image_ids=np.array(["a.jpg"]), features=np.zeros((1, feature_dim), "f4"),
-                 encoder=np.array(features_encoder), weights=np.array("none"), image_size=np.array(224))
+        np.savez(
+            folder / paths.FEATURES_FILE,
+            image_ids=np.array(["a.jpg"]),
+            features=np.zeros((1, feature_dim), "f4"),
+            encoder=np.array(features_encoder),
+            weights=np.array("none"),
+            image_size=np.array(224),
+        )
     return folder
 
 
@@ -63,23 +87,46 @@ def test_a_consistent_run_folder_loads(tmp_path, model_file):
     assert model.outputs[0].shape[-1] == len(vocabulary) == 9 and config["text"]["max_length"] == MAX_LENGTH
 
 
-@pytest.mark.parametrize("change, names, words", [
-    ({"words": WORDS[:3]}, [paths.VOCABULARY_FILE, paths.MODEL_FILE], ["has 7 words", "predicts 9"]),
-    ({"words": WORDS + ["blue", "star"]}, [paths.VOCABULARY_FILE, paths.MODEL_FILE], ["has 11 words", "predicts 9"]),
-    ({"max_length": -3}, [paths.CONFIG_FILE], ["max_length is -3", "at least 2"]),
-    ({"max_length": "7"}, [paths.CONFIG_FILE], ["max_length is '7'"]),
-    ({"encoder": "mobilenet_v3_small", "feature_dim": 576}, [paths.CONFIG_FILE, paths.MODEL_FILE],
-     ["mobilenet_v3_small encoder gives 576 features", "expects 1280"]),
-    ({"encoder": "resnet50"}, [paths.CONFIG_FILE], ["unknown encoder 'resnet50'"]),
-    ({"feature_dim": 2048}, [paths.CONFIG_FILE], ["feature_dim is 2048", "expects 1280"]),
-    ({"features_encoder": "inception_v3"}, [paths.FEATURES_FILE, paths.CONFIG_FILE],
-     ["made with the inception_v3 encoder", "names mobilenet_v2"]),
-], ids=["vocabulary-smaller", "vocabulary-larger", "max-length-negative", "max-length-not-a-number",
-        "feature-size", "encoder-unknown", "feature-dim", "encoder-name"])
+@pytest.mark.parametrize(
+    "change, names, words",
+    [
+        ({"words": WORDS[:3]}, [paths.VOCABULARY_FILE, paths.MODEL_FILE], ["has 7 words", "predicts 9"]),
+        (
+            {"words": WORDS + ["blue", "star"]},
+            [paths.VOCABULARY_FILE, paths.MODEL_FILE],
+            ["has 11 words", "predicts 9"],
+        ),
+        ({"max_length": -3}, [paths.CONFIG_FILE], ["max_length is -3", "at least 2"]),
+        ({"max_length": "7"}, [paths.CONFIG_FILE], ["max_length is '7'"]),
+        (
+            {"encoder": "mobilenet_v3_small", "feature_dim": 576},
+            [paths.CONFIG_FILE, paths.MODEL_FILE],
+            ["mobilenet_v3_small encoder gives 576 features", "expects 1280"],
+        ),
+        ({"encoder": "resnet50"}, [paths.CONFIG_FILE], ["unknown encoder 'resnet50'"]),
+        ({"feature_dim": 2048}, [paths.CONFIG_FILE], ["feature_dim is 2048", "expects 1280"]),
+        (
+            {"features_encoder": "inception_v3"},
+            [paths.FEATURES_FILE, paths.CONFIG_FILE],
+            ["made with the inception_v3 encoder", "names mobilenet_v2"],
+        ),
+    ],
+    ids=[
+        "vocabulary-smaller",
+        "vocabulary-larger",
+        "max-length-negative",
+        "max-length-not-a-number",
+        "feature-size",
+        "encoder-unknown",
+        "feature-dim",
+        "encoder-name",
+    ],
+)
 # (A model's caption input has no fixed length since captions are batched by length, so a max_length that
 # disagrees with it cannot happen any more; check_run_consistency still checks a fixed-length model's.)
-def test_files_that_disagree_give_one_line_naming_the_file_and_exit_2(tmp_path, model_file, photo, capsys,
-                                                                      change, names, words):
+def test_files_that_disagree_give_one_line_naming_the_file_and_exit_2(
+    tmp_path, model_file, photo, capsys, change, names, words
+):
     run_dir = make_run(tmp_path / "run", model_file, **change)
     line = caption_error(run_dir, photo, capsys)
     for name in names:
@@ -88,12 +135,16 @@ def test_files_that_disagree_give_one_line_naming_the_file_and_exit_2(tmp_path, 
         assert word in line, line
 
 
-@pytest.mark.parametrize("content, words", [
-    (b"", ["is empty (0 bytes)"]),
-    (bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)), ["damaged or not a Keras model"]),
-    ("empty-zip", ["lacks config.json and model.weights.h5"]),
-    ("no-weights", ["lacks model.weights.h5"]),
-], ids=["empty-file", "random-bytes", "empty-zip", "zip-without-weights"])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"", ["is empty (0 bytes)"]),
+        (bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)), ["damaged or not a Keras model"]),
+        ("empty-zip", ["lacks config.json and model.weights.h5"]),
+        ("no-weights", ["lacks model.weights.h5"]),
+    ],
+    ids=["empty-file", "random-bytes", "empty-zip", "zip-without-weights"],
+)
 def test_a_damaged_model_file_is_named_with_what_is_wrong(tmp_path, model_file, photo, capsys, content, words):
     run_dir = make_run(tmp_path / "run", model_file)
     model_path = run_dir / paths.MODEL_FILE
@@ -111,7 +162,7 @@ def test_a_damaged_model_file_is_named_with_what_is_wrong(tmp_path, model_file, 
 
 def test_a_damaged_config_and_vocabulary_are_named(tmp_path, model_file, photo, capsys):
     run_dir = make_run(tmp_path / "run", model_file)
-    (run_dir / paths.CONFIG_FILE).write_text("[" * 100_000 + "]" * 100_000)     # nested too deeply for json
+    (run_dir / paths.CONFIG_FILE).write_text("[" * 100_000 + "]" * 100_000)  # nested too deeply for json
     line = caption_error(run_dir, photo, capsys)
     assert str(run_dir / paths.CONFIG_FILE) in line and "nested too deeply" in line, line
     run_dir = make_run(tmp_path / "run2", model_file)

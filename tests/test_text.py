@@ -3,15 +3,23 @@ import pytest
 from helpers import text
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("Two small red circles on a black background.", "two small red circles on black background"),
-    ("A dog's ball, 2 times!", "dogs ball times"),
-    ("  There are 3 BLUE squares -- on the gray background #shapes ", "there are blue squares on the gray background shapes"),
-    ("Red circles (two of them), big, on black!", "red circles two of them big on black"),
-    ("A child in a pink dress is climbing up a set of stairs in an entry way .",
-     "child in pink dress is climbing up set of stairs in an entry way"),
-    ("3rd 1 x @ & *", ""),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("Two small red circles on a black background.", "two small red circles on black background"),
+        ("A dog's ball, 2 times!", "dogs ball times"),
+        (
+            "  There are 3 BLUE squares -- on the gray background #shapes ",
+            "there are blue squares on the gray background shapes",
+        ),
+        ("Red circles (two of them), big, on black!", "red circles two of them big on black"),
+        (
+            "A child in a pink dress is climbing up a set of stairs in an entry way .",
+            "child in pink dress is climbing up set of stairs in an entry way",
+        ),
+        ("3rd 1 x @ & *", ""),
+    ],
+)
 def test_clean_caption_gives_the_expected_string(raw, expected):
     assert text.clean_caption(raw) == expected
 
@@ -46,11 +54,14 @@ def test_start_and_stop_tokens_are_added_exactly_once():
     assert text.add_start_stop("") == "startseq endseq"
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("2 big GREEN circles", "2 big green circles"),
-    ("A dog's ball, 2 times!", "a dogs ball 2 times"),
-    ("3rd 1 x @ & * €", "3rd 1 x"),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("2 big GREEN circles", "2 big green circles"),
+        ("A dog's ball, 2 times!", "a dogs ball 2 times"),
+        ("3rd 1 x @ & * €", "3rd 1 x"),
+    ],
+)
 def test_keep_short_words_keeps_numbers_and_one_letter_words(raw, expected):
     assert text.clean_caption(raw, keep_short_words=True) == expected
     assert text.clean_caption(expected, keep_short_words=True) == expected  # idempotent

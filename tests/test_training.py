@@ -27,8 +27,9 @@ def test_prefix_pairs_cut_the_right_prefixes_with_one_target_each():
     rows, sequences = training.encode_captions(captions, vocabulary, max_length=7)
     assert sequences.shape == (1, 7) and list(sequences[0, 5:]) == [PAD_ID, PAD_ID]
     assert training.prefix_positions(sequences).tolist() == [[0, 1], [0, 2], [0, 3], [0, 4]]
-    dataset, count = training.prefix_pair_dataset(np.ones((1, 3), "float32"), captions, ["a.jpg"], vocabulary, 7,
-                                                  batch_size=10, shuffle=False)
+    dataset, count = training.prefix_pair_dataset(
+        np.ones((1, 3), "float32"), captions, ["a.jpg"], vocabulary, 7, batch_size=10, shuffle=False
+    )
     assert count == 4
     (image_features, prefixes), targets = next(iter(dataset))
     # padded to the batch's longest prefix (4 words), not to max_length - 1
@@ -36,8 +37,12 @@ def test_prefix_pairs_cut_the_right_prefixes_with_one_target_each():
     targets = targets.numpy()
     assert ((targets != PAD_ID).sum(axis=1) == 1).all(), "exactly one target per prefix"
     decoded = [(decode(vocabulary, p), decode(vocabulary, t)) for p, t in zip(prefixes.numpy(), targets)]
-    assert decoded == [("startseq", "two"), ("startseq two", "red"), ("startseq two red", "circles"),
-                       ("startseq two red circles", "endseq")]
+    assert decoded == [
+        ("startseq", "two"),
+        ("startseq two", "red"),
+        ("startseq two red", "circles"),
+        ("startseq two red circles", "endseq"),
+    ]
     # the target sits at the prefix's last position: where the causal model predicts the next word
     assert [int(np.flatnonzero(t)[0]) for t in targets] == [0, 1, 2, 3]
 
@@ -46,8 +51,9 @@ def test_teacher_forcing_targets_are_the_caption_shifted_by_one():
     vocabulary = Vocabulary.build(["startseq two red circles endseq", "startseq one square endseq"])
     captions = {"a.jpg": ["startseq two red circles endseq"], "b.jpg": ["startseq one square endseq"]}
     features = np.array([[1, 0], [0, 1]], "float32")
-    dataset, count = training.teacher_forcing_dataset(features, captions, ["a.jpg", "b.jpg"], vocabulary, 7,
-                                                      batch_size=10, shuffle=False)
+    dataset, count = training.teacher_forcing_dataset(
+        features, captions, ["a.jpg", "b.jpg"], vocabulary, 7, batch_size=10, shuffle=False
+    )
     assert count == 2
     (image_features, words), targets = next(iter(dataset))
     assert words.shape == targets.shape == (2, 4), "padded to the batch's longest caption (5 tokens), minus one"
@@ -72,8 +78,10 @@ def test_both_ways_compute_the_same_loss_for_the_same_model():
 def length_varied_captions(count=300, seed=0):
     rng = np.random.default_rng(seed)
     words = "a dog cat runs on grass the red ball in water".split()
-    captions = {f"{k}.jpg": ["startseq " + " ".join(rng.choice(words, size=int(rng.integers(1, 20)))) + " endseq"]
-                for k in range(count)}
+    captions = {
+        f"{k}.jpg": ["startseq " + " ".join(rng.choice(words, size=int(rng.integers(1, 20)))) + " endseq"]
+        for k in range(count)
+    }
     vocabulary = Vocabulary.build([c for cs in captions.values() for c in cs])
     return captions, vocabulary, np.arange(count, dtype="float32")[:, None]
 
@@ -87,25 +95,28 @@ def test_bucketed_batches_hold_every_caption_once_padded_to_their_own_longest():
     ids, max_length = list(captions), training.max_caption_length(captions)
     _, sequences = training.encode_captions(captions, vocabulary, max_length, ids)
     lengths = (sequences != PAD_ID).sum(axis=1)
-    dataset, count = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, batch_size=16,
-                                                      seed=3, bucket=True, window_batches=8)
+    dataset, count = training.teacher_forcing_dataset(
+        features, captions, ids, vocabulary, max_length, batch_size=16, seed=3, bucket=True, window_batches=8
+    )
     epochs = [batches_of(dataset) for _ in range(2)]
     for batches in epochs:
         rows = np.concatenate([rows for rows, _, _ in batches])
         assert sorted(rows.tolist()) == list(range(count)), "every caption exactly once per epoch"
         for rows, words, targets in batches:
             assert words.shape[1] == lengths[rows].max() - 1, "padded to the batch's own longest caption"
-            assert np.array_equal(words, sequences[rows, :words.shape[1]])
-            assert np.array_equal(targets, sequences[rows, 1:words.shape[1] + 1])
+            assert np.array_equal(words, sequences[rows, : words.shape[1]])
+            assert np.array_equal(targets, sequences[rows, 1 : words.shape[1] + 1])
     spread = np.mean([np.ptp(lengths[rows]) for rows, _, _ in epochs[0]])
-    plain, _ = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, batch_size=16,
-                                                seed=3, bucket=False)
+    plain, _ = training.teacher_forcing_dataset(
+        features, captions, ids, vocabulary, max_length, batch_size=16, seed=3, bucket=False
+    )
     plain_spread = np.mean([np.ptp(lengths[rows]) for rows, _, _ in batches_of(plain)])
     assert spread < 0.4 * plain_spread, "a bucketed batch holds captions of about the same length"
     padding = sum((w == PAD_ID).sum() for _, w, _ in epochs[0]) / sum(w.size for _, w, _ in epochs[0])
     assert padding < 0.2
-    default, _ = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, batch_size=16,
-                                                  seed=3, bucket=True)  # windows of BUCKET_WINDOW_BATCHES (2)
+    default, _ = training.teacher_forcing_dataset(
+        features, captions, ids, vocabulary, max_length, batch_size=16, seed=3, bucket=True
+    )  # windows of BUCKET_WINDOW_BATCHES (2)
     default_padding = [(w == PAD_ID).mean() for _, w, _ in batches_of(default)]
     plain_padding = [(w == PAD_ID).mean() for _, w, _ in batches_of(plain)]
     assert np.mean(default_padding) < 0.8 * np.mean(plain_padding)
@@ -113,16 +124,19 @@ def test_bucketed_batches_hold_every_caption_once_padded_to_their_own_longest():
 
 
 def test_bucketing_is_the_default_only_where_captions_vary_widely_in_length():
-    flickr8k_like = np.r_[np.full(90, 13), np.full(10, 34)]   # mean 15 of at most 34 tokens
-    sample_like = np.r_[np.full(90, 9), np.full(10, 13)]      # mean 9.4 of at most 13
+    flickr8k_like = np.r_[np.full(90, 13), np.full(10, 34)]  # mean 15 of at most 34 tokens
+    sample_like = np.r_[np.full(90, 9), np.full(10, 13)]  # mean 9.4 of at most 13
     assert training.worth_bucketing(flickr8k_like) and not training.worth_bucketing(sample_like)
     captions, vocabulary, features = length_varied_captions(64)
-    captions = {i: [" ".join(c.split()[:9]) + (" endseq" if len(c.split()) > 9 else "") for c in cs]
-                for i, cs in captions.items()}  # lengths 3..10: alike
+    captions = {
+        i: [" ".join(c.split()[:9]) + (" endseq" if len(c.split()) > 9 else "") for c in cs]
+        for i, cs in captions.items()
+    }  # lengths 3..10: alike
     ids, max_length = list(captions), training.max_caption_length(captions)
     default, _ = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, 8, seed=2)
-    plain, _ = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, 8, seed=2,
-                                                bucket=False)
+    plain, _ = training.teacher_forcing_dataset(
+        features, captions, ids, vocabulary, max_length, 8, seed=2, bucket=False
+    )
     assert [r.tolist() for r, _, _ in batches_of(default)] == [r.tolist() for r, _, _ in batches_of(plain)]
 
 
@@ -131,8 +145,9 @@ def test_without_shuffling_the_captions_keep_their_order_and_bucketing_is_determ
     ids, max_length = list(captions), training.max_caption_length(captions)
     dev, _ = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, 16, shuffle=False)
     assert np.concatenate([rows for rows, _, _ in batches_of(dev)]).tolist() == list(range(50))
-    sorted_dev, _ = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, 16,
-                                                     shuffle=False, bucket=True)
+    sorted_dev, _ = training.teacher_forcing_dataset(
+        features, captions, ids, vocabulary, max_length, 16, shuffle=False, bucket=True
+    )
     first, second = batches_of(sorted_dev), batches_of(sorted_dev)
     assert [r.tolist() for r, _, _ in first] == [r.tolist() for r, _, _ in second]
     assert [w.shape[1] for _, w, _ in first] == sorted(w.shape[1] for _, w, _ in first)
@@ -150,8 +165,9 @@ def test_the_loss_of_a_bucketed_epoch_counts_the_same_words_as_fixed_padding():
     def summed(dataset):
         return sum(float(loss(t, model([f, w]))) for (f, w), t in dataset)
 
-    bucketed, _ = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, 8, seed=1,
-                                                   bucket=True)
+    bucketed, _ = training.teacher_forcing_dataset(
+        features, captions, ids, vocabulary, max_length, 8, seed=1, bucket=True
+    )
     _, sequences = training.encode_captions(captions, vocabulary, max_length, ids)
     fixed = [((features, sequences[:, :-1]), sequences[:, 1:])]  # every caption padded to max_length - 1
     assert np.isclose(summed(bucketed), summed(fixed), rtol=1e-5)
@@ -166,8 +182,9 @@ def test_long_captions_are_truncated_keeping_the_stop_token():
 def test_features_and_image_ids_must_match():
     vocabulary = Vocabulary.build(["startseq red endseq"])
     with pytest.raises(ValueError, match="2 feature rows for 1 images"):
-        training.teacher_forcing_dataset(np.ones((2, 3), "float32"), {"a": ["startseq red endseq"]}, ["a"],
-                                         vocabulary, 4)
+        training.teacher_forcing_dataset(
+            np.ones((2, 3), "float32"), {"a": ["startseq red endseq"]}, ["a"], vocabulary, 4
+        )
 
 
 def baseline_of(captions, image_ids, vocabulary, max_length):
@@ -210,8 +227,9 @@ def test_the_best_epoch_is_the_one_saved(trained_run):
     vocabulary = Vocabulary.load(run_dir / paths.VOCABULARY_FILE)
     max_length = training.max_caption_length(captions)
     model.compile(loss=model.loss)  # evaluate needs a compiled model; the weights are the saved ones
-    dev, _ = training.teacher_forcing_dataset(feature_matrix[1::2], captions, image_ids[1::2], vocabulary,
-                                              max_length, 16, shuffle=False)
+    dev, _ = training.teacher_forcing_dataset(
+        feature_matrix[1::2], captions, image_ids[1::2], vocabulary, max_length, 16, shuffle=False
+    )
     assert np.isclose(model.evaluate(dev, verbose=0), min(history["val_loss"]), rtol=1e-3)
 
 
@@ -222,7 +240,7 @@ def test_the_trained_model_names_the_colour_and_reloads_with_the_same_captions(t
     assert colour_accuracy(run_dir)[1] == captions
 
 
-@pytest.mark.course   # end to end, slow: two trainings in subprocesses
+@pytest.mark.course  # end to end, slow: two trainings in subprocesses
 def test_the_same_seed_gives_the_same_run(tmp_path):
     first = run(tmp_path / "a", epochs=3, seed=5)
     second = run(tmp_path / "b", epochs=3, seed=5)
@@ -247,13 +265,17 @@ def child_environment():
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(paths.REPO_ROOT)}
 
 
-@pytest.mark.course   # end to end, slow: training in a subprocess, killed
+@pytest.mark.course  # end to end, slow: training in a subprocess, killed
 def test_a_killed_training_resumes_where_it_stopped(tmp_path):
     run_dir, epochs = tmp_path / "run", 12
     partial = run_dir / training.BACKUP_DIR / paths.HISTORY_FILE
     command = [sys.executable, str(TOY_SCRIPT), "--run-dir", str(run_dir), "--epochs", str(epochs)]
-    child = subprocess.Popen(command + ["--epoch-sleep", "1.0"], env=child_environment(),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        command + ["--epoch-sleep", "1.0"],
+        env=child_environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline and child.poll() is None:
@@ -284,10 +306,20 @@ def test_a_killed_training_resumes_where_it_stopped(tmp_path):
     assert colour_accuracy(run_dir)[1] == captions  # reloading the artifact gives exactly the same captions
 
 
-@pytest.mark.course   # end to end, slow: training under tf.distribute
+@pytest.mark.course  # end to end, slow: training under tf.distribute
 def test_mirrored_strategy_trains_on_two_logical_devices(tmp_path):
-    command = [sys.executable, str(TOY_SCRIPT), "--run-dir", str(tmp_path), "--epochs", "12",
-               "--strategy", "mirrored", "--logical-cpus", "2"]
+    command = [
+        sys.executable,
+        str(TOY_SCRIPT),
+        "--run-dir",
+        str(tmp_path),
+        "--epochs",
+        "12",
+        "--strategy",
+        "mirrored",
+        "--logical-cpus",
+        "2",
+    ]
     result = subprocess.run(command, env=child_environment(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     history = json.loads(result.stdout.split("HISTORY ", 1)[1])
@@ -317,18 +349,23 @@ def test_training_ends_holding_the_best_epoch_and_a_plateau_halves_the_learning_
     image_ids, feature_matrix, captions = toy_data()
     vocabulary = Vocabulary.build([c for caps in captions.values() for c in caps])
     max_length = training.max_caption_length(captions)
-    train_ds, _ = training.teacher_forcing_dataset(feature_matrix[::2], captions, image_ids[::2], vocabulary,
-                                                   max_length, 16)
-    dev_ds, _ = training.teacher_forcing_dataset(feature_matrix[1::2], captions, image_ids[1::2], vocabulary,
-                                                 max_length, 16, shuffle=False)
-    model = build_model("merge", len(vocabulary), max_length - 1, 8, units=32, embedding_dim=16, dropout=0.1,
-                        learning_rate=0.2)
-    history = training.train(model, train_ds, dev_ds, epochs=30, run_dir=tmp_path, patience=6,
-                             reduce_lr_patience=1, verbose=0)
+    train_ds, _ = training.teacher_forcing_dataset(
+        feature_matrix[::2], captions, image_ids[::2], vocabulary, max_length, 16
+    )
+    dev_ds, _ = training.teacher_forcing_dataset(
+        feature_matrix[1::2], captions, image_ids[1::2], vocabulary, max_length, 16, shuffle=False
+    )
+    model = build_model(
+        "merge", len(vocabulary), max_length - 1, 8, units=32, embedding_dim=16, dropout=0.1, learning_rate=0.2
+    )
+    history = training.train(
+        model, train_ds, dev_ds, epochs=30, run_dir=tmp_path, patience=6, reduce_lr_patience=1, verbose=0
+    )
     rates = history["learning_rate"]
     assert len(rates) == history["epochs_run"] and rates[0] == pytest.approx(0.2)
     assert all(later <= earlier for earlier, later in zip(rates, rates[1:]))
     assert rates[-1] < rates[0], "the dev loss stalled at some point: the rate was lowered"
     assert history["stopped_early"] and history["epochs_run"] < 30
-    assert np.isclose(model.evaluate(dev_ds, verbose=0), min(history["val_loss"]), rtol=1e-3), \
+    assert np.isclose(model.evaluate(dev_ds, verbose=0), min(history["val_loss"]), rtol=1e-3), (
         "after train() the model holds the best epoch, not the last"
+    )

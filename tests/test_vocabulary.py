@@ -19,7 +19,10 @@ def test_encode_decode_round_trip_and_unknown_words():
     ids = vocabulary.encode("startseq two green circles endseq")
     assert ids[2] == UNKNOWN_ID
     assert vocabulary.decode(vocabulary.encode(CAPTIONS[0])) == "two red circles"
-    assert vocabulary.decode([vocabulary.start_id, vocabulary.index["two"], vocabulary.stop_id, vocabulary.index["red"]]) == "two"
+    assert (
+        vocabulary.decode([vocabulary.start_id, vocabulary.index["two"], vocabulary.stop_id, vocabulary.index["red"]])
+        == "two"
+    )
 
 
 def test_json_round_trip(tmp_path):

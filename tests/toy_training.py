@@ -30,8 +30,19 @@ def toy_data(images_per_colour=12, seed=0):
     return image_ids, np.stack(rows), captions
 
 
-def run(run_dir, *, epochs=12, seed=0, architecture="merge", mode="teacher_forcing", strategy="default",
-        patience=100, learning_rate=0.01, epoch_sleep=0.0, batch_size=16):
+def run(
+    run_dir,
+    *,
+    epochs=12,
+    seed=0,
+    architecture="merge",
+    mode="teacher_forcing",
+    strategy="default",
+    patience=100,
+    learning_rate=0.01,
+    epoch_sleep=0.0,
+    batch_size=16,
+):
     """Train on the toy data into ``run_dir`` (vocabulary, config, model.keras, history.json)."""
     import keras
 
@@ -53,13 +64,22 @@ def run(run_dir, *, epochs=12, seed=0, architecture="merge", mode="teacher_forci
     dev_ds, _ = make(feature_matrix[1::2], captions, dev_ids, vocabulary, max_length, batch_size, shuffle=False)
     distribution = training.distribution_strategy(strategy)
     with distribution.scope():
-        model = build_model(architecture, len(vocabulary), max_length - 1, 8, units=32, embedding_dim=16,
-                            dropout=0.1, learning_rate=learning_rate)
+        model = build_model(
+            architecture,
+            len(vocabulary),
+            max_length - 1,
+            8,
+            units=32,
+            embedding_dim=16,
+            dropout=0.1,
+            learning_rate=learning_rate,
+        )
     extra = []
     if epoch_sleep:
         extra.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: time.sleep(epoch_sleep)))
-    history = training.train(model, train_ds, dev_ds, epochs=epochs, run_dir=run_dir, patience=patience,
-                             verbose=0, callbacks=extra)
+    history = training.train(
+        model, train_ds, dev_ds, epochs=epochs, run_dir=run_dir, patience=patience, verbose=0, callbacks=extra
+    )
     history["replicas"] = int(distribution.num_replicas_in_sync)
     return history
 
