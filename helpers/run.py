@@ -613,6 +613,8 @@ class RunFolder:
     def load_untrained_model(self):
         import keras
 
+        import helpers.model  # noqa: F401  (registers the course's own layer, ImageAtEveryPosition)
+
         return keras.saving.load_model(self._require(UNTRAINED_MODEL_FILE), compile=False)
 
     # --- 06 ----------------------------------------------------------------------------------------------------

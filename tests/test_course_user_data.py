@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import course, decoding, paths
+from helpers import course, paths, run
 from helpers.datasets import load_dataset
 
 N_IMAGES = 96
@@ -96,7 +96,7 @@ def check_user_run(run_dir: Path, result: subprocess.CompletedProcess) -> dict:
     longest = max(len(c.split()) - 2 for c in (c for cs in lookup_table["train"].values() for c in cs))
     generated = {
         "greedy": json.loads((run_dir / paths.GENERATED_CAPTIONS_FILE).read_text()),
-        "beam": json.loads((run_dir / decoding.BEAM_CAPTIONS_FILE).read_text())["captions"],
+        "beam": json.loads((run_dir / run.BEAM_CAPTIONS_FILE).read_text())["captions"],
     }
     executed = run_dir / "notebooks" / "07_caption_generation.ipynb"
     command_lines = [
