@@ -60,6 +60,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from helpers import model as _course_model  # noqa: F401  (registers ImageAtEveryPosition: merge/inject reload)
 from helpers import paths
 from helpers.run import ATTENTION_CAPTIONS_FILE, ATTENTION_DIR, SPATIAL_FEATURES_FILE  # noqa: F401
 from helpers.run import ATTENTION_COMPARISON_FILE as COMPARISON_FILE  # noqa: F401
