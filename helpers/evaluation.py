@@ -43,6 +43,7 @@ beat it has learned to recognise images but not to describe new ones.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import subprocess
@@ -330,6 +331,35 @@ def _meteor_scorer(heap: str = METEOR_JAVA_HEAP):
     return scorer
 
 
+#: The Java process shared by the :func:`meteor` calls inside :func:`meteor_session` (``[None]`` until the first).
+_METEOR_SESSION: list = []
+
+
+def _stop_meteor(process) -> None:
+    if process.stdin and not process.stdin.closed:
+        process.stdin.close()
+    process.kill()
+    process.wait()
+
+
+@contextlib.contextmanager
+def meteor_session():
+    """``with meteor_session(): ...``: every :func:`meteor` call inside the block scores through one Java
+    process, started at the first call and stopped at the end, instead of one process per call (each start
+    loads METEOR's paraphrase tables again: about 10 s on a 2-core machine). Scores are the same: each call
+    sends its own segments' statistics. Only one Java process runs at a time either way."""
+    if _METEOR_SESSION:  # already inside one: share it
+        yield
+        return
+    _METEOR_SESSION.append(None)
+    try:
+        yield
+    finally:
+        scorer = _METEOR_SESSION.pop()
+        if scorer is not None:
+            _stop_meteor(scorer.meteor_p)
+
+
 def meteor(
     references: dict[str, list[str]], hypotheses: dict[str, str], *, timeout: float = 600
 ) -> tuple[float, dict[str, float]]:
@@ -337,17 +367,23 @@ def meteor(
 
     Raises :class:`MetricUnavailable` (with the reason) when Java is missing, the
     METEOR jar fails, or it takes longer than ``timeout`` seconds. Java's heap is capped
-    at :data:`METEOR_JAVA_HEAP` (pycocoevalcap's own 2 GB would not fit on Binder)."""
+    at :data:`METEOR_JAVA_HEAP` (pycocoevalcap's own 2 GB would not fit on Binder).
+    Inside :func:`meteor_session` the Java process is reused."""
     available, why = java_status()
     if not available:
         raise MetricUnavailable(f"METEOR needs Java: {why}. Install a Java runtime (e.g. OpenJDK 17) to get it.")
     image_ids, gts, res = _coco_inputs(references, hypotheses)
     if not image_ids:
         return 0.0, {}
-    try:
-        scorer = _meteor_scorer()
-    except OSError as error:
-        raise MetricUnavailable(f"METEOR could not start Java: {error}") from error
+    shared = bool(_METEOR_SESSION)
+    scorer = _METEOR_SESSION[-1] if shared else None
+    if scorer is None:
+        try:
+            scorer = _meteor_scorer()
+        except OSError as error:
+            raise MetricUnavailable(f"METEOR could not start Java: {error}") from error
+        if shared:
+            _METEOR_SESSION[-1] = scorer
     outcome: dict = {}
 
     def work():
@@ -361,6 +397,8 @@ def meteor(
     worker.join(timeout)
     process = scorer.meteor_p
     if worker.is_alive() or "error" in outcome:
+        if shared:
+            _METEOR_SESSION[-1] = None  # the next call starts a fresh process
         scorer.lock = threading.Lock()  # the stuck worker holds the old one; the wrapper's __del__ takes it
         process.kill()
         stderr = b""
@@ -371,9 +409,8 @@ def meteor(
         reason = f"no answer after {timeout:.0f} s" if worker.is_alive() else repr(outcome["error"])
         detail = stderr.decode(errors="replace").strip().splitlines()[-1:] if stderr else []
         raise MetricUnavailable(f"METEOR failed ({reason}){': ' + detail[0] if detail else ''}")
-    process.stdin.close()
-    process.kill()
-    process.wait()
+    if not shared:
+        _stop_meteor(process)
     score, per_image = outcome["value"]
     return float(score), {i: float(s) for i, s in zip(image_ids, per_image)}
 

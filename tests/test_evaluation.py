@@ -136,6 +136,23 @@ def test_meteor_through_java():
     assert poor_per_image["c"] == pytest.approx(result["per_image"]["meteor"]["c"])
 
 
+@pytest.mark.course  # starts METEOR's JVM
+def test_a_meteor_session_starts_java_once_and_gives_the_same_scores(monkeypatch):
+    if not evaluation.java_status()[0]:
+        pytest.skip("no working Java here: METEOR cannot run (the missing-Java path is tested above)")
+    alone = [evaluation.meteor(REFERENCES, captions) for captions in (PERFECT, POOR)]
+    started = []
+    real_scorer = evaluation._meteor_scorer
+    monkeypatch.setattr(evaluation, "_meteor_scorer", lambda: started.append(1) or real_scorer())
+    with evaluation.meteor_session():
+        shared = [evaluation.meteor(REFERENCES, captions) for captions in (PERFECT, POOR)]
+        process = evaluation._METEOR_SESSION[-1].meteor_p
+        assert process.poll() is None, "the Java process stays up between calls"
+    assert len(started) == 1 and process.poll() is not None and not evaluation._METEOR_SESSION
+    for (score, per_image), (score_alone, per_image_alone) in zip(shared, alone):
+        assert score == pytest.approx(score_alone) and per_image == pytest.approx(per_image_alone)
+
+
 def test_comparison_table_places_the_run_beside_published_figures():
     rows = evaluation.comparison_rows({"greedy": {"bleu1": 0.5, "bleu4": 0.123, "cider": 0.9}}, "sample")
     assert rows[0]["model"] == "this run, greedy" and rows[0]["bleu4"] == 12.3 and rows[0]["meteor"] is None
