@@ -740,6 +740,51 @@ COMPARISON_METRICS = [
 ]
 
 
+def model_row(
+    model,
+    inputs,
+    image_ids: list[str],
+    *,
+    vocabulary: Vocabulary,
+    max_length: int,
+    width: int,
+    alpha: float,
+    seconds_per_epoch: float,
+    memory: dict | None,
+    captions: tuple[dict, dict] | None = None,
+) -> dict:
+    """One model's row of notebook 10's comparison, before scoring (:func:`score_rows`): its greedy and
+    beam captions of ``image_ids`` (decoded here from ``inputs``, one row of features or grid per image, unless
+    ``captions=(greedy, beam)`` are given), its parameter count, seconds per epoch and memory while training
+    (``{"peak_mb", "growth_mb"}``, or ``None`` where it was not measured)."""
+    if captions is None:
+        greedy = greedy_captions(model, inputs, vocabulary, max_length)
+        beam = beam_search_captions(model, inputs, vocabulary, max_length, width=width, alpha=alpha)
+        captions = (dict(zip(image_ids, greedy)), dict(zip(image_ids, beam)))
+    return {
+        "captions": {"greedy": captions[0], "beam": captions[1]},
+        "parameters": count_parameters(model),
+        "seconds_per_epoch": float(seconds_per_epoch),
+        "memory": memory,
+    }
+
+
+def score_rows(rows: dict[str, dict], references: dict[str, list[str]]) -> dict[str, dict]:
+    """Replace each row's ``captions`` by their ``scores`` (:func:`helpers.evaluation.caption_scores`),
+    with one METEOR Java process for every row (:func:`helpers.evaluation.meteor_session`), started after
+    the models were trained and decoded. Returns ``rows``."""
+    from helpers import evaluation
+
+    with evaluation.meteor_session():
+        for row in rows.values():
+            captions = row.pop("captions")
+            row["scores"] = {
+                decoder: evaluation.caption_scores(references, captions[decoder], say=None)["scores"]
+                for decoder in ("greedy", "beam")
+            }
+    return rows
+
+
 def comparison_markdown(rows: dict[str, dict], beam_width: int = 3) -> str:
     """``{model: {"scores": {"greedy": {...}, "beam": {...}}, "parameters", "seconds_per_epoch",
     "memory": {"peak_mb", "growth_mb"} or None}}`` as a Markdown table: one line per model and decoder,

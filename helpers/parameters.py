@@ -364,7 +364,8 @@ PARAMETERS: list[Parameter] = [
         "COMPARE_MODELS",
         str,
         "auto",
-        'train merge and inject here for the comparison table: "yes", "no", '
+        "train the architecture that is not MODEL (06 trained that one) here for the comparison table: "
+        '"yes", "no", '
         '"auto" (only up to 10,000 training captions)',
         ("10",),
         choices=("auto", "yes", "no"),
