@@ -191,6 +191,37 @@ def test_decoding_never_writes_unk_even_when_the_model_prefers_it():
     assert attention.beam_search_captions(model, grid, VOCABULARY, max_length=6, width=1) == greedy
 
 
+def test_comparison_rows_decode_or_take_captions_and_are_scored_through_one_meteor_session(monkeypatch):
+    from helpers import evaluation
+
+    model = small_model()
+    grid = np.random.default_rng(4).normal(size=(3, 9, 8)).astype(np.float16)
+    ids = ["a.png", "b.png", "c.png"]
+    options = {"vocabulary": VOCABULARY, "max_length": 6, "width": 2, "alpha": 0.7}
+    decoded = attention.model_row(model, grid, ids, **options, seconds_per_epoch=np.float64(1.5), memory=None)
+    assert decoded["captions"]["greedy"] == dict(zip(ids, attention.greedy_captions(model, grid, VOCABULARY, 6)))
+    assert set(decoded["captions"]["beam"]) == set(ids) and decoded["seconds_per_epoch"] == 1.5
+    given = ({i: "red circle" for i in ids}, {i: "blue square" for i in ids})
+    memory = {"peak_mb": 900.0, "growth_mb": 20.0}
+    reused = attention.model_row(model, None, ids, **options, seconds_per_epoch=2, memory=memory, captions=given)
+    assert reused["captions"] == {"greedy": given[0], "beam": given[1]}
+    assert reused["parameters"] == decoded["parameters"] == attention.count_parameters(model)
+    sessions, scored = [], []
+
+    def fake_scores(references, hypotheses, say=None):
+        sessions.append(list(evaluation._METEOR_SESSION))
+        scored.append(hypotheses)
+        return {"scores": {"bleu1": 0.5, "cider": 1.0}}
+
+    monkeypatch.setattr(evaluation, "caption_scores", fake_scores)
+    rows = attention.score_rows({"merge (06)": decoded, "attention": reused}, {i: ["red circle"] for i in ids})
+    assert sessions == [[None]] * 4, "all four caption sets scored inside one METEOR session"
+    assert scored[2:] == list(given) and not evaluation._METEOR_SESSION
+    assert all("captions" not in row and set(row["scores"]) == {"greedy", "beam"} for row in rows.values())
+    table = attention.comparison_markdown(rows, beam_width=2)
+    assert "| merge (06) | greedy |" in table and "| attention | beam 2 |" in table and "900 (+20)" in table
+
+
 def test_caption_attention_gives_one_map_per_word_and_endseq():
     model = small_model()
     grid = np.random.default_rng(5).normal(size=(2, 9, 8)).astype(np.float32)
