@@ -92,12 +92,21 @@ def _tables(features, captions_by_image, image_ids, vocabulary, max_length):
     if len(features) != len(image_ids):
         raise ValueError(f"{len(features)} feature rows for {len(image_ids)} images: they must match row for row")
     image_rows, sequences = encode_captions(captions_by_image, vocabulary, max_length, image_ids)
+    features = np.asarray(features)
+    # float16 features (notebook 10's grids) stay float16 here, half the memory: each batch is made float32
+    # (_float32_rows), the same numbers as converting the whole table first
     return (
-        tf.constant(np.asarray(features), dtype=tf.float32),
+        tf.constant(features, dtype=tf.float16 if features.dtype == np.float16 else tf.float32),
         tf.constant(sequences, dtype=tf.int32),
         tf.constant(image_rows, dtype=tf.int32),
         sequences,
     )
+
+
+def _float32_rows(feature_table, rows):
+    import tensorflow as tf
+
+    return tf.cast(tf.gather(feature_table, rows), tf.float32)
 
 
 def _batched(index, make_batch, batch_size, shuffle, seed, lengths=None, window_batches=None):
@@ -224,7 +233,7 @@ def teacher_forcing_dataset(
     def make_batch(caption_rows):
         longest = tf.reduce_max(tf.gather(length_table, caption_rows))  # pad to this batch's longest caption
         captions = tf.gather(caption_table, caption_rows)[:, :longest]
-        image_features = tf.gather(feature_table, tf.gather(image_row_table, caption_rows))
+        image_features = _float32_rows(feature_table, tf.gather(image_row_table, caption_rows))
         return (image_features, captions[:, :-1]), captions[:, 1:]
 
     index = np.arange(len(sequences), dtype=np.int32)
@@ -271,7 +280,7 @@ def prefix_pair_dataset(
         targets = tf.where(
             column[None, :longest] == positions[:, None] - 1, next_word[:, None], tf.zeros_like(captions)
         )
-        image_features = tf.gather(feature_table, tf.gather(image_row_table, caption_rows))
+        image_features = _float32_rows(feature_table, tf.gather(image_row_table, caption_rows))
         return (image_features, prefix), targets
 
     return _batched(index, make_batch, batch_size, shuffle, seed), len(index)

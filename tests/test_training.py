@@ -63,6 +63,23 @@ def test_teacher_forcing_targets_are_the_caption_shifted_by_one():
     assert np.array_equal(image_features.numpy(), features)
 
 
+def test_float16_features_are_kept_float16_and_batched_as_float32():
+    """Notebook 10's grids: the table holds them as float16 (half the memory), each batch is float32."""
+    vocabulary = Vocabulary.build(["startseq two red circles endseq", "startseq one square endseq"])
+    captions = {"a.jpg": ["startseq two red circles endseq"], "b.jpg": ["startseq one square endseq"]}
+    grids = np.random.default_rng(3).normal(size=(2, 4, 3)).astype("float16")
+    for make in (training.teacher_forcing_dataset, training.prefix_pair_dataset):
+        batches = [
+            [
+                batch[0][0].numpy()
+                for batch in make(table, captions, ["a.jpg", "b.jpg"], vocabulary, 7, shuffle=False)[0]
+            ]
+            for table in (grids, grids.astype(np.float32))
+        ]
+        assert all(rows.dtype == np.float32 for rows in batches[0])
+        assert all(np.array_equal(a, b) for a, b in zip(*batches)) and len(batches[0]) == len(batches[1])
+
+
 def test_both_ways_compute_the_same_loss_for_the_same_model():
     """Teacher forcing is the prefix-pair objective, computed in one pass per caption."""
     image_ids, feature_matrix, captions = toy_data(images_per_colour=2)
