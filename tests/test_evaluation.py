@@ -185,7 +185,8 @@ def test_meteor_starts_java_with_a_capped_heap(monkeypatch):
     with pytest.raises(evaluation.MetricUnavailable, match="could not start Java"):
         evaluation.meteor(REFERENCES, PERFECT)
     assert started and started[0][:3] == ["java", "-jar", f"-Xmx{evaluation.METEOR_JAVA_HEAP}"]
-    assert "-Xmx2G" not in started[0] and started[0][3].endswith("meteor-1.5.jar")
+    assert "-Xmx2G" not in started[0] and started[0][4].endswith("meteor-1.5.jar")
+    assert started[0][3] == "-XX:+UseSerialGC", "a heap near what METEOR uses, not grown towards the cap"
     assert evaluation.METEOR_JAVA_HEAP == "768m"
 
 
