@@ -24,6 +24,14 @@ other work on the machine slows every row.
 The teacher-forcing subprocess also reports its peak resident memory
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``): training at Flickr8k size must fit
 in 2 GB (Binder). Exits 0; the targets (>= 3x faster, <= 2 GB) are printed as met or not.
+
+``--dev-epochs N`` asks the other question (does bucketing change what the model learns?): each
+teacher-forcing way trains N whole epochs, for each seed of ``--seeds``, and the dev loss after every
+epoch is printed side by side, on the real Flickr8k dev captions (1,000 images x 5) with features drawn like the
+training ones. The dev batches are the same for every row (no bucketing, in order), so the rows differ only in
+how the training batches were made; the spread between seeds of the same way is the noise to compare with.
+
+    python benchmarks/bench_training.py --dev-epochs 2 --seeds 0 1 --skip-prefix-pairs
 """
 
 from __future__ import annotations
@@ -77,6 +85,24 @@ def make_data(images: int, captions_per_image: int, feature_dim: int, seed: int 
     return features, captions_by_image, list(captions_by_image), source
 
 
+def make_dev_data(feature_dim: int, seed: int = 1):
+    """``(features, captions_by_image, image_ids)``: the real Flickr8k dev captions, features drawn like the
+    training ones (None without ../shared)."""
+    import numpy as np
+
+    from helpers.text import add_start_stop, clean_caption
+
+    if not (SHARED_TEXT / "Flickr8k.token.txt").exists():
+        return None
+    from helpers.datasets import read_split_file, read_token_file
+
+    real = read_token_file(SHARED_TEXT / "Flickr8k.token.txt")
+    dev_ids = [i for i in read_split_file(SHARED_TEXT / "Flickr_8k.devImages.txt") if i in real]
+    captions_by_image = {i: [add_start_stop(clean_caption(c)) for c in real[i]] for i in dev_ids}
+    features = np.random.default_rng(seed).normal(0, 1, (len(dev_ids), feature_dim)).astype("float32")
+    return features, captions_by_image, dev_ids
+
+
 def worker(args) -> dict:
     """Runs in a subprocess: build the data and the model, time training one way."""
     import resource
@@ -116,6 +142,8 @@ def worker(args) -> dict:
         dataset = dataset.map(pad)
     padding = padding_share(dataset.take(50), max_length)
     steps_per_epoch = math.ceil(examples / args.batch_size)
+    if args.dev_epochs:
+        return dev_loss_worker(args, model_inputs=(vocabulary, max_length), dataset=dataset, source=source)
     keras.utils.set_random_seed(0)
     model = build_merge_model(
         len(vocabulary), max_length - 1, args.feature_dim, units=args.units, embedding_dim=args.embedding_dim
@@ -147,6 +175,70 @@ def worker(args) -> dict:
     }
 
 
+def dev_loss_worker(args, model_inputs, dataset, source) -> dict:
+    """Train ``args.dev_epochs`` whole epochs with seed ``args.seeds[0]``; the dev loss after each."""
+    import keras
+
+    from helpers import training
+    from helpers.model import build_merge_model
+
+    vocabulary, max_length = model_inputs
+    dev = make_dev_data(args.feature_dim)
+    if dev is None:
+        sys.exit("--dev-epochs needs the real Flickr8k dev captions in ../shared/data/flickr8k_text")
+    dev_features, dev_captions, dev_ids = dev
+    dev_dataset, _ = training.teacher_forcing_dataset(
+        dev_features, dev_captions, dev_ids, vocabulary, max_length, args.batch_size, shuffle=False, bucket=False
+    )
+    keras.utils.set_random_seed(args.seeds[0])
+    model = build_merge_model(
+        len(vocabulary), max_length - 1, args.feature_dim, units=args.units, embedding_dim=args.embedding_dim
+    )
+    started = time.perf_counter()
+    history = model.fit(dataset, epochs=args.dev_epochs, validation_data=dev_dataset, verbose=0).history
+    return {
+        "mode": args.worker,
+        "seed": args.seeds[0],
+        "source": source,
+        "vocabulary": len(vocabulary),
+        "dev_captions": sum(len(c) for c in dev_captions.values()),
+        "loss": [float(x) for x in history["loss"]],
+        "val_loss": [float(x) for x in history["val_loss"]],
+        "seconds": time.perf_counter() - started,
+        "load": os.getloadavg()[0],
+    }
+
+
+def dev_loss_comparison(args) -> int:
+    """``--dev-epochs``: dev loss after each epoch, bucketed vs fixed padding, for each seed."""
+    rows = []
+    for mode in ("teacher_forcing", "fixed_padding"):
+        for seed in args.seeds:
+            rows.append(run_worker(mode, args, seed=seed))
+    first = rows[0]
+    print(
+        f"\nDev loss after each epoch: {args.images:,} training images x {args.captions_per_image} captions "
+        f"({first['source']}), vocabulary {first['vocabulary']:,}, {args.feature_dim}-d features drawn at random "
+        f"(the captions are real, the photos are not); dev: {first['dev_captions']:,} real Flickr8k dev captions, "
+        f"the same batches for every row. Merge model, units {args.units}, batch {args.batch_size}."
+    )
+    header = "".join(f"{f'epoch {e + 1}':>10}" for e in range(args.dev_epochs))
+    print(f"{'':34}{'seed':>5}{header}{'train loss':>12}{'seconds':>9}{'load':>6}")
+    for row in rows:
+        name = "bucketed (the default)" if row["mode"] == "teacher_forcing" else "fixed padding (before)"
+        losses = "".join(f"{v:>10.4f}" for v in row["val_loss"])
+        print(f"{name:34}{row['seed']:>5}{losses}{row['loss'][-1]:>12.4f}{row['seconds']:>9.0f}{row['load']:>6.1f}")
+    by_mode = {m: [r["val_loss"][-1] for r in rows if r["mode"] == m] for m in ("teacher_forcing", "fixed_padding")}
+    gap = abs(sum(by_mode["teacher_forcing"]) / len(args.seeds) - sum(by_mode["fixed_padding"]) / len(args.seeds))
+    spread = max(max(v) - min(v) for v in by_mode.values())
+    print(
+        f"\nafter {args.dev_epochs} epochs: bucketed vs fixed padding differ by {gap:.4f} in mean dev loss; "
+        f"seeds of the same way differ by up to {spread:.4f}"
+        + (f" ({'within' if gap <= spread else 'NOT within'} the noise between seeds)" if len(args.seeds) > 1 else "")
+    )
+    return 0
+
+
 def padding_share(batches, max_length: int) -> float:
     """Share of the word positions in ``batches`` that are padding."""
     import numpy as np
@@ -158,8 +250,17 @@ def padding_share(batches, max_length: int) -> float:
     return padded / max(total, 1)
 
 
-def run_worker(mode: str, args, window_batches: int = 0) -> dict:
-    command = [sys.executable, __file__, "--worker", mode, f"--window-batches={window_batches}"] + [
+def run_worker(mode: str, args, window_batches: int = 0, seed: int = 0) -> dict:
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        mode,
+        f"--window-batches={window_batches}",
+        f"--dev-epochs={args.dev_epochs}",
+        "--seeds",
+        str(seed),
+    ] + [
         f"--{name.replace('_', '-')}={getattr(args, name)}"
         for name in (
             "images",
@@ -219,6 +320,13 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--skip-prefix-pairs", action="store_true", help="time only the two teacher-forcing ways")
     parser.add_argument(
+        "--dev-epochs",
+        type=int,
+        default=0,
+        help="instead of timing: train this many whole epochs each way and compare the dev loss (see above)",
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="with --dev-epochs: one run per seed")
+    parser.add_argument(
         "--worker", choices=["teacher_forcing", "fixed_padding", "prefix_pairs"], help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
@@ -228,6 +336,9 @@ def main(argv=None) -> int:
         return 0
     if args.small:
         args.images, args.prefix_steps = 600, 50
+    if args.dev_epochs:
+        sys.path.insert(0, str(REPO_ROOT))
+        return dev_loss_comparison(args)
 
     sys.path.insert(0, str(REPO_ROOT))
     from helpers.training import BUCKET_WINDOW_BATCHES

@@ -120,6 +120,7 @@ def test_beam_option_and_all_good_photos_exit_zero(sample_run, capsys):
     assert course.main(["caption", "--run", str(run_dir), "--beam", "0", photos[0]]) == 2
 
 
+@pytest.mark.course  # end to end, slow: trains a model and extracts features first
 def test_the_caption_command_reads_the_repetition_guard_from_the_run_or_the_flag(sample_run, tmp_path, capsys):
     import shutil
 

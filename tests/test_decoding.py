@@ -235,7 +235,7 @@ def trained_sample_models():
 
     splits, captions, vocabulary, features = sample_captions_and_features()
     max_length = training.max_caption_length(captions)
-    train_ids = splits["train"]
+    train_ids = splits["train"][:180]  # half the training split: enough to learn the colours, half the time
     dataset, _ = training.teacher_forcing_dataset(
         np.stack([features[i] for i in train_ids]), captions, train_ids, vocabulary, max_length, 32, seed=0
     )
@@ -252,7 +252,7 @@ def trained_sample_models():
             dropout=0.1,
             learning_rate=0.01,
         )
-        model.fit(dataset, epochs=8, verbose=0, shuffle=False)  # tf.data shuffles
+        model.fit(dataset, epochs=6, verbose=0, shuffle=False)  # tf.data shuffles
         models[architecture] = model
     test_ids = splits["test"][:40]
     return models, vocabulary, max_length, np.stack([features[i] for i in test_ids]), captions, test_ids

@@ -115,10 +115,13 @@ def test_captions_of_images_without_features_are_left_out_with_a_message(capsys)
 def test_every_encoder_builds_untrained_and_gives_its_documented_feature_size(name):
     spec = features.encoder_spec(name)
     model = features.build_encoder(name, "none")
-    pixels = np.full((1, spec.image_size, spec.image_size, 3), 128, np.float32)
-    vector = features.forward_function(model, spec.image_size)(features.preprocess_function(name)(pixels))
-    assert vector.shape == (1, spec.feature_dim) and np.isfinite(vector).all()
     assert model.input_shape == (None, spec.image_size, spec.image_size, 3)
+    assert model.output_shape == (None, spec.feature_dim)  # Keras works the shapes out when it builds the model
+    # the course default makes one real forward pass (the others would cost seconds each and show nothing new)
+    if name == "mobilenet_v2":
+        pixels = np.full((1, spec.image_size, spec.image_size, 3), 128, np.float32)
+        vector = features.forward_function(model, spec.image_size)(features.preprocess_function(name)(pixels))
+        assert vector.shape == (1, spec.feature_dim) and np.isfinite(vector).all()
 
 
 @pytest.mark.parametrize("name", sorted(features.ENCODERS))

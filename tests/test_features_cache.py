@@ -1,6 +1,7 @@
 """The feature cache: resumes after a kill, shards add up, keys never mix features."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -217,8 +218,10 @@ def test_new_weights_in_the_same_file_or_a_changed_image_are_never_served_stale(
 def test_a_damaged_chunk_is_named_dropped_and_its_images_extracted_again(
     dataset, untrained, model, reference, tmp_path, caplog, damage
 ):
-    cache_root = tmp_path / "cache"
-    first = extract(dataset, untrained, Counting(model), cache_root)
+    cache_root = tmp_path / "cache"  # a copy of the reference's complete cache (its key names the images, not the root)
+    cache_dir = shutil.copytree(reference.cache_dir, cache_root / reference.cache_dir.name)
+    first = extract(dataset, untrained, object(), cache_root)  # reads the copy: no model call
+    assert first.cache_dir == cache_dir and first.extracted == 0
     chunks = sorted(first.cache_dir.glob("chunk-*.npz"))
     victim = chunks[0]
     with np.load(victim) as data:

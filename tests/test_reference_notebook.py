@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from helpers import paths
 
 REFERENCE = paths.REPO_ROOT / "tests" / "reference" / "text_and_metrics_reference.ipynb"
@@ -37,6 +39,7 @@ def nbval(notebook, cwd):
     )
 
 
+@pytest.mark.course  # runs a notebook (twice) in a fresh pytest process
 def test_the_reference_notebook_outputs_reproduce_and_a_changed_output_is_caught(tmp_path):
     notebook = json.loads(REFERENCE.read_text(encoding="utf-8"))
     code = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]

@@ -172,12 +172,22 @@ def test_a_damaged_config_and_vocabulary_are_named(tmp_path, model_file, photo, 
 
 
 @pytest.mark.parametrize("damage", ['{"epoch": ', '{"epoch": -4, "batch": 0}', "[1, 2]", "\x00\x01garbage"])
-def test_resuming_with_damaged_training_metadata_starts_over_with_a_message(tmp_path, capsys, damage):
+def test_damaged_training_metadata_is_named_and_the_backup_removed(tmp_path, damage):
+    backup = tmp_path / training.BACKUP_DIR
+    backup.mkdir()
+    (backup / "training_metadata.json").write_text(damage)
+    problem = training.discard_damaged_backup(backup)
+    assert problem.startswith(f"{backup / 'training_metadata.json'} is damaged (") and "\n" not in problem, problem
+    assert not backup.exists()
+
+
+def test_resuming_with_damaged_training_metadata_starts_over_with_a_message(tmp_path, capsys):
+    """End to end, one kind of damage (the others are named by discard_damaged_backup above)."""
     from toy_training import run
 
     backup = tmp_path / "run" / training.BACKUP_DIR
     backup.mkdir(parents=True)
-    (backup / "training_metadata.json").write_text(damage)
+    (backup / "training_metadata.json").write_text('{"epoch": ')
     history = run(tmp_path / "run", epochs=2)
     out = capsys.readouterr().out
     assert "training_metadata.json is damaged" in out and "starting over from epoch 1" in out, out
