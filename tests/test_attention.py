@@ -191,6 +191,7 @@ def test_decoding_never_writes_unk_even_when_the_model_prefers_it():
     assert attention.beam_search_captions(model, grid, VOCABULARY, max_length=6, width=1) == greedy
 
 
+@pytest.mark.course  # METEOR's JVM
 def test_comparison_rows_decode_or_take_captions_and_are_scored_through_one_meteor_session(monkeypatch):
     from helpers import evaluation
 

@@ -59,6 +59,7 @@ def test_setup_keeps_a_logging_level_the_user_chose(monkeypatch):
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
 
 
+@pytest.mark.course  # a fresh Python process importing TensorFlow
 @pytest.mark.skipif(os.name == "nt", reason="standard error is filtered on POSIX only")
 def test_importing_tensorflow_after_setup_prints_nothing_but_real_warnings(tmp_path):
     """In a fresh process, as in a notebook's kernel: TensorFlow loads and runs an op that makes oneDNN fall back

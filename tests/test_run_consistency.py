@@ -181,6 +181,7 @@ def test_damaged_training_metadata_is_named_and_the_backup_removed(tmp_path, dam
     assert not backup.exists()
 
 
+@pytest.mark.course  # end to end: a training run
 def test_resuming_with_damaged_training_metadata_starts_over_with_a_message(tmp_path, capsys):
     """End to end, one kind of damage (the others are named by discard_damaged_backup above)."""
     from toy_training import run

@@ -265,6 +265,7 @@ def test_the_same_seed_gives_the_same_run(tmp_path):
     assert first["val_loss"] == pytest.approx(second["val_loss"], rel=1e-5)
 
 
+@pytest.mark.course  # two more training runs (the fast loop trains the merge model with teacher forcing)
 @pytest.mark.parametrize("mode,architecture", [("prefix_pairs", "merge"), ("teacher_forcing", "inject")])
 def test_the_prefix_pair_baseline_and_the_inject_model_learn_too(tmp_path, mode, architecture):
     history = run(tmp_path, epochs=12 if mode == "teacher_forcing" else 4, mode=mode, architecture=architecture)
@@ -376,7 +377,7 @@ def test_training_ends_holding_the_best_epoch_and_a_plateau_halves_the_learning_
         "merge", len(vocabulary), max_length - 1, 8, units=32, embedding_dim=16, dropout=0.1, learning_rate=0.2
     )
     history = training.train(
-        model, train_ds, dev_ds, epochs=30, run_dir=tmp_path, patience=6, reduce_lr_patience=1, verbose=0
+        model, train_ds, dev_ds, epochs=30, run_dir=tmp_path, patience=3, reduce_lr_patience=1, verbose=0
     )
     rates = history["learning_rate"]
     assert len(rates) == history["epochs_run"] and rates[0] == pytest.approx(0.2)
