@@ -55,12 +55,17 @@ def test_load_image_converts_grayscale_and_rgba_to_rgb(tmp_path):
     assert np.allclose(features.load_image(rgba, 64).numpy()[..., 0], 255)
 
 
-def test_extract_save_load_features_with_untrained_encoder(tmp_path):
+@pytest.fixture(scope="module")
+def untrained_encoder():
+    return features.build_encoder("mobilenet_v2", "none")
+
+
+def test_extract_save_load_features_with_untrained_encoder(tmp_path, untrained_encoder):
     paths = []
     for i, colour in enumerate(["red", "green", "blue"]):
         paths.append(tmp_path / f"{i}.jpg")
         Image.new("RGB", (50, 40), colour).save(paths[-1])
-    encoder = features.build_encoder("mobilenet_v2", "none")
+    encoder = untrained_encoder
     matrix = features.extract_features(encoder, paths, "mobilenet_v2", batch_size=2, progress=False)
     assert matrix.shape == (3, 1280) and np.isfinite(matrix).all()
     one = features.extract_features(encoder, paths[1:2], "mobilenet_v2", progress=False)
@@ -77,10 +82,9 @@ def test_extract_save_load_features_with_untrained_encoder(tmp_path):
         features.load_features(tmp_path / "missing.npz")
 
 
-def test_missing_image_is_a_clear_error(tmp_path):
-    encoder = features.build_encoder("mobilenet_v2", "none")
+def test_missing_image_is_a_clear_error(tmp_path, untrained_encoder):
     with pytest.raises(FileNotFoundError, match="missing.jpg"):
-        features.extract_features(encoder, [tmp_path / "missing.jpg"], "mobilenet_v2", progress=False)
+        features.extract_features(untrained_encoder, [tmp_path / "missing.jpg"], "mobilenet_v2", progress=False)
 
 
 def test_preprocessing_is_right_imagenet_classifies_cat_and_espresso(shared_weights, tmp_path):

@@ -23,7 +23,7 @@ def dataset(tmp_path_factory):
     folder = tmp_path_factory.mktemp("images")
     rng = np.random.default_rng(0)
     ids = []
-    for i in range(24):
+    for i in range(12):  # 6 chunks of 2
         ids.append(f"img_{i:02d}.jpg")
         Image.fromarray((rng.random((48, 64, 3)) * 255).astype("uint8")).save(folder / ids[-1])
     return folder, ids
