@@ -128,7 +128,7 @@ def worker(args) -> dict:
             vocabulary,
             max_length,
             args.batch_size,
-            seed=0,
+            seed=args.seeds[0],  # the shuffle follows the seed too: the spread between seeds includes data order
             bucket=args.worker == "teacher_forcing",
             window_batches=args.window_batches[0] or None,
         )
@@ -176,7 +176,8 @@ def worker(args) -> dict:
 
 
 def dev_loss_worker(args, model_inputs, dataset, source) -> dict:
-    """Train ``args.dev_epochs`` whole epochs with seed ``args.seeds[0]``; the dev loss after each."""
+    """Train ``args.dev_epochs`` whole epochs with seed ``args.seeds[0]`` (the model's first weights and the order
+    of the training captions); the dev loss after each."""
     import keras
 
     from helpers import training
