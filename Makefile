@@ -7,10 +7,10 @@ setup:            ## create .venv and install the course
 course:           ## run notebooks 00-10 on the sample into runs/
 	.venv/bin/python -m helpers run
 
-test:             ## the whole test suite, as CI runs it (runs the course; about 15 min on 2 cores)
+test:             ## the whole test suite, as CI runs it (runs the course several times; about 30 min on 2 cores)
 	.venv/bin/python -m pytest
 
-test-fast:        ## the fast loop: every test that does not run the course or a notebook
+test-fast:        ## the fast loop: every test not marked course (no course, notebook, subprocess or JVM; under 2 min on 2 cores)
 	.venv/bin/python -m pytest -m "not course"
 
 lint:             ## ruff check (configured in pyproject.toml)
