@@ -7,7 +7,7 @@ setup:            ## create .venv and install the course
 course:           ## run notebooks 00-10 on the sample into runs/
 	.venv/bin/python -m helpers run
 
-test:             ## the whole test suite, as CI runs it (runs the course several times; about 30 min on 2 cores)
+test:             ## the whole test suite, as CI runs it (runs the course several times; about 25 min on 2 cores)
 	.venv/bin/python -m pytest
 
 test-fast:        ## the fast loop: every test not marked course (no course, notebook, subprocess or JVM; under 2 min on 2 cores)
