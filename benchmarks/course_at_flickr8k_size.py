@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import helpers  # noqa: E402
 from helpers import course, datasets, paths  # noqa: E402
+from helpers.run import ATTENTION_DIR  # noqa: E402
 
 FLICKR8K_IMAGES = 8091
 WIDTH, HEIGHT = 500, 375
@@ -399,7 +400,7 @@ def print_table(run_dir: Path, timings: dict, args, info: dict) -> None:
     estimated = {}  # notebook -> its seconds with `epochs` training epochs
     for number, history_path in (
         ("06", run_dir / paths.HISTORY_FILE),
-        ("10", run_dir / "attention" / paths.HISTORY_FILE),
+        ("10", run_dir / ATTENTION_DIR / paths.HISTORY_FILE),
     ):
         history = paths.read_json(history_path) if history_path.exists() and number in seconds else {}
         epoch_seconds = history.get("epoch_seconds") or []
