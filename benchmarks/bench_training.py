@@ -135,9 +135,9 @@ def worker(args) -> dict:
     if args.worker == "fixed_padding":  # every batch padded to the dataset's longest caption, as before
         import tensorflow as tf
 
-        def pad(inputs, targets):
-            (image_features, words), missing = inputs, max_length - 1 - tf.shape(targets)[1]
-            return ((image_features, tf.pad(words, [[0, 0], [0, missing]])), tf.pad(targets, [[0, 0], [0, missing]]))
+        def pad(inputs, targets, weights):
+            (image_features, words), missing = inputs, [[0, 0], [0, max_length - 1 - tf.shape(targets)[1]]]
+            return (image_features, tf.pad(words, missing)), tf.pad(targets, missing), tf.pad(weights, missing)
 
         dataset = dataset.map(pad)
     padding = padding_share(dataset.take(50), max_length)
@@ -245,7 +245,7 @@ def padding_share(batches, max_length: int) -> float:
     import numpy as np
 
     padded = total = 0
-    for (_, words), _ in batches:
+    for (_, words), *_ in batches:
         words = np.asarray(words)
         padded, total = padded + int((words == 0).sum()), total + words.size
     return padded / max(total, 1)

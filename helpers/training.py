@@ -32,6 +32,15 @@ length (:func:`length_bucketed_batches`: shuffle, sort by length within
 windows of a few batches, cut into batches, shuffle the batches): the same
 examples and the same loss, about half the work on Flickr8k.
 
+The loss is the mean over every *word* of an epoch, however the captions are batched:
+Keras averages the cross-entropy over the words of a batch, so a batch of short
+captions would give each of its words more weight than a batch of long ones, and
+sorting by length makes such batches common. Each teacher-forcing batch therefore
+carries a sample weight, its number of words over (captions x the dataset's mean
+words per caption), which turns the batch mean into a word-level mean (the reported
+loss over an epoch is then exactly the mean over all its words, as for the
+prefix-pair baseline, where every example is one word).
+
 :func:`train` keeps the best epoch (dev loss) in ``model.keras``, stops early
 when the dev loss stops improving, and backs up the training state after each
 epoch (``keras.callbacks.BackupAndRestore``) so an interrupted run resumes where
@@ -176,7 +185,9 @@ def length_bucketed_batches(
     full_windows, rest = divmod(len(index), batch_size * window_batches)
     number_of_batches = full_windows * window_batches + -(-rest // batch_size)
     batches = batches.apply(tf.data.experimental.assert_cardinality(number_of_batches))  # Keras knows the epoch
-    return batches.shuffle(number_of_batches, seed=seed, reshuffle_each_iteration=True)
+    # a seed of its own: two shuffles with one seed draw the same random numbers, which ties the batch order to
+    # the caption order instead of making it independent
+    return batches.shuffle(number_of_batches, seed=seed + 1, reshuffle_each_iteration=True)
 
 
 BUCKET_BELOW_MEAN_SHARE = 0.5
@@ -207,13 +218,17 @@ def teacher_forcing_dataset(
     bucket: bool | None = None,
     window_batches: int | None = None,
 ):
-    """A ``tf.data.Dataset`` of ``((features, words), next_words)`` batches, one caption an example.
+    """A ``tf.data.Dataset`` of ``((features, words), next_words, word_weights)`` batches, one caption an example.
 
     ``words`` is the caption without its last position, ``next_words`` the
     caption without its first: at every position the target is the word that
     follows (``(batch, n)`` each, padded with 0, which the loss ignores), where
     ``n + 1`` is the length of the batch's longest caption (at most
     ``max_length``). ``features[i]`` belongs to ``image_ids[i]``.
+    ``word_weights`` (``(batch, n)``, one value for the whole batch: its words over
+    its captions x the dataset's mean words per caption) is the sample weight that makes
+    the loss a mean over words, not over batches (see the module's docstring);
+    ``model.fit`` and ``model.evaluate`` apply it.
 
     ``bucket`` (default: when shuffling, and :func:`worth_bucketing`) groups captions of similar
     length into a batch (:func:`length_bucketed_batches`, sorting within
@@ -229,12 +244,17 @@ def teacher_forcing_dataset(
     )
     lengths = (sequences != PAD_ID).sum(axis=1).astype(np.int32)
     length_table = tf.constant(lengths, dtype=tf.int32)
+    mean_words = float(lengths.mean()) - 1 if len(lengths) else 1.0  # targets per caption: all but startseq
 
     def make_batch(caption_rows):
         longest = tf.reduce_max(tf.gather(length_table, caption_rows))  # pad to this batch's longest caption
         captions = tf.gather(caption_table, caption_rows)[:, :longest]
         image_features = _float32_rows(feature_table, tf.gather(image_row_table, caption_rows))
-        return (image_features, captions[:, :-1]), captions[:, 1:]
+        next_words = captions[:, 1:]
+        # Keras averages over the batch's words; this weight makes it sum / (captions x mean words per caption)
+        words = tf.reduce_sum(tf.cast(next_words != PAD_ID, tf.float32))
+        weight = words / (tf.cast(tf.shape(next_words)[0], tf.float32) * mean_words)
+        return (image_features, captions[:, :-1]), next_words, tf.fill(tf.shape(next_words), weight)
 
     index = np.arange(len(sequences), dtype=np.int32)
     if bucket is None:  # the default: bucket training batches where padding is most of the work
