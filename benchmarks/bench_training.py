@@ -1,9 +1,10 @@
-"""Training at Flickr8k size: length-bucketed teacher forcing (the default) against fixed-length padding
-and against the prefix-pair generator, same model.
+"""Training at Flickr8k size: teacher forcing as the course does it (each batch padded to its own longest caption)
+against fixed-length padding, against sorting by length (bucketing) and against the prefix-pair generator, same model.
 
     python benchmarks/bench_training.py            # 6,000 images x 5 captions, 2048-d features
     python benchmarks/bench_training.py --small    # 600 images: a quick check of the script
     python benchmarks/bench_training.py --steps 100 --skip-prefix-pairs   # a quicker estimate of the first two
+    python benchmarks/bench_training.py --steps 60 --skip-prefix-pairs --window-batches 0 2   # + bucketing
 
 Data: synthetic image features (2048 numbers per image, like InceptionV3's), and
 the real Flickr8k training captions from ../shared/data/flickr8k_text when present
@@ -11,9 +12,11 @@ the real Flickr8k training captions from ../shared/data/flickr8k_text when prese
 Flickr8k-like lengths otherwise. The script says which.
 
 Each way trains the same merge model (same size, same seed) in its own subprocess:
-- teacher forcing, bucketed (``helpers.training.teacher_forcing_dataset``): batches of
-  captions of similar length, each padded to its own longest caption;
-- teacher forcing, fixed padding: the same batches as before bucketing (a plain shuffle),
+- teacher forcing, the default (``helpers.training.teacher_forcing_dataset``): a plain shuffle,
+  each batch padded to its own longest caption (``--window-batches 0``);
+- teacher forcing, bucketed (``--window-batches N``, N >= 1: ``bucket=True``): captions sorted by length
+  within windows of N batches, so a batch holds captions of similar length;
+- teacher forcing, fixed padding: the same batches as the default (a plain shuffle),
   every caption padded to the longest caption of the dataset — how the course trained before;
 - prefix pairs: a fixed number of steps, timed and extrapolated to a full epoch
   (a full epoch takes long on a laptop) — printed as such.
@@ -25,13 +28,13 @@ The teacher-forcing subprocess also reports its peak resident memory
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``): training at Flickr8k size must fit
 in 2 GB (Binder). Exits 0; the targets (>= 3x faster, <= 2 GB) are printed as met or not.
 
-``--dev-epochs N`` asks the other question (does bucketing change what the model learns?): each
+``--dev-epochs N`` asks the other question (does the way of batching change what the model learns?): each
 teacher-forcing way trains N whole epochs, for each seed of ``--seeds``, and the dev loss after every
 epoch is printed side by side, on the real Flickr8k dev captions (1,000 images x 5) with features drawn like the
 training ones. The dev batches are the same for every row (no bucketing, in order), so the rows differ only in
 how the training batches were made; the spread between seeds of the same way is the noise to compare with.
 
-    python benchmarks/bench_training.py --dev-epochs 2 --seeds 0 1 --skip-prefix-pairs
+    python benchmarks/bench_training.py --dev-epochs 2 --seeds 0 1 --window-batches 2
 """
 
 from __future__ import annotations
@@ -129,15 +132,15 @@ def worker(args) -> dict:
             max_length,
             args.batch_size,
             seed=args.seeds[0],  # the shuffle follows the seed too: the spread between seeds includes data order
-            bucket=args.worker == "teacher_forcing",
+            bucket=args.worker == "teacher_forcing" and args.window_batches[0] > 0,
             window_batches=args.window_batches[0] or None,
         )
     if args.worker == "fixed_padding":  # every batch padded to the dataset's longest caption, as before
         import tensorflow as tf
 
-        def pad(inputs, targets):
-            (image_features, words), missing = inputs, max_length - 1 - tf.shape(targets)[1]
-            return ((image_features, tf.pad(words, [[0, 0], [0, missing]])), tf.pad(targets, [[0, 0], [0, missing]]))
+        def pad(inputs, targets, weights):
+            (image_features, words), missing = inputs, [[0, 0], [0, max_length - 1 - tf.shape(targets)[1]]]
+            return (image_features, tf.pad(words, missing)), tf.pad(targets, missing), tf.pad(weights, missing)
 
         dataset = dataset.map(pad)
     padding = padding_share(dataset.take(50), max_length)
@@ -211,11 +214,11 @@ def dev_loss_worker(args, model_inputs, dataset, source) -> dict:
 
 
 def dev_loss_comparison(args) -> int:
-    """``--dev-epochs``: dev loss after each epoch, bucketed vs fixed padding, for each seed."""
+    """``--dev-epochs``: dev loss after each epoch, the first ``--window-batches`` way vs fixed padding, each seed."""
     rows = []
     for mode in ("teacher_forcing", "fixed_padding"):
         for seed in args.seeds:
-            rows.append(run_worker(mode, args, seed=seed))
+            rows.append(run_worker(mode, args, args.window_batches[0], seed=seed))
     first = rows[0]
     print(
         f"\nDev loss after each epoch: {args.images:,} training images x {args.captions_per_image} captions "
@@ -226,18 +229,23 @@ def dev_loss_comparison(args) -> int:
     header = "".join(f"{f'epoch {e + 1}':>10}" for e in range(args.dev_epochs))
     print(f"{'':34}{'seed':>5}{header}{'train loss':>12}{'seconds':>9}{'load':>6}")
     for row in rows:
-        name = "bucketed (the default)" if row["mode"] == "teacher_forcing" else "fixed padding (before)"
+        name = batching_name(args.window_batches[0]) if row["mode"] == "teacher_forcing" else "fixed padding"
         losses = "".join(f"{v:>10.4f}" for v in row["val_loss"])
         print(f"{name:34}{row['seed']:>5}{losses}{row['loss'][-1]:>12.4f}{row['seconds']:>9.0f}{row['load']:>6.1f}")
     by_mode = {m: [r["val_loss"][-1] for r in rows if r["mode"] == m] for m in ("teacher_forcing", "fixed_padding")}
     gap = abs(sum(by_mode["teacher_forcing"]) / len(args.seeds) - sum(by_mode["fixed_padding"]) / len(args.seeds))
     spread = max(max(v) - min(v) for v in by_mode.values())
     print(
-        f"\nafter {args.dev_epochs} epochs: bucketed vs fixed padding differ by {gap:.4f} in mean dev loss; "
+        f"\nafter {args.dev_epochs} epochs: {batching_name(args.window_batches[0])} and fixed padding differ by "
+        f"{gap:.4f} in mean dev loss; "
         f"seeds of the same way differ by up to {spread:.4f}"
         + (f" ({'within' if gap <= spread else 'NOT within'} the noise between seeds)" if len(args.seeds) > 1 else "")
     )
     return 0
+
+
+def batching_name(window_batches: int) -> str:
+    return "the default (plain shuffle)" if not window_batches else f"bucketed ({window_batches}-batch windows)"
 
 
 def padding_share(batches, max_length: int) -> float:
@@ -245,7 +253,7 @@ def padding_share(batches, max_length: int) -> float:
     import numpy as np
 
     padded = total = 0
-    for (_, words), _ in batches:
+    for (_, words), *_ in batches:
         words = np.asarray(words)
         padded, total = padded + int((words == 0).sum()), total + words.size
     return padded / max(total, 1)
@@ -315,9 +323,8 @@ def main(argv=None) -> int:
         type=int,
         nargs="+",
         default=[0],
-        help="bucketing: sort by length "
-        "within windows of this many batches; several values give one row each (default: "
-        "helpers.training.BUCKET_WINDOW_BATCHES)",
+        help="0: the default batches (a plain shuffle); N >= 1: bucketing, sorting by length within windows of N "
+        "batches; several values give one row each (default: 0)",
     )
     parser.add_argument("--skip-prefix-pairs", action="store_true", help="time only the two teacher-forcing ways")
     parser.add_argument(
@@ -342,10 +349,7 @@ def main(argv=None) -> int:
         return dev_loss_comparison(args)
 
     sys.path.insert(0, str(REPO_ROOT))
-    from helpers.training import BUCKET_WINDOW_BATCHES
-
-    windows = [w or BUCKET_WINDOW_BATCHES for w in args.window_batches]
-    bucketed = [(w, run_worker("teacher_forcing", args, w)) for w in windows]
+    bucketed = [(w, run_worker("teacher_forcing", args, w)) for w in args.window_batches]
     forced = bucketed[0][1]
     fixed = run_worker("fixed_padding", args)
     pairs = None if args.skip_prefix_pairs else run_worker("prefix_pairs", args)
@@ -361,7 +365,7 @@ def main(argv=None) -> int:
         f"{'':44}{'examples/epoch':>15}{'steps/epoch':>12}{'timed steps':>12}{'padding':>8}{'epoch (s)':>10}"
         f"{'load avg':>9}"
     )
-    rows = [(f"teacher forcing, bucketed ({w}-batch windows)", row) for w, row in bucketed]
+    rows = [(f"teacher forcing, {batching_name(w)}", row) for w, row in bucketed]
     rows.append(("teacher forcing, fixed padding", fixed))
     for name, row in rows + ([("prefix pairs", pairs)] if pairs else []):
         note = (
@@ -377,7 +381,7 @@ def main(argv=None) -> int:
     for w, row in bucketed:
         bucketing = fixed["epoch_seconds"] / row["epoch_seconds"]
         print(
-            f"bucketed batches ({w}-batch windows) are {bucketing:.1f}x faster per epoch than fixed padding "
+            f"{batching_name(w)} is {bucketing:.1f}x faster per epoch than fixed padding "
             f"(target >= {BUCKETING_TARGET:.0f}x: {'met' if bucketing >= BUCKETING_TARGET else 'NOT met'})"
         )
     if pairs:

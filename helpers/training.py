@@ -27,10 +27,24 @@ Padding still costs time: the LSTM steps through it and the softmax over the
 whole vocabulary is computed at every padded position. Most Flickr8k captions
 have 10-15 words, the longest over 30, so a batch padded to the longest caption
 of the dataset is mostly padding. Each batch is therefore padded only to *its
-own* longest caption, and training batches are made of captions of similar
-length (:func:`length_bucketed_batches`: shuffle, sort by length within
-windows of a few batches, cut into batches, shuffle the batches): the same
-examples and the same loss, about half the work on Flickr8k.
+own* longest caption: at Flickr8k size padding falls from two thirds of the
+positions to under half and an epoch is 1.8x faster, with batches that stay a
+plain shuffle (the same examples, the same loss, the same learning).
+
+Sorting captions by length within windows of a few batches before cutting them
+(:func:`length_bucketed_batches`, ``bucket=True``) leaves even less padding (an
+epoch 2.3x faster than fixed padding) but is not the default: batches of captions
+of about one length learn less per epoch — and, measured at Flickr8k size, less per
+second too — than a plain shuffle (README, "Benchmarks").
+
+The loss is the mean over every *word* of an epoch, however the captions are batched:
+Keras averages the cross-entropy over the words of a batch, so a batch of short
+captions would give each of its words more weight than a batch of long ones, and
+sorting by length would make such batches common. Each teacher-forcing batch therefore
+carries a sample weight, its number of words over (captions x the dataset's mean
+words per caption), which turns the batch mean into a word-level mean (the reported
+loss over an epoch is then exactly the mean over all its words, as for the
+prefix-pair baseline, where every example is one word).
 
 :func:`train` keeps the best epoch (dev loss) in ``model.keras``, stops early
 when the dev loss stops improving, and backs up the training state after each
@@ -129,11 +143,11 @@ def _batched(index, make_batch, batch_size, shuffle, seed, lengths=None, window_
     return dataset.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-# Captions are sorted by length within windows of this many batches. Two: every pair of batches is one of
-# shorter and one of longer captions. Measured at Flickr8k size (benchmarks/bench_training.py), that already makes
-# an epoch 2-3x faster than padding to the longest caption (30 % padding left instead of 66 %); larger windows
-# remove more padding, but batches of captions of nearly one length are less varied, and on the sample (where
-# length goes with the style of the caption) the dev loss then fell markedly slower (README, "Benchmarks").
+# With bucket=True, captions are sorted by length within windows of this many batches. Two: every pair of
+# batches is one of shorter and one of longer captions; at Flickr8k size 32 % of the positions stay padding (66 % with
+# fixed padding, 47 % with the default plain shuffle), an epoch 2.3x faster than fixed padding (1.8x for the default);
+# larger windows remove more padding, but batches of captions of nearly one length learn still less per epoch
+# (README, "Benchmarks").
 BUCKET_WINDOW_BATCHES = 2
 
 
@@ -176,22 +190,9 @@ def length_bucketed_batches(
     full_windows, rest = divmod(len(index), batch_size * window_batches)
     number_of_batches = full_windows * window_batches + -(-rest // batch_size)
     batches = batches.apply(tf.data.experimental.assert_cardinality(number_of_batches))  # Keras knows the epoch
-    return batches.shuffle(number_of_batches, seed=seed, reshuffle_each_iteration=True)
-
-
-BUCKET_BELOW_MEAN_SHARE = 0.5
-
-
-def worth_bucketing(lengths: np.ndarray) -> bool:
-    """Whether length-bucketed batches pay: the average caption is shorter than half the longest
-    (``BUCKET_BELOW_MEAN_SHARE``). On Flickr8k (13 tokens on average, 34 at most) padding is two
-    thirds of a fixed-length batch and bucketing makes an epoch 2-3x faster. Where captions
-    are about equally long (the bundled sample: 9 of at most 13) there is little padding to save,
-    while sorting by length still changes which captions share a batch — on the sample that cost
-    about 4 BLEU-4 points after 20 epochs (README, "Benchmarks") — so batches stay a plain
-    shuffle there, each padded only to its own longest caption (which changes nothing else)."""
-    lengths = np.asarray(lengths)
-    return bool(len(lengths)) and float(lengths.mean()) < BUCKET_BELOW_MEAN_SHARE * float(lengths.max())
+    # a seed of its own: two shuffles with one seed draw the same random numbers, which ties the batch order to
+    # the caption order instead of making it independent
+    return batches.shuffle(number_of_batches, seed=seed + 1, reshuffle_each_iteration=True)
 
 
 def teacher_forcing_dataset(
@@ -204,23 +205,26 @@ def teacher_forcing_dataset(
     *,
     shuffle: bool = True,
     seed: int = 42,
-    bucket: bool | None = None,
+    bucket: bool = False,
     window_batches: int | None = None,
 ):
-    """A ``tf.data.Dataset`` of ``((features, words), next_words)`` batches, one caption an example.
+    """A ``tf.data.Dataset`` of ``((features, words), next_words, word_weights)`` batches, one caption an example.
 
     ``words`` is the caption without its last position, ``next_words`` the
     caption without its first: at every position the target is the word that
     follows (``(batch, n)`` each, padded with 0, which the loss ignores), where
     ``n + 1`` is the length of the batch's longest caption (at most
     ``max_length``). ``features[i]`` belongs to ``image_ids[i]``.
+    ``word_weights`` (``(batch, n)``, one value for the whole batch: its words over
+    its captions x the dataset's mean words per caption) is the sample weight that makes
+    the loss a mean over words, not over batches (see the module's docstring);
+    ``model.fit`` and ``model.evaluate`` apply it.
 
-    ``bucket`` (default: when shuffling, and :func:`worth_bucketing`) groups captions of similar
-    length into a batch (:func:`length_bucketed_batches`, sorting within
-    windows of ``window_batches`` batches, default :data:`BUCKET_WINDOW_BATCHES`),
-    so training steps through little padding. Without it the captions keep their order (or a
-    plain shuffle): the dev split's loss is then the mean over every word in
-    batches of the usual mix, comparable with the prefix-pair baseline's.
+    By default the captions keep their order (``shuffle=False``, for the dev split) or are
+    shuffled anew every epoch. ``bucket=True`` groups captions of similar length into a batch
+    (:func:`length_bucketed_batches`, sorting within windows of ``window_batches`` batches,
+    default :data:`BUCKET_WINDOW_BATCHES`): less padding, a faster epoch, but measured to learn
+    less per epoch and per second than a plain shuffle (see the module's docstring).
     Returns ``(dataset, number_of_captions)``."""
     import tensorflow as tf
 
@@ -229,16 +233,19 @@ def teacher_forcing_dataset(
     )
     lengths = (sequences != PAD_ID).sum(axis=1).astype(np.int32)
     length_table = tf.constant(lengths, dtype=tf.int32)
+    mean_words = float(lengths.mean()) - 1 if len(lengths) else 1.0  # targets per caption: all but startseq
 
     def make_batch(caption_rows):
         longest = tf.reduce_max(tf.gather(length_table, caption_rows))  # pad to this batch's longest caption
         captions = tf.gather(caption_table, caption_rows)[:, :longest]
         image_features = _float32_rows(feature_table, tf.gather(image_row_table, caption_rows))
-        return (image_features, captions[:, :-1]), captions[:, 1:]
+        next_words = captions[:, 1:]
+        # Keras averages over the batch's words; this weight makes it sum / (captions x mean words per caption)
+        words = tf.reduce_sum(tf.cast(next_words != PAD_ID, tf.float32))
+        weight = words / (tf.cast(tf.shape(next_words)[0], tf.float32) * mean_words)
+        return (image_features, captions[:, :-1]), next_words, tf.fill(tf.shape(next_words), weight)
 
     index = np.arange(len(sequences), dtype=np.int32)
-    if bucket is None:  # the default: bucket training batches where padding is most of the work
-        bucket = shuffle and worth_bucketing(lengths)
     return _batched(index, make_batch, batch_size, shuffle, seed, lengths if bucket else None, window_batches), len(
         index
     )

@@ -28,6 +28,15 @@ SHARED_KERAS = SHARED / "keras"
 MOBILENET_V2_WEIGHTS = SHARED_KERAS / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
 
 
+def pytest_collection_modifyitems(items):
+    """Two workers (pytest-xdist, ``-n 2 --dist loadgroup`` in pyproject.toml): every test that reads the shared
+    course run goes to one worker, so the course runs once; the other tests go file by file (a file's module
+    fixtures are built once), spread over both workers."""
+    for item in items:
+        group = "course_run" if "course_run" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def need(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: this test needs the real data in ../shared (not in a fresh clone)")
