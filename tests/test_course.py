@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from helpers import course, decoding, features, paths, training
+from course_runs import run_course
 from test_course_user_data import check_user_run
 
 NOTEBOOK_PATHS = sorted(paths.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -130,10 +131,7 @@ def test_on_the_sample_07s_hand_written_greedy_loop_and_beam_step_agree_with_the
 def test_the_same_command_runs_the_course_on_a_kaggle_captions_file(tmp_path):
     """`DATASET` as a path to another format: a Kaggle-style captions.txt + Images/ made from 48 sample images."""
     import csv
-    import os
     import shutil
-    import subprocess
-    import sys
 
     from helpers.datasets import load_dataset
 
@@ -149,41 +147,10 @@ def test_the_same_command_runs_the_course_on_a_kaggle_captions_file(tmp_path):
             for caption in sample.captions_by_image[image_id]:
                 writer.writerow([image_id, caption])
     run_dir = tmp_path / "run"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     # the tiny case of issue 11: 2 epochs of 3 steps (one step per 64 *captions*) are too few to learn much; the
     # learning outcomes that do not hold are warnings and summary lines, and the run still exits 0
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "helpers",
-            "run",
-            "--skip",
-            "10",
-            "--run-dir",
-            str(run_dir),
-            "-p",
-            "DATASET",
-            str(root / "captions.txt"),
-            "-p",
-            "WEIGHTS",
-            "none",
-            "-p",
-            "EPOCHS",
-            "2",
-            "-p",
-            "MEASURE_ENCODERS",
-            "False",
-            "-p",
-            "FEATURE_CACHE",
-            str(tmp_path / "feature_cache"),
-        ],
-        cwd=paths.REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
+    parameters = {"EPOCHS": "2", "MEASURE_ENCODERS": "False", "FEATURE_CACHE": str(tmp_path / "feature_cache")}
+    result = run_course(root / "captions.txt", run_dir, parameters, timeout=1200)
     outcomes = check_user_run(run_dir, result)
     assert not all(o["holds"] for o in outcomes.values()), "two epochs on 36 images: some outcome fails"
     config = paths.read_config(run_dir)

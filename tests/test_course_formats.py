@@ -12,10 +12,7 @@ word-frequency baseline, which needs the default model size and a few dozen imag
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -24,9 +21,11 @@ import pytest
 from helpers import course, paths
 from helpers.datasets import load_dataset
 
+from course_runs import run_course
+
 N_IMAGES = 48
 # teacher forcing: 36 captions x 5 make few steps an epoch; the encoder table (a minute) is shown by the course run
-SMALL = {"WEIGHTS": "none", "EPOCHS": "10", "MEASURE_ENCODERS": "False"}
+SMALL = {"EPOCHS": "10", "MEASURE_ENCODERS": "False"}  # and WEIGHTS none (course_runs)
 
 
 def sample_images(n: int = N_IMAGES):
@@ -35,7 +34,7 @@ def sample_images(n: int = N_IMAGES):
     return sample, image_ids
 
 
-def make_karpathy(root: Path) -> tuple[list[str], dict, Path]:
+def make_karpathy(root: Path) -> tuple[dict, dict, Path]:
     """``root/dataset_coco.json`` + ``root/train2014/``, ``root/val2014/`` (``filepath``): 30 train, 6 restval,
     6 val, 6 test."""
     sample, image_ids = sample_images()
@@ -54,10 +53,10 @@ def make_karpathy(root: Path) -> tuple[list[str], dict, Path]:
         )
     path = root / "dataset_coco.json"
     path.write_text(json.dumps({"dataset": "coco", "images": entries}), encoding="utf-8")
-    return [], {"train": 36, "dev": 6, "test": 6}, path
+    return {}, {"train": 36, "dev": 6, "test": 6}, path
 
 
-def make_coco(root: Path) -> tuple[list[str], dict, Path]:
+def make_coco(root: Path) -> tuple[dict, dict, Path]:
     """``root/annotations/captions_val2017.json`` and the images in subfolders ``a/``, ``b/`` of ``root/pictures/``
     (not where COCO puts them)."""
     sample, image_ids = sample_images()
@@ -74,7 +73,7 @@ def make_coco(root: Path) -> tuple[list[str], dict, Path]:
     path = root / "annotations" / "captions_val2017.json"
     path.parent.mkdir()
     path.write_text(json.dumps({"info": {}, "images": images, "annotations": annotations}), encoding="utf-8")
-    return ["-p", "IMAGES_DIR", str(root / "pictures")], {"train": 36, "dev": 6, "test": 6}, path
+    return {"IMAGES_DIR": str(root / "pictures")}, {"train": 36, "dev": 6, "test": 6}, path
 
 
 @pytest.mark.course
@@ -82,26 +81,8 @@ def make_coco(root: Path) -> tuple[list[str], dict, Path]:
 def test_the_same_command_runs_the_course_on_another_format(tmp_path, fmt, make):
     extra, split_sizes, caption_file = make(tmp_path / fmt)
     run_dir = tmp_path / "run"
-    command = [
-        sys.executable,
-        "-m",
-        "helpers",
-        "run",
-        "--skip",
-        "10",
-        "--run-dir",
-        str(run_dir),
-        "-p",
-        "DATASET",
-        str(caption_file),
-        *extra,
-        *(arg for name, value in SMALL.items() for arg in ("-p", name, value)),
-        "-p",
-        "FEATURE_CACHE",
-        str(tmp_path / "feature_cache"),
-    ]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run(command, cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    parameters = {**SMALL, **extra, "FEATURE_CACHE": str(tmp_path / "feature_cache")}
+    result = run_course(caption_file, run_dir, parameters, timeout=1200)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
     assert sorted(p.name for p in (run_dir / "notebooks").glob("*.ipynb")) == course.NOTEBOOKS[:-1]  # --skip 10

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -26,6 +24,8 @@ import pytest
 
 from helpers import course, paths, run
 from helpers.datasets import load_dataset
+
+from course_runs import run_course
 
 N_IMAGES = 96
 RARE_WORDS = 600  # a pool of made-up words: most captions get two, most words are seen once
@@ -55,28 +55,6 @@ def make_realistic_captions(root: Path, n_images: int = N_IMAGES) -> Path:
             for caption in sample.captions_by_image[image_id]:
                 writer.writerow([image_id, f"{caption.rstrip(' .')} near the {rng.choice(pool)} {rng.choice(pool)}."])
     return root / "captions.txt"
-
-
-def run_course(dataset: Path, run_dir: Path, *extra: str) -> subprocess.CompletedProcess:
-    command = [
-        sys.executable,
-        "-m",
-        "helpers",
-        "run",
-        "--skip",
-        "10",
-        "--run-dir",
-        str(run_dir),
-        "-p",
-        "DATASET",
-        str(dataset),
-        "-p",
-        "WEIGHTS",
-        "none",
-        *extra,
-    ]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(command, cwd=paths.REPO_ROOT, env=env, capture_output=True, text=True, timeout=1500)
 
 
 def notebook_text(path: Path) -> str:
@@ -136,7 +114,7 @@ def check_user_run(run_dir: Path, result: subprocess.CompletedProcess) -> dict:
 def test_the_course_on_a_realistic_vocabulary_never_prints_unk(tmp_path):
     captions = make_realistic_captions(tmp_path / "realistic")
     run_dir = tmp_path / "run"
-    result = run_course(captions, run_dir, "-p", "EPOCHS", "10")
+    result = run_course(captions, run_dir, {"EPOCHS": "10"})
     check_user_run(run_dir, result)
     vocabulary = json.loads((run_dir / paths.VOCABULARY_FILE).read_text())
     lookup_table = paths.read_json(run_dir / paths.LOOKUP_TABLE_FILE)
