@@ -7,8 +7,6 @@ import numpy as np
 import pytest
 
 from helpers import course, decoding, features, paths, training
-from course_runs import run_course
-from test_course_user_data import check_user_run
 
 NOTEBOOK_PATHS = sorted(paths.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 
@@ -125,38 +123,6 @@ def test_on_the_sample_07s_hand_written_greedy_loop_and_beam_step_agree_with_the
     text = "".join(str(o.get("text", "")) for c in notebook["cells"] for o in c.get("outputs", []))
     assert "✅ the batched helper and the loop above choose the same words" in text
     assert "✅ step 2 by hand = step 2 of helpers.decoding.beam_search_captions" in text
-
-
-@pytest.mark.course
-def test_the_same_command_runs_the_course_on_a_kaggle_captions_file(tmp_path):
-    """`DATASET` as a path to another format: a Kaggle-style captions.txt + Images/ made from 48 sample images."""
-    import csv
-    import shutil
-
-    from helpers.datasets import load_dataset
-
-    sample = load_dataset("sample")
-    root = tmp_path / "kaggle"
-    (root / "Images").mkdir(parents=True)
-    image_ids = sample.splits["train"][:48]
-    with open(root / "captions.txt", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["image", "caption"])
-        for image_id in image_ids:
-            shutil.copy(sample.image_path(image_id), root / "Images" / image_id)
-            for caption in sample.captions_by_image[image_id]:
-                writer.writerow([image_id, caption])
-    run_dir = tmp_path / "run"
-    # the tiny case of issue 11: 2 epochs of 3 steps (one step per 64 *captions*) are too few to learn much; the
-    # learning outcomes that do not hold are warnings and summary lines, and the run still exits 0
-    parameters = {"EPOCHS": "2", "MEASURE_ENCODERS": "False", "FEATURE_CACHE": str(tmp_path / "feature_cache")}
-    result = run_course(root / "captions.txt", run_dir, parameters, timeout=1200)
-    outcomes = check_user_run(run_dir, result)
-    assert not all(o["holds"] for o in outcomes.values()), "two epochs on 36 images: some outcome fails"
-    config = paths.read_config(run_dir)
-    assert config["data"]["split_sizes"] == {"train": 36, "dev": 6, "test": 6}
-    assert len(json.loads((run_dir / paths.GENERATED_CAPTIONS_FILE).read_text())) == 6
-    assert (run_dir / paths.SCORES_FILE).exists()
 
 
 def test_a_learning_outcome_that_fails_is_a_warning_and_a_summary_line_never_an_error(tmp_path):
