@@ -32,7 +32,7 @@ MOBILENET_V2_WEIGHTS = SHARED_KERAS / "models" / "mobilenet_v2_weights_tf_dim_or
 # The test files that read the shared course run (the course_run fixture). The tests run on two workers
 # (pytest-xdist, -n 2 in pyproject.toml); these files all go to one of them, so the course runs once, and every other
 # file goes whole to either worker (its module fixtures are built once). A test elsewhere that asks for course_run
-# stops the collection, naming this list.
+# fails at setup, before the course runs, naming this list.
 COURSE_RUN_FILES = {
     "test_attention.py",
     "test_caption_cli.py",

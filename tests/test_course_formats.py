@@ -11,6 +11,7 @@ word-frequency baseline, which needs the default model size and a few dozen imag
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -108,15 +109,9 @@ def test_the_same_command_runs_the_course_on_another_format(tmp_path, fmt, make)
 @pytest.mark.course
 def test_the_same_command_runs_the_course_on_a_kaggle_captions_file(tmp_path):
     """`DATASET` as a path to another format: a Kaggle-style captions.txt + Images/ made from 48 sample images."""
-    import csv
-    import shutil
-
-    from helpers.datasets import load_dataset
-
-    sample = load_dataset("sample")
+    sample, image_ids = sample_images()
     root = tmp_path / "kaggle"
     (root / "Images").mkdir(parents=True)
-    image_ids = sample.splits["train"][:48]
     with open(root / "captions.txt", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["image", "caption"])
