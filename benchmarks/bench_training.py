@@ -5,6 +5,7 @@ against fixed-length padding, against sorting by length (bucketing) and against 
     python benchmarks/bench_training.py --small    # 600 images: a quick check of the script
     python benchmarks/bench_training.py --steps 100 --skip-prefix-pairs   # a quicker estimate of the first two
     python benchmarks/bench_training.py --steps 60 --skip-prefix-pairs --window-batches 0 2   # + bucketing
+    python benchmarks/bench_training.py --steps 60 --skip-prefix-pairs --repeats 3   # medians of 3 turns each
 
 Data: synthetic image features (2048 numbers per image, like InceptionV3's), and
 the real Flickr8k training captions from ../shared/data/flickr8k_text when present
@@ -254,6 +255,12 @@ def dev_loss_comparison(args) -> int:
     return 0
 
 
+def median_run(rows: list[dict]) -> dict:
+    """The run of median epoch time (the lower middle one of an even number), with every run's time added."""
+    ordered = sorted(rows, key=lambda row: row["epoch_seconds"])
+    return {**ordered[(len(ordered) - 1) // 2], "every_run": [row["epoch_seconds"] for row in rows]}
+
+
 def batching_name(window_batches: int) -> str:
     return "the default (plain shuffle)" if not window_batches else f"bucketed ({window_batches}-batch windows)"
 
@@ -336,6 +343,13 @@ def main(argv=None) -> int:
         help="0: the default batches (a plain shuffle); N >= 1: bucketing, sorting by length within windows of N "
         "batches; several values give one row each (default: 0)",
     )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="time each teacher-forcing way this many times, the ways taking turns; the median is shown "
+        "(the time of the same run can double on a shared machine)",
+    )
     parser.add_argument("--skip-prefix-pairs", action="store_true", help="time only the two teacher-forcing ways")
     parser.add_argument(
         "--dev-epochs",
@@ -361,10 +375,15 @@ def main(argv=None) -> int:
         return dev_loss_comparison(args)
 
     sys.path.insert(0, str(REPO_ROOT))
-    bucketed = [(w, run_worker("teacher_forcing", args, w)) for w in args.window_batches]
+    ways = [("teacher_forcing", w) for w in args.window_batches] + [("softmax_everywhere", 0), ("fixed_padding", 0)]
+    runs = {way: [] for way in ways}
+    for _ in range(args.repeats):  # the ways take turns: a slow spell of the machine hits each of them alike
+        for mode, window_batches in ways:
+            runs[(mode, window_batches)].append(run_worker(mode, args, window_batches))
+    bucketed = [(w, median_run(runs[("teacher_forcing", w)])) for w in args.window_batches]
     forced = bucketed[0][1]
-    everywhere = run_worker("softmax_everywhere", args)
-    fixed = run_worker("fixed_padding", args)
+    everywhere = median_run(runs[("softmax_everywhere", 0)])
+    fixed = median_run(runs[("fixed_padding", 0)])
     pairs = None if args.skip_prefix_pairs else run_worker("prefix_pairs", args)
     print(
         f"\nData: {args.images:,} images x {args.captions_per_image} captions = {forced['captions']:,} captions, "
@@ -387,6 +406,8 @@ def main(argv=None) -> int:
             if row["timed_steps"] == row["steps_per_epoch"]
             else f"  (extrapolated from {row['timed_steps']} steps in {row['timed_seconds']:.1f} s)"
         )
+        if len(row.get("every_run", [])) > 1:
+            note += f"  (median of {', '.join(f'{s:.1f}' for s in row['every_run'])})"
         print(
             f"{name:44}{row['examples']:>15,}{row['steps_per_epoch']:>12,}{row['timed_steps']:>12,}"
             f"{row['padding']:>8.0%}{row['epoch_seconds']:>10.1f}{row['load']:>9.1f}{note}"

@@ -340,7 +340,8 @@ def model_at_targets(model):
     (no word costs more than 16.1 nats, and one that would gets no gradient), so the losses
     recorded in training are those ``model.evaluate`` gives for the saved model.
     Returns ``None`` when this view cannot be made: no ``next_word`` layer reading a
-    ``(batch, n, units)`` sequence, no compiled optimizer, or a model spread over several
+    ``(batch, n, units)`` sequence, no compiled optimizer, weights in another order than
+    ``model``'s (the optimizer's saved state follows that order), or a model spread over several
     devices (``tf.distribute`` splits a batch by captions, not by words): :func:`train` then
     fits ``model`` itself."""
     import keras
@@ -390,6 +391,8 @@ def model_at_targets(model):
     targeted = keras.Input(shape=(None,), dtype="bool", name="targeted")
     rows = OutputAtTargets(output_layer, logits, name="output_at_targets")([hidden, targeted])
     view = keras.Model([*model.inputs, targeted], rows, name=f"{model.name}_at_targets")
+    if [id(w) for w in view.trainable_variables] != [id(w) for w in model.trainable_variables]:
+        return None  # the optimizer's state is saved in this order: model.keras must read it back for its weights
     view.compile(loss=loss, optimizer=model.optimizer)
     return view
 
