@@ -5,6 +5,7 @@ against fixed-length padding, against sorting by length (bucketing) and against 
     python benchmarks/bench_training.py --small    # 600 images: a quick check of the script
     python benchmarks/bench_training.py --steps 100 --skip-prefix-pairs   # a quicker estimate of the first two
     python benchmarks/bench_training.py --steps 60 --skip-prefix-pairs --window-batches 0 2   # + bucketing
+    python benchmarks/bench_training.py --steps 60 --skip-prefix-pairs --repeats 3   # medians of 3 turns each
 
 Data: synthetic image features (2048 numbers per image, like InceptionV3's), and
 the real Flickr8k training captions from ../shared/data/flickr8k_text when present
@@ -13,11 +14,16 @@ Flickr8k-like lengths otherwise. The script says which.
 
 Each way trains the same merge model (same size, same seed) in its own subprocess:
 - teacher forcing, the default (``helpers.training.teacher_forcing_dataset``): a plain shuffle,
-  each batch padded to its own longest caption (``--window-batches 0``);
+  each batch padded to its own longest caption (``--window-batches 0``), fitted as
+  ``helpers.training.train`` fits it: the softmax only at the positions that have a target
+  (``helpers.training.model_at_targets``);
+- teacher forcing, softmax everywhere: the same batches, but ``model.fit`` on the model itself, which
+  computes the softmax at every position, padding included (how the course trained before);
 - teacher forcing, bucketed (``--window-batches N``, N >= 1: ``bucket=True``): captions sorted by length
   within windows of N batches, so a batch holds captions of similar length;
 - teacher forcing, fixed padding: the same batches as the default (a plain shuffle),
-  every caption padded to the longest caption of the dataset — how the course trained before;
+  every caption padded to the longest caption of the dataset, softmax everywhere — how the course
+  trained at first;
 - prefix pairs: a fixed number of steps, timed and extrapolated to a full epoch
   (a full epoch takes long on a laptop) — printed as such.
 The teacher-forcing ways run one full epoch each (after a few warm-up steps), or ``--steps N``
@@ -151,6 +157,8 @@ def worker(args) -> dict:
     model = build_merge_model(
         len(vocabulary), max_length - 1, args.feature_dim, units=args.units, embedding_dim=args.embedding_dim
     )
+    if args.worker == "teacher_forcing":  # as helpers.training.train fits it
+        model, dataset = training.model_at_targets(model), training.batches_at_targets(dataset)
     dataset = dataset.repeat()
     model.fit(dataset, epochs=1, steps_per_epoch=args.warmup_steps, verbose=0)  # tracing, first allocations
     if args.worker == "prefix_pairs":
@@ -198,6 +206,9 @@ def dev_loss_worker(args, model_inputs, dataset, source) -> dict:
     model = build_merge_model(
         len(vocabulary), max_length - 1, args.feature_dim, units=args.units, embedding_dim=args.embedding_dim
     )
+    if args.worker == "teacher_forcing":  # as helpers.training.train fits it
+        model = training.model_at_targets(model)
+        dataset, dev_dataset = training.batches_at_targets(dataset), training.batches_at_targets(dev_dataset)
     started = time.perf_counter()
     history = model.fit(dataset, epochs=args.dev_epochs, validation_data=dev_dataset, verbose=0).history
     return {
@@ -242,6 +253,12 @@ def dev_loss_comparison(args) -> int:
         + (f" ({'within' if gap <= spread else 'NOT within'} the noise between seeds)" if len(args.seeds) > 1 else "")
     )
     return 0
+
+
+def median_run(rows: list[dict]) -> dict:
+    """The run of median epoch time (the lower middle one of an even number), with every run's time added."""
+    ordered = sorted(rows, key=lambda row: row["epoch_seconds"])
+    return {**ordered[(len(ordered) - 1) // 2], "every_run": [row["epoch_seconds"] for row in rows]}
 
 
 def batching_name(window_batches: int) -> str:
@@ -326,6 +343,13 @@ def main(argv=None) -> int:
         help="0: the default batches (a plain shuffle); N >= 1: bucketing, sorting by length within windows of N "
         "batches; several values give one row each (default: 0)",
     )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="time each teacher-forcing way this many times, the ways taking turns; the median is shown "
+        "(the time of the same run can double on a shared machine)",
+    )
     parser.add_argument("--skip-prefix-pairs", action="store_true", help="time only the two teacher-forcing ways")
     parser.add_argument(
         "--dev-epochs",
@@ -335,7 +359,9 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="with --dev-epochs: one run per seed")
     parser.add_argument(
-        "--worker", choices=["teacher_forcing", "fixed_padding", "prefix_pairs"], help=argparse.SUPPRESS
+        "--worker",
+        choices=["teacher_forcing", "softmax_everywhere", "fixed_padding", "prefix_pairs"],
+        help=argparse.SUPPRESS,
     )
     args = parser.parse_args(argv)
     if args.worker:
@@ -349,9 +375,15 @@ def main(argv=None) -> int:
         return dev_loss_comparison(args)
 
     sys.path.insert(0, str(REPO_ROOT))
-    bucketed = [(w, run_worker("teacher_forcing", args, w)) for w in args.window_batches]
+    ways = [("teacher_forcing", w) for w in args.window_batches] + [("softmax_everywhere", 0), ("fixed_padding", 0)]
+    runs = {way: [] for way in ways}
+    for _ in range(args.repeats):  # the ways take turns: a slow spell of the machine hits each of them alike
+        for mode, window_batches in ways:
+            runs[(mode, window_batches)].append(run_worker(mode, args, window_batches))
+    bucketed = [(w, median_run(runs[("teacher_forcing", w)])) for w in args.window_batches]
     forced = bucketed[0][1]
-    fixed = run_worker("fixed_padding", args)
+    everywhere = median_run(runs[("softmax_everywhere", 0)])
+    fixed = median_run(runs[("fixed_padding", 0)])
     pairs = None if args.skip_prefix_pairs else run_worker("prefix_pairs", args)
     print(
         f"\nData: {args.images:,} images x {args.captions_per_image} captions = {forced['captions']:,} captions, "
@@ -366,6 +398,7 @@ def main(argv=None) -> int:
         f"{'load avg':>9}"
     )
     rows = [(f"teacher forcing, {batching_name(w)}", row) for w, row in bucketed]
+    rows.append(("teacher forcing, softmax everywhere", everywhere))
     rows.append(("teacher forcing, fixed padding", fixed))
     for name, row in rows + ([("prefix pairs", pairs)] if pairs else []):
         note = (
@@ -373,6 +406,8 @@ def main(argv=None) -> int:
             if row["timed_steps"] == row["steps_per_epoch"]
             else f"  (extrapolated from {row['timed_steps']} steps in {row['timed_seconds']:.1f} s)"
         )
+        if len(row.get("every_run", [])) > 1:
+            note += f"  (median of {', '.join(f'{s:.1f}' for s in row['every_run'])})"
         print(
             f"{name:44}{row['examples']:>15,}{row['steps_per_epoch']:>12,}{row['timed_steps']:>12,}"
             f"{row['padding']:>8.0%}{row['epoch_seconds']:>10.1f}{row['load']:>9.1f}{note}"
@@ -384,6 +419,11 @@ def main(argv=None) -> int:
             f"{batching_name(w)} is {bucketing:.1f}x faster per epoch than fixed padding "
             f"(target >= {BUCKETING_TARGET:.0f}x: {'met' if bucketing >= BUCKETING_TARGET else 'NOT met'})"
         )
+    print(
+        f"the softmax only where a word is predicted: the default is "
+        f"{everywhere['epoch_seconds'] / forced['epoch_seconds']:.2f}x faster than the same batches with the softmax "
+        "at every position"
+    )
     if pairs:
         speedup = pairs["epoch_seconds"] / forced["epoch_seconds"]
         print(

@@ -145,6 +145,14 @@ def test_the_doubly_stochastic_penalty_is_added_to_the_loss_only_when_asked():
     penalised = small_model(1.0).evaluate([grid, words], targets, verbose=0)
     # same seed, same weights: only the penalty differs; it is large when 3 words spread attention over 9 positions
     assert penalised > plain + 1.0
+    # training fits the view that computes the softmax only where a word is predicted: the penalty is still in it
+    import tensorflow as tf
+
+    from helpers import training
+
+    batches = training.batches_at_targets(tf.data.Dataset.from_tensors(((grid, words), targets)))
+    for penalty, loss in ((0.0, plain), (1.0, penalised)):
+        assert np.isclose(training.model_at_targets(small_model(penalty)).evaluate(batches, verbose=0), loss, rtol=1e-5)
 
 
 def test_the_notebooks_attention_equals_the_helpers_layer():

@@ -124,6 +124,40 @@ def test_the_loss_is_the_mean_over_words_however_the_captions_are_batched():
         assert np.isclose(model.evaluate(dataset, verbose=0), word_mean, rtol=1e-5), (batch_size, bucket)
 
 
+def test_training_computes_the_softmax_only_where_a_word_is_predicted():
+    """train() fits model_at_targets's view: the same loss as the model (teacher forcing and prefix pairs), its
+    rows are the model's output at the targeted positions, and a training step changes the weights as the model's
+    own step would."""
+    import keras
+
+    captions, vocabulary, features = length_varied_captions(40)
+    ids, max_length = list(captions), training.max_caption_length(captions)
+
+    def fresh_model():
+        keras.utils.set_random_seed(0)
+        return build_merge_model(len(vocabulary), max_length - 1, 1, units=8, embedding_dim=4, dropout=0.0)
+
+    model = fresh_model()
+    view = training.model_at_targets(model)
+    assert view is not None and set(map(id, view.weights)) == set(map(id, model.weights)), "the same weights"
+    for make in (training.teacher_forcing_dataset, training.prefix_pair_dataset):
+        dataset, _ = make(features, captions, ids, vocabulary, max_length, 8, shuffle=False)
+        at_targets = training.batches_at_targets(dataset)
+        assert np.isclose(view.evaluate(at_targets, verbose=0), model.evaluate(dataset, verbose=0), rtol=1e-5)
+        (inputs, targets, *_), (view_inputs, flat_targets, *_) = next(iter(dataset)), next(iter(at_targets))
+        targeted = targets.numpy() != PAD_ID
+        logits = view(view_inputs)  # the loss is the softmax's cross-entropy, computed from the logits in one step
+        assert logits.shape == (targeted.sum(), len(vocabulary)), "one row per predicted word, none for padding"
+        assert np.allclose(keras.ops.softmax(logits).numpy(), model(inputs).numpy()[targeted], atol=1e-6)
+        assert np.array_equal(flat_targets.numpy(), targets.numpy()[targeted])
+    dataset, _ = training.teacher_forcing_dataset(features, captions, ids, vocabulary, max_length, 8, shuffle=False)
+    model.fit(dataset.take(3), epochs=1, shuffle=False, verbose=0)
+    other = fresh_model()
+    training.model_at_targets(other).fit(training.batches_at_targets(dataset.take(3)), shuffle=False, verbose=0)
+    for mine, theirs in zip(model.weights, other.weights):
+        assert np.allclose(mine.numpy(), theirs.numpy(), atol=1e-5), f"{mine.path}: a different step"
+
+
 def test_bucketed_batches_hold_every_caption_once_padded_to_their_own_longest():
     captions, vocabulary, features = length_varied_captions()
     ids, max_length = list(captions), training.max_caption_length(captions)
