@@ -322,9 +322,6 @@ KERAS_ARCHIVE_MEMBERS = ("config" + ".json", "model.weights.h5")
 BACKUP_DIR = "training_backup"  # inside the run folder while a training runs; removed when it finishes
 
 
-OUTPUT_LAYER = "next_word"  # the softmax over the vocabulary that model_at_targets moves past the padding
-
-
 def model_at_targets(model):
     """The model :func:`train` fits: ``model``'s own layers (the same weights), but its last layer
     (``next_word``, the softmax over the vocabulary) applied only where a word is predicted.
@@ -347,11 +344,12 @@ def model_at_targets(model):
     import keras
     import tensorflow as tf
 
-    if OUTPUT_LAYER not in {layer.name for layer in model.layers} or getattr(model, "optimizer", None) is None:
+    # "next_word": the name every builder (helpers.model, helpers.attention) gives the softmax layer
+    if "next_word" not in {layer.name for layer in model.layers} or getattr(model, "optimizer", None) is None:
         return None
     if model.distribute_strategy.num_replicas_in_sync > 1:
         return None
-    output_layer = model.get_layer(OUTPUT_LAYER)
+    output_layer = model.get_layer("next_word")
     hidden = output_layer.input
     if len(hidden.shape) != 3 or len(model.outputs) != 1 or model.outputs[0] is not output_layer.output:
         return None
@@ -383,7 +381,7 @@ def model_at_targets(model):
             return logits + self.output_layer.bias if self.output_layer.use_bias else logits
 
         def compute_output_shape(self, input_shapes):
-            return (None, self.output_layer.units if self.logits else output_layer.output.shape[-1])
+            return (None, self.output_layer.output.shape[-1])  # a row per targeted position
 
         def compute_mask(self, inputs, mask=None):
             return None

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import cli, attention, course, paths
+from helpers import cli, attention, course, paths, training
 from helpers.vocabulary import UNKNOWN_ID, Vocabulary
 
 
@@ -147,8 +147,6 @@ def test_the_doubly_stochastic_penalty_is_added_to_the_loss_only_when_asked():
     assert penalised > plain + 1.0
     # training fits the view that computes the softmax only where a word is predicted: the penalty is still in it
     import tensorflow as tf
-
-    from helpers import training
 
     batches = training.batches_at_targets(tf.data.Dataset.from_tensors(((grid, words), targets)))
     for penalty, loss in ((0.0, plain), (1.0, penalised)):
