@@ -24,7 +24,7 @@ from helpers.encoders import (
     preprocess_function,
     resolve_weights,
 )
-from helpers.extraction import _COMPILED, forward_function
+from helpers.extraction import COMPILED_FORWARD, forward_function
 from helpers.feature_cache import FeatureTable, nearest_neighbours
 
 
@@ -64,7 +64,7 @@ def measure_encoders(names: list[str] | None = None, batch_size: int = 8, repeat
         )
         # the compiled forward pass holds the model: drop it from the cache too, or every
         # encoder measured stays in memory (seven of them pass Binder's 2 GB)
-        _COMPILED.pop(model, None)
+        COMPILED_FORWARD.pop(model, None)
         del model, forward, output
         keras.backend.clear_session()
         gc.collect()

@@ -88,7 +88,7 @@ def image_dataset(image_paths: list[str | Path], encoder: str, batch_size: int =
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
-_COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+COMPILED_FORWARD: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 # The CNN sees at most this many images per call, whatever BATCH_SIZE the pipeline
 # batches: on a CPU a bigger forward batch is no faster, and its activations cost far
@@ -106,14 +106,14 @@ def forward_function(model, image_size: int | None = None, chunk: int = FORWARD_
 
     if isinstance(model, keras.Model):
         size = image_size or model.input_shape[1]
-        compiled = _COMPILED.get(model)
+        compiled = COMPILED_FORWARD.get(model)
         if compiled is None:  # traced once per model, not once per call (tracing takes seconds)
             compiled = tf.function(
                 lambda images: model(images, training=False),
                 reduce_retracing=True,
                 input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)],
             )
-            _COMPILED[model] = compiled
+            COMPILED_FORWARD[model] = compiled
 
         def forward(images):
             if len(images) <= chunk:

@@ -41,7 +41,7 @@ runs, with a tqdm progress bar. Bad images (missing, empty, not an image, over
 :data:`helpers.images.MAX_IMAGE_PIXELS`, truncated or corrupt) are skipped, each
 with its reason; see :mod:`helpers.images`.
 
-**The feature cache** (:func:`load_or_extract_features`): features are kept on
+**The feature cache** (:func:`course.feature_cache.load_or_extract_features`, course machinery): features are kept on
 disk under ``runs/feature_cache/`` (or ``FEATURE_CACHE``) in a folder whose name
 ends in a hash of the *cache key*: the images folder (resolved path), the
 encoder, the weights (label, and the content hash of a weights file or the seed
@@ -61,13 +61,13 @@ matrix and the ``encoder``/``weights``/``image_size`` they were made with) for
 the images that have features, and ``skipped_images.json`` (image id -> reason);
 plain NumPy arrays and JSON, loaded without pickle.
 
-**Where the code lives** (this module gathers the public names, so ``from helpers import features`` is all
-a notebook needs):
+**Where the code lives** (this module gathers the lesson's public names; the cache is
+:mod:`course.feature_cache`):
 
 ==============================  =========================================================================
 :mod:`helpers.encoders`         the encoder table, ``WEIGHTS`` resolution, building the CNN, preprocessing
 :mod:`helpers.extraction`       the ``tf.data`` pipeline and the compiled forward pass
-:mod:`helpers.feature_cache`    the sharded cache, ``features.npz``, :class:`FeatureTable`, nearest neighbours
+:mod:`helpers.feature_table`    ``features.npz``, :class:`FeatureTable`, nearest neighbours
 :mod:`helpers.encoder_demos`    notebook 03's demos (encoder timings, ImageNet labels; reads ``../shared``)
 ==============================  =========================================================================
 """
@@ -105,19 +105,12 @@ from helpers.extraction import (
     load_image,
     pipeline_order,
 )
-from helpers.feature_cache import (
-    FeatureExtraction,
+from helpers.feature_table import (
     FeatureTable,
-    cache_folder,
-    cache_key,
     captions_with_features,
-    gather_features,
     load_features,
-    load_or_extract_features,
     nearest_neighbours,
-    read_cache,
     save_features,
-    shard_of,
 )
 from helpers.images import MAX_IMAGE_PIXELS, BadImageError
 
@@ -126,7 +119,6 @@ __all__ = [
     "ENCODERS",
     "EncoderSpec",
     "FORWARD_CHUNK",
-    "FeatureExtraction",
     "FeatureTable",
     "MAX_IMAGE_PIXELS",
     "IMAGENET_CLASSIFIER_MISSING",
@@ -135,30 +127,24 @@ __all__ = [
     "SHARED_KERAS_DIR",
     "WeightsChoice",
     "build_encoder",
-    "cache_folder",
-    "cache_key",
     "captions_with_features",
     "check_images",
     "encoder_spec",
     "extract_features",
     "forward_function",
-    "gather_features",
     "image_dataset",
     "imagenet_classifier",
     "iter_features",
     "keras_cache_dir",
     "load_features",
     "load_image",
-    "load_or_extract_features",
     "measure_encoders",
     "nearest_neighbours",
     "pipeline_order",
     "plot_nearest_neighbours",
     "preprocess_function",
-    "read_cache",
     "resolve_weights",
     "save_features",
-    "shard_of",
     "top_labels",
     "weights_banner",
 ]

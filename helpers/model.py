@@ -65,7 +65,8 @@ class ImageAtEveryPosition(keras.layers.Layer):
         return None
 
 
-def _check_embedding_matrix(vocab_size: int, embedding_dim: int, embedding_matrix):
+def check_embedding_matrix(vocab_size: int, embedding_dim: int, embedding_matrix):
+    """The embedding size: ``embedding_dim``, or the width of ``embedding_matrix`` (checked against the vocabulary)."""
     if embedding_matrix is None:
         return embedding_dim
     if embedding_matrix.ndim != 2 or embedding_matrix.shape[0] != vocab_size:
@@ -120,7 +121,7 @@ def build_merge_model(
     import keras
     from keras import layers
 
-    embedding_dim = _check_embedding_matrix(vocab_size, embedding_dim, embedding_matrix)
+    embedding_dim = check_embedding_matrix(vocab_size, embedding_dim, embedding_matrix)
     image_features = keras.Input(shape=(feature_dim,), name="image_features")
     image = layers.Dropout(dropout, name="image_dropout")(image_features)
     image = layers.Dense(units, activation="relu", name="image_dense")(image)
@@ -156,7 +157,7 @@ def build_inject_model(
     import keras
     from keras import layers
 
-    embedding_dim = _check_embedding_matrix(vocab_size, embedding_dim, embedding_matrix)
+    embedding_dim = check_embedding_matrix(vocab_size, embedding_dim, embedding_matrix)
     image_features = keras.Input(shape=(feature_dim,), name="image_features")
     image = layers.Dropout(dropout, name="image_dropout")(image_features)
     image = layers.Dense(units, activation="relu", name="image_dense")(image)

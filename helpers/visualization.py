@@ -10,8 +10,6 @@ import os
 
 from pathlib import Path
 
-# The pictures' file names in the run folder belong to helpers.run (imported here for older code).
-from helpers.run import BEST_AND_WORST_FILE, CAPTION_LENGTHS_FILE, WORD_USAGE_FILE  # noqa: F401
 
 
 def plot_loss_curves(history: dict, baseline_loss: float | None = None, path: str | Path | None = None):

@@ -236,7 +236,7 @@ def test_a_damaged_chunk_is_named_dropped_and_its_images_extracted_again(
         with open(victim, "wb") as handle:
             np.savez(handle, **arrays)
     counting = Counting(model)
-    with caplog.at_level("WARNING", logger="helpers.feature_cache"):
+    with caplog.at_level("WARNING", logger="course.feature_cache"):
         again = extract(dataset, untrained, counting, cache_root)
     assert counting.seen == len(lost)  # exactly the damaged chunk's images, nothing else
     assert not victim.exists()

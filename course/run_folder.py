@@ -2,12 +2,12 @@
 
 Used by every notebook (its first cell after the parameters opens the run folder, its load cell reads
 through it, its save cell writes through it), by ``python -m helpers run`` and by ``python -m helpers
-caption``. Nothing else spells a run-folder file name or a ``config.json`` key.
+caption``.
 
 **Opening.** ``RunFolder.open(RUN_DIR, parameters)``:
 
 - ``RUN_DIR`` empty: ``runs/<DATASET>-<ENCODER>-<WEIGHTS>``, followed by ``-<8 hex digits>`` when any other
-  parameter that changes results (:mod:`helpers.parameters`, ``result_changing``) is not at its default:
+  parameter that changes results (:mod:`course.parameters`, ``result_changing``) is not at its default:
   two runs that differ only in ``UNITS`` (or ``EPOCHS``, ``MIN_WORD_COUNT``, ``SEED``...) get two folders
   and never share a model. Parameters a notebook does not have count at their defaults, so a notebook
   opened on its own with ``RUN_DIR=""`` finds the default run.
@@ -19,304 +19,74 @@ caption``. Nothing else spells a run-folder file name or a ``config.json`` key.
 **Loading.** Each ``load_*`` raises :class:`MissingInputError` when its file is missing: one line naming
 the file and the notebook that writes it (shown in Jupyter without a traceback).
 
-**config.json** holds one typed section per stage (the dataclasses below); keys a section does not know
-(an older or newer run) are kept in its ``extra`` and written back unchanged.
+**config.json** holds one typed section per stage (:mod:`course.config`); the file names are in
+:mod:`course.files`.
+
+Role: course machinery (every notebook opens its run folder with it; ``python -m helpers run`` and
+``python -m helpers caption`` too).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from helpers import parameters as params
-from helpers import paths
-from helpers.paths import _slug, read_json, write_json_atomic
-
-# --- file names inside a run folder: one spelling, here only -----------------------------------------------
-CLEAN_CAPTIONS_FILE = "captions_clean.json"  # 01
-LOOKUP_TABLE_FILE = "lookup_table.json"  # 02
-VOCABULARY_FILE = "vocabulary.json"  # 02
-FEATURES_FILE = "features.npz"  # 03
-SKIPPED_IMAGES_FILE = "skipped_images.json"  # 03: image id -> why it has no features
-WORD_VECTORS_FILE = "word_vectors.txt"  # 04 (word2vec text format)
-EMBEDDING_MATRIX_FILE = "embedding_matrix.npy"  # 04
-WORD_MAP_FILE = "word_map.png"  # 04
-UNTRAINED_MODEL_FILE = "model_untrained.keras"  # 05
-MODEL_DIAGRAM_FILE = "model.png"  # 05
-MODEL_FILE = "model.keras"  # 06
-HISTORY_FILE = "history.json"  # 06
-LOSS_CURVE_FILE = "loss_curves.png"  # 06
-TRAINING_BACKUP_DIR = "training_backup"  # 06: resuming an interrupted training
-PREFIX_PAIR_BASELINE_DIR = "prefix_pair_baseline"  # 06: the slow comparison's own files
-GENERATED_CAPTIONS_FILE = "generated_captions.json"  # 07: {image_id: caption}
-BEAM_CAPTIONS_FILE = "beam_captions.json"  # 07: {"width", "alpha", "captions": {image_id: caption}}
-SCORES_FILE = "scores.json"  # 08
-RETRIEVAL_CAPTIONS_FILE = "retrieval_captions.json"  # 08: {image_id: consensus caption of its nearest training images}
-CAPTION_GRID_FILE = "caption_grid.png"  # 08
-BEST_AND_WORST_FILE = "best_and_worst.png"  # 08
-WORD_USAGE_FILE = "word_usage.png"  # 08
-CAPTION_LENGTHS_FILE = "caption_lengths.png"  # 08
-JUDGEMENT_SCORES_FILE = "judgement_scores.csv"  # 09: one row per judged pair
-AGREEMENT_FILE = "metric_agreement.json"  # 09: rank correlations
-SPATIAL_FEATURES_FILE = "spatial_features.npz"  # 10: the CNN's last feature map of every image (float16 when it fits)
-ATTENTION_DIR = "attention"  # 10: the attention model, its captions and the comparison
-ATTENTION_CAPTIONS_FILE = "captions.json"  # 10, inside ATTENTION_DIR: {"greedy": {...}, "beam": {...}}
-ATTENTION_COMPARISON_FILE = "comparison.json"  # 10, inside ATTENTION_DIR: the merge / inject / attention table
-CONFIG_FILE = "config.json"  # every notebook adds its section
-EXECUTED_NOTEBOOKS_DIR = "notebooks"  # python -m helpers run: the executed notebooks
-
-NOTEBOOKS = [
-    "00_start_here.ipynb",
-    "01_text_cleaning.ipynb",
-    "02_lookup_table.ipynb",
-    "03_feature_extraction.ipynb",
-    "04_word_embeddings.ipynb",
-    "05_merge_lstm_model.ipynb",
-    "06_training.ipynb",
-    "07_caption_generation.ipynb",
-    "08_evaluation_and_visualization.ipynb",
-    "09_metrics_vs_humans.ipynb",
-    "10_visual_attention.ipynb",
-]
-
-#: The notebook that writes each file (and each config.json section).
-MADE_BY = {
-    CLEAN_CAPTIONS_FILE: "01_text_cleaning.ipynb",
-    "data": "01_text_cleaning.ipynb",
-    LOOKUP_TABLE_FILE: "02_lookup_table.ipynb",
-    VOCABULARY_FILE: "02_lookup_table.ipynb",
-    "text": "02_lookup_table.ipynb",
-    FEATURES_FILE: "03_feature_extraction.ipynb",
-    SKIPPED_IMAGES_FILE: "03_feature_extraction.ipynb",
-    "features": "03_feature_extraction.ipynb",
-    WORD_VECTORS_FILE: "04_word_embeddings.ipynb",
-    EMBEDDING_MATRIX_FILE: "04_word_embeddings.ipynb",
-    "embeddings": "04_word_embeddings.ipynb",
-    UNTRAINED_MODEL_FILE: "05_merge_lstm_model.ipynb",
-    "model": "05_merge_lstm_model.ipynb",
-    MODEL_FILE: "06_training.ipynb",
-    HISTORY_FILE: "06_training.ipynb",
-    LOSS_CURVE_FILE: "06_training.ipynb",
-    "training": "06_training.ipynb",
-    GENERATED_CAPTIONS_FILE: "07_caption_generation.ipynb",
-    BEAM_CAPTIONS_FILE: "07_caption_generation.ipynb",
-    SCORES_FILE: "08_evaluation_and_visualization.ipynb",
-    RETRIEVAL_CAPTIONS_FILE: "08_evaluation_and_visualization.ipynb",
-    "decoding": "07_caption_generation.ipynb",
-    CAPTION_GRID_FILE: "08_evaluation_and_visualization.ipynb",
-    "scores": "08_evaluation_and_visualization.ipynb",
-    JUDGEMENT_SCORES_FILE: "09_metrics_vs_humans.ipynb",
-    AGREEMENT_FILE: "09_metrics_vs_humans.ipynb",
-    SPATIAL_FEATURES_FILE: "10_visual_attention.ipynb",
-    ATTENTION_DIR: "10_visual_attention.ipynb",
-    "attention": "10_visual_attention.ipynb",
-}
-
-
-class _OneLine:
-    """Shown by Jupyter (IPython calls ``_render_traceback_``) as one line, without a traceback."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
-
-
-class MissingInputError(_OneLine, FileNotFoundError):
-    """A file a notebook reads is not in the run folder; the message names it and the notebook that writes it."""
-
-    def __init__(self, path: str | os.PathLike, notebook: str | None = None, what: str | None = None):
-        path = Path(path)
-        self.path, self.notebook = path, notebook
-        missing = what or f"{path.name} is missing from the run folder {path.parent}"
-        hint = (
-            f": it is written by notebooks/{notebook}; run that notebook (and the ones before it) into this "
-            "run folder first, with the same parameters"
-            if notebook
-            else ""
-        )
-        super().__init__(f"{missing}{hint}.")
-
-
-class RunFolderError(_OneLine, ValueError):
-    """The run folder cannot be used: not a folder, or made with other parameters (the message says which)."""
-
-
-# --- config.json: one typed section per stage ----------------------------------------------------------------
-
-
-@dataclass
-class Section:
-    """Base of the config.json sections: unknown keys are kept in ``extra`` and written back."""
-
-    extra: dict = field(default_factory=dict, kw_only=True)
-    NAME = ""
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "Section":
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        return cls(
-            **{k: v for k, v in values.items() if k in known}, extra={k: v for k, v in values.items() if k not in known}
-        )
-
-    def to_dict(self) -> dict:
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
-        return {**values, **self.extra}
-
-
-@dataclass
-class DataSection(Section):  # 01
-    NAME = "data"
-    dataset: str
-    format: str
-    root: str
-    images_dir: str
-    split_sizes: dict
-    skipped: dict = field(default_factory=dict)
-    keep_short_words: bool = False  # KEEP_SHORT_WORDS: numbers and one-letter words kept by the cleaning
-
-
-@dataclass
-class TextSection(Section):  # 02
-    NAME = "text"
-    max_length: int
-    vocabulary_size: int = 0
-    min_word_count: int = 1
-    start_token: str = "startseq"
-    stop_token: str = "endseq"
-
-
-@dataclass
-class FeaturesSection(Section):  # 03
-    NAME = "features"
-    encoder: str
-    weights: str
-    pretrained: bool
-    image_size: int
-    feature_dim: int
-    seed: int | None = None
-    weights_reason: str = ""
-    skipped_images: int = 0
-    cache_dir: str = ""
-
-
-@dataclass
-class EmbeddingsSection(Section):  # 04
-    NAME = "embeddings"
-    kind: str
-    source: str
-    dim: int
-    epochs: int
-    window: int
-    min_count: int
-    covered_fraction: float
-    missing: int
-
-
-@dataclass
-class ModelSection(Section):  # 05
-    NAME = "model"
-    architecture: str
-    units: int
-    dropout: float
-    train_embeddings: bool
-    learning_rate: float
-    input_length: int
-    parameters: int
-
-
-@dataclass
-class TrainingSection(Section):  # 06
-    NAME = "training"
-    mode: str
-    epochs: int
-    epochs_run: int
-    batch_size: int
-    seed: int
-    patience: int
-    strategy: str
-    best_epoch: int
-    best_val_loss: float
-    baseline_val_loss: float
-    seconds_per_epoch: float
-    prefix_pair_baseline: dict | None = None
-
-
-@dataclass
-class AttentionSection(Section):  # 10
-    NAME = "attention"
-    grid_shape: list
-    grid_dtype: str
-    units: int
-    penalty: float
-    start_from_image: bool
-    epochs_run: int
-    best_val_loss: float
-    box_ratio: float | None
-    scores: dict
-
-
-@dataclass
-class DecodingSection(Section):  # 07: the settings the caption command decodes with
-    NAME = "decoding"
-    no_repeat_ngram: int
-    beam_width: int
-    length_alpha: float
-
-
-@dataclass
-class ScoresSection(Section):  # 08
-    NAME = "scores"
-    model: dict
-    beam: dict
-    best_constant_bleu4: float
-
-    @property
-    def bleu(self) -> dict:
-        return {k: v for k, v in self.model.items() if k.startswith("bleu")}
-
-    def to_dict(self) -> dict:
-        return {**super().to_dict(), "bleu": self.bleu}
-
-
-SECTIONS = {
-    cls.NAME: cls
-    for cls in (
-        DataSection,
-        TextSection,
-        FeaturesSection,
-        EmbeddingsSection,
-        ModelSection,
-        TrainingSection,
-        ScoresSection,
-    )
-}
-
-
-@dataclass
-class CleanCaptions:
-    """``captions_clean.json`` (01): the dataset, its images folder, the splits and the cleaned captions."""
-
-    dataset: str
-    root: str
-    images_dir: Path
-    splits: dict[str, list[str]]
-    captions: dict[str, list[str]]
-
-
-@dataclass
-class BeamCaptions:
-    """``beam_captions.json`` (07)."""
-
-    width: int
-    alpha: float
-    captions: dict[str, str]
-
-
-# --- the folder ----------------------------------------------------------------------------------------------
+from course import parameters as params
+from course import paths
+from course.config import (
+    BeamCaptions,
+    CleanCaptions,
+    DataSection,
+    EmbeddingsSection,
+    FeaturesSection,
+    MissingInputError,
+    ModelSection,
+    RunFolderError,
+    ScoresSection,
+    Section,
+    TextSection,
+    TrainingSection,
+)
+from course.files import (
+    AGREEMENT_FILE,
+    ATTENTION_CAPTIONS_FILE,
+    ATTENTION_COMPARISON_FILE,
+    ATTENTION_DIR,
+    BEAM_CAPTIONS_FILE,
+    BEST_AND_WORST_FILE,
+    CAPTION_GRID_FILE,
+    CAPTION_LENGTHS_FILE,
+    CLEAN_CAPTIONS_FILE,
+    CONFIG_FILE,
+    EMBEDDING_MATRIX_FILE,
+    EXECUTED_NOTEBOOKS_DIR,
+    FEATURES_FILE,
+    GENERATED_CAPTIONS_FILE,
+    HISTORY_FILE,
+    LOOKUP_TABLE_FILE,
+    LOSS_CURVE_FILE,
+    MADE_BY,
+    MODEL_DIAGRAM_FILE,
+    MODEL_FILE,
+    PREFIX_PAIR_BASELINE_DIR,
+    RETRIEVAL_CAPTIONS_FILE,
+    SCORES_FILE,
+    SKIPPED_IMAGES_FILE,
+    SPATIAL_FEATURES_FILE,
+    UNTRAINED_MODEL_FILE,
+    VOCABULARY_FILE,
+    WORD_MAP_FILE,
+    WORD_USAGE_FILE,
+    WORD_VECTORS_FILE,
+)
+from course.paths import read_json, slug, write_json_atomic
+from course.trained_run import load_trained_model
+from helpers import embeddings, evaluation, text
+from helpers.feature_table import load_features
+from helpers.vocabulary import Vocabulary
 
 
 def default_name(values: Mapping[str, Any]) -> str:
@@ -326,7 +96,7 @@ def default_name(values: Mapping[str, Any]) -> str:
     dataset, encoder, weights = (str(full[name]) for name in params.NAMING)
     dataset_name = Path(dataset).name if ("/" in dataset or os.sep in dataset) else dataset
     weights_name = Path(weights).stem if ("/" in weights or os.sep in weights) else weights
-    name = "-".join(_slug(part) for part in (dataset_name, encoder, weights_name))
+    name = "-".join(slug(part) for part in (dataset_name, encoder, weights_name))
     digest = params.short_hash(full)
     return f"{name}-{digest}" if digest else name
 
@@ -476,8 +246,6 @@ class RunFolder:
     def load_model_section(self) -> ModelSection:
         return self.load_section(ModelSection)
 
-    def load_training(self) -> TrainingSection:
-        return self.load_section(TrainingSection)
 
     # --- 01 ----------------------------------------------------------------------------------------------------
 
@@ -517,8 +285,6 @@ class RunFolder:
 
     def save_lookup_table(self, lookup_table: dict, vocabulary, *, max_length: int, min_word_count: int) -> Path:
         """02: ``lookup_table.json``, ``vocabulary.json`` and the ``text`` section."""
-        from helpers import text
-
         path = write_json_atomic(self.path / LOOKUP_TABLE_FILE, lookup_table)
         vocabulary.save(self.path / VOCABULARY_FILE)
         self.save_section(
@@ -536,8 +302,6 @@ class RunFolder:
         return self._read_json(LOOKUP_TABLE_FILE)
 
     def load_vocabulary(self):
-        from helpers.vocabulary import Vocabulary
-
         return Vocabulary.load(self._require(VOCABULARY_FILE))
 
     # --- 03 ----------------------------------------------------------------------------------------------------
@@ -563,16 +327,12 @@ class RunFolder:
         )
 
     def load_features(self):
-        from helpers.feature_cache import load_features
-
         return load_features(self._require(FEATURES_FILE))
 
     # --- 04 ----------------------------------------------------------------------------------------------------
 
     def save_embeddings(self, matrix: np.ndarray, vocabulary, section: EmbeddingsSection) -> Path:
         """04: the embedding matrix, the vocabulary's vectors (word2vec text) and the ``embeddings`` section."""
-        from helpers import embeddings
-
         embeddings.save_word_vectors(embeddings.vocabulary_vectors(vocabulary, matrix), self.path / WORD_VECTORS_FILE)
         np.save(self.path / EMBEDDING_MATRIX_FILE, matrix)
         self.save_section(section)
@@ -580,8 +340,6 @@ class RunFolder:
 
     def load_word_vectors(self):
         """04's vectors of the vocabulary's words (gensim ``KeyedVectors``)."""
-        from helpers import embeddings
-
         return embeddings.load_word_vectors(self._require(WORD_VECTORS_FILE))
 
     def load_embedding_matrix(self) -> np.ndarray:
@@ -626,11 +384,9 @@ class RunFolder:
 
     def load_trained_model(self):
         """06's ``model.keras`` (safe mode) and the vocabulary: ``(model, vocabulary)``."""
-        from helpers import training
-
         self._require(MODEL_FILE)
         self._require(VOCABULARY_FILE)
-        model, vocabulary, _ = training.load_trained_model(self.path)
+        model, vocabulary, _ = load_trained_model(self.path)
         return model, vocabulary
 
     def load_history(self) -> dict:
@@ -666,8 +422,6 @@ class RunFolder:
     ) -> Path:
         """08: ``scores.json`` (greedy and beam scores, the best constant caption, what the run was made of)
         and the ``scores`` section."""
-        from helpers import evaluation
-
         data, feats = self.load_data(), self.load_features_section()
         path = write_json_atomic(
             self.path / SCORES_FILE,
@@ -701,8 +455,6 @@ class RunFolder:
     ) -> Path:
         """08: the baselines' scores added to ``scores.json`` (nearest-neighbour retrieval, and every metric of
         the best constant caption) and the retrieval captions in ``retrieval_captions.json``."""
-        from helpers import evaluation
-
         scores = self.load_scores()
         scores["retrieval"] = {
             "k": retrieval_k,
@@ -719,7 +471,7 @@ class RunFolder:
     # --- 09 ----------------------------------------------------------------------------------------------------
 
     def load_metric_agreement(self) -> dict:
-        """09's ``metric_agreement.json`` (written by :func:`helpers.judgements.write_results`)."""
+        """09's ``metric_agreement.json`` (written by :func:`course.judgement_files.write_results`)."""
         return self._read_json(AGREEMENT_FILE)
 
     # --- 10 ----------------------------------------------------------------------------------------------------
@@ -742,9 +494,6 @@ class RunFolder:
     def save_attention_comparison(self, comparison: dict) -> Path:
         return write_json_atomic(self.attention_dir / ATTENTION_COMPARISON_FILE, comparison)
 
-    def load_attention_comparison(self) -> dict:
-        self._require(ATTENTION_DIR)
-        return read_json(self.attention_dir / ATTENTION_COMPARISON_FILE)
 
     # --- what is there ---------------------------------------------------------------------------------------
 
@@ -754,17 +503,3 @@ class RunFolder:
         return [self.path / name for name in names if (self.path / name).exists()]
 
 
-def read_config(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """The whole ``config.json`` of a run folder as a dict ({} when there is none)."""
-    path = Path(run_dir) / CONFIG_FILE
-    return read_json(path) if path.exists() else {}
-
-
-def update_config(run_dir: str | os.PathLike, section: str, values: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``values`` into section ``section`` of ``config.json`` (for tests and tools that build a run
-    folder by hand; notebooks use :meth:`RunFolder.save_section`)."""
-    path = Path(run_dir) / CONFIG_FILE
-    config = read_json(path) if path.exists() else {}
-    config.setdefault(section, {}).update(values)
-    write_json_atomic(path, config)
-    return config

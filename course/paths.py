@@ -1,10 +1,12 @@
 """Where things live: the repository, the data and the run folders.
 
-Every path in the course is resolved from the repository root, never from the
-current directory, so notebooks, tests and ``python -m helpers run`` agree.
+Role: course machinery (locating data). Every path in the course is resolved from the repository root,
+never from the current directory, so notebooks, tests and ``python -m helpers run`` agree; JSON files are
+read and written here (atomically).
 
-A *run folder* holds everything one run of the course writes; its file names, its
-``config.json`` and its default name belong to :mod:`helpers.run`.
+A *run folder* holds everything one run of the course writes; its file names belong to
+:mod:`course.files`, its ``config.json`` to :mod:`course.config`, its default name to
+:mod:`course.run_folder`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import re
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from course.files import MADE_BY
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
@@ -45,7 +49,8 @@ def _require_checkout() -> None:
 _require_checkout()
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """``text`` with every run of characters other than letters, digits, ``_`` and ``.`` made one ``_``."""
     return re.sub(r"[^A-Za-z0-9_.]+", "_", text).strip("_") or "x"
 
 
@@ -93,8 +98,6 @@ def require(path: str | os.PathLike) -> Path:
     """Return ``path`` if it exists, else raise an error naming the notebook that makes it."""
     path = Path(path)
     if not path.exists():
-        from helpers.run import MADE_BY
-
         maker = MADE_BY.get(path.name)
         hint = f" It is written by notebooks/{maker}: run that notebook first (same parameters)." if maker else ""
         raise FileNotFoundError(f"{path} does not exist.{hint}")
@@ -104,13 +107,3 @@ def require(path: str | os.PathLike) -> Path:
 # Notebook 03's feature cache (git-ignored, inside runs/), keyed by images/encoder/weights/size.
 FEATURE_CACHE_DIR = RUNS_DIR / "feature_cache"
 
-
-def __getattr__(name: str):
-    """Run-folder file names and config helpers now live in :mod:`helpers.run` (kept here so older code that
-    says ``paths.MODEL_FILE`` or ``paths.read_config`` still works)."""
-    if name.endswith(("_FILE", "_DIR")) or name in ("read_config", "update_config"):
-        from helpers import run
-
-        if hasattr(run, name):
-            return getattr(run, name)
-    raise AttributeError(f"module 'helpers.paths' has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """Every parameter of the course, declared once: name, type, default, allowed values, meaning, notebooks.
 
 Used by ``python -m helpers run`` (checks every ``-p`` before notebook 00 starts, passes each notebook only
-its own parameters, ``--list-parameters``), by :class:`helpers.run.RunFolder` (the parameters that change
+its own parameters, ``--list-parameters``), by :class:`course.run_folder.RunFolder` (the parameters that change
 results name the default run folder and are recorded in it) and by notebook 00's parameter table. Each
 notebook's ``parameters`` cell holds exactly the parameters declared for it here, as annotated literals
 papermill reads; ``tests/test_parameters.py`` keeps the two in step.
@@ -80,10 +80,6 @@ class Parameter:
         if self.extra_check is not None and (message := self.extra_check(value)):
             raise ParameterError(f"{self.name}={value!r}: {message}")
         return value
-
-    def cell_line(self) -> str:
-        """The line of a notebook's ``parameters`` cell that declares this parameter."""
-        return f"{self.name}: {self.type.__name__} = {self.default!r}  # {self.help}"
 
 
 PARAMETERS: list[Parameter] = [

@@ -1,8 +1,10 @@
-"""``python -m helpers``: the course's commands.
+"""``python -m helpers`` (also ``python -m course``): the course's commands.
 
-``run``       run notebooks 00-09 in order into one run folder (:mod:`helpers.course`); every ``-p`` is
+Role: course machinery (the command line).
+
+``run``       run notebooks 00-10 in order into one run folder (:mod:`course.runner`); every ``-p`` is
               checked before notebook 00 starts (a bad one: one line naming it and what is allowed, exit 2)
-``caption``   caption your own photos with a trained run folder (:mod:`helpers.captioner`)
+``caption``   caption your own photos with a trained run folder (:mod:`course.captioner`)
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import parameters as params
+from course import captioner, runner
+from course import parameters as params
+from course.config import RunFolderError
+from course.files import NOTEBOOKS
 from helpers.decoding import DEFAULT_ALPHA, DEFAULT_NO_REPEAT_NGRAM
 
 
@@ -89,8 +94,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def caption_command(args: argparse.Namespace) -> int:
-    from helpers import captioner
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if args.beam < 1:
         return _fail(f"--beam must be at least 1, got {args.beam}")
@@ -102,9 +105,6 @@ def caption_command(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from helpers import course
-    from helpers.run import NOTEBOOKS, RunFolderError
-
     if args.list_parameters:
         print(params.listing())
         return 0
@@ -128,18 +128,18 @@ def run_command(args: argparse.Namespace) -> int:
         notebooks = [n for n in notebooks if n not in skipped]
     try:
         run_dir = str(Path(args.run_dir).expanduser().resolve()) if args.run_dir else None
-        folder = course.open_run_folder(values, run_dir)
+        folder = runner.open_run_folder(values, run_dir)
     except (params.ParameterError, RunFolderError) as error:
         return _fail(str(error))
     values.pop("RUN_DIR", None)
     started = time.perf_counter()
     try:
-        run_dir = course.run_course(values, folder.path, notebooks=notebooks, timeout=args.timeout)
+        run_dir = runner.run_course(values, folder.path, notebooks=notebooks, timeout=args.timeout)
     except (RuntimeError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"\nThe course ran in {time.perf_counter() - started:.0f} s.")
-    print(course.summary(run_dir))
+    print(runner.summary(run_dir))
     return 0
 
 

@@ -1,9 +1,10 @@
 """Run the whole course, notebook after notebook, with papermill.
 
-``python -m helpers run [-p NAME VALUE ...] [--run-dir DIR] [--only NN ...]`` (see :mod:`helpers.cli`)
+Role: course machinery (the course runner). ``python -m helpers run [-p NAME VALUE ...] [--run-dir DIR]
+[--only NN ...]`` (see :mod:`course.cli`)
 executes notebooks 00-10 in order (``--skip 10`` leaves
-the slowest on the sample, visual attention, out; nothing reads its files). Every ``-p`` is checked against :mod:`helpers.parameters` before notebook
-00 starts; the run folder is opened once (:class:`helpers.run.RunFolder`: created, or refused when it was
+the slowest on the sample, visual attention, out; nothing reads its files). Every ``-p`` is checked against :mod:`course.parameters` before notebook
+00 starts; the run folder is opened once (:class:`course.run_folder.RunFolder`: created, or refused when it was
 made with other result-changing parameters); each notebook then gets only its own parameters and the run
 folder's path as ``RUN_DIR``. The executed notebooks go into ``<run folder>/notebooks/``; at the end it
 prints where the results are and the headline scores.
@@ -11,32 +12,18 @@ prints where the results are and the headline scores.
 
 from __future__ import annotations
 
-import html
 import os
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
-from helpers import parameters as params
-from helpers import paths
-from helpers.parameters import parse_value  # noqa: F401  (python -m helpers run reads -p values with it)
-from helpers.run import NOTEBOOKS, RunFolder
+from course import parameters as params
+from course import paths
+from course.files import NOTEBOOKS
+from course.outcomes import OUTCOMES_SECTION, outcome_lines
+from course.quiet import setup as quiet_tensorflow  # (run_course has a parameter named quiet)
+from course.run_folder import RunFolder
 from helpers.visualization import UNATTENDED_VARIABLE
-from helpers.quiet import setup as quiet_tensorflow  # (run_course has a parameter named quiet)
-
-__all__ = [
-    "NOTEBOOKS",
-    "OUTCOMES_SECTION",
-    "OutcomeWarning",
-    "check_outcome",
-    "main",
-    "notebook_parameters",
-    "open_run_folder",
-    "outcome_lines",
-    "run_course",
-    "summary",
-]
 
 
 def notebook_parameters(notebook: str, values: Mapping[str, Any], run_dir: str | Path) -> dict[str, Any]:
@@ -45,58 +32,9 @@ def notebook_parameters(notebook: str, values: Mapping[str, Any], run_dir: str |
     return {**{name: value for name, value in values.items() if name in own}, "RUN_DIR": str(run_dir)}
 
 
-OUTCOMES_SECTION = "outcomes"  # config.json: {name: {"holds": bool, "message": str}}, read by summary()
-
-
-class OutcomeWarning(UserWarning):
-    """A learning outcome did not hold on this run's data (the run goes on)."""
-
-
-def check_outcome(run_dir: str | Path, name: str, holds: bool, message: str, *, detail: str = "") -> bool:
-    """Record a learning outcome (``dev loss falls``, ``beats the constant caption``, ...) and say so when it
-    did not hold: a visible warning box in the notebook, a :class:`OutcomeWarning`, and a line in the course
-    summary (:func:`summary`). Never raises: on a user's data an outcome may fail without an error anywhere.
-
-    Invariants (shapes, probabilities summing to 1) stay ``assert``; this is for what training *should* reach.
-    Shown in notebook 06 (and used in 08). Returns ``holds``."""
-    holds = bool(holds)
-    text = message + (f" ({detail})" if detail else "")
-    paths.update_config(run_dir, OUTCOMES_SECTION, {name: {"holds": holds, "message": text}})
-    if holds:
-        print(f"✅ {text}")
-        return True
-    warnings.warn(f"learning outcome not reached: {text}", OutcomeWarning, stacklevel=2)
-    try:
-        from IPython import get_ipython
-        from IPython.display import HTML, display
-
-        if get_ipython() is not None:
-            display(
-                HTML(
-                    '<div style="border-left: 6px solid #d97706; background: #fff7ed; color: #7c2d12; '
-                    'padding: 8px 12px; margin: 6px 0;"><b>⚠️ Learning outcome not reached:</b> '
-                    f"{html.escape(text)}<br><i>The run goes on; see the README's \"What results to "
-                    'expect" for what usually helps (more data, pretrained features, more epochs).</i>'
-                    "</div>"
-                )
-            )
-    except ImportError:
-        pass
-    return False
-
-
-def outcome_lines(run_dir: str | Path) -> list[str]:
-    """One line per recorded learning outcome that did not hold (empty when all held or none was recorded)."""
-    try:
-        outcomes = paths.read_config(run_dir).get(OUTCOMES_SECTION, {})
-    except (FileNotFoundError, ValueError):
-        return []
-    return [f"  WARNING, not reached: {o['message']}" for o in outcomes.values() if not o.get("holds", True)]
-
-
 def open_run_folder(values: Mapping[str, Any] | None = None, run_dir: str | Path | None = None) -> RunFolder:
     """Check every value and open the run folder (``--run-dir``, else ``RUN_DIR``, else the default name).
-    Raises :class:`helpers.parameters.ParameterError` or :class:`helpers.run.RunFolderError`."""
+    Raises :class:`course.parameters.ParameterError` or :class:`course.config.RunFolderError`."""
     values = dict(values or {})
     run_dir = run_dir or values.pop("RUN_DIR", "") or ""
     return RunFolder.open(run_dir, params.check({k: v for k, v in values.items() if k != "RUN_DIR"}))
@@ -111,7 +49,7 @@ def run_course(
     quiet: bool = False,
 ) -> Path:
     """Execute the notebooks in order; returns the run folder. Raises on the first failure."""
-    import papermill
+    import papermill  # heavy (nbclient, jupyter): only when the course runs
 
     values = dict(parameters or {})
     folder = open_run_folder(values, run_dir or values.pop("RUN_DIR", None))
@@ -184,8 +122,3 @@ def summary(run_dir: Path) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m helpers ...`` (kept here for older callers; see :func:`helpers.cli.main`)."""
-    from helpers import cli
-
-    return cli.main(argv)
