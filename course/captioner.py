@@ -62,7 +62,8 @@ class Captioner:
 
     @classmethod
     def load(cls, run_dir: str | Path) -> "Captioner":
-        from helpers.run import DecodingSection, RunFolder
+        from course.config import DecodingSection
+        from course.run_folder import RunFolder
 
         run_dir = Path(run_dir)
         if not run_dir.is_dir():

@@ -23,7 +23,6 @@ class OneLine:
         return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
 
 
-
 class MissingInputError(OneLine, FileNotFoundError):
     """A file a notebook reads is not in the run folder; the message names it and the notebook that writes it."""
 
@@ -40,10 +39,8 @@ class MissingInputError(OneLine, FileNotFoundError):
         super().__init__(f"{missing}{hint}.")
 
 
-
 class RunFolderError(OneLine, ValueError):
     """The run folder cannot be used: not a folder, or made with other parameters (the message says which)."""
-
 
 
 @dataclass
@@ -65,7 +62,6 @@ class Section:
         return {**values, **self.extra}
 
 
-
 @dataclass
 class DataSection(Section):  # 01
     NAME = "data"
@@ -78,7 +74,6 @@ class DataSection(Section):  # 01
     keep_short_words: bool = False  # KEEP_SHORT_WORDS: numbers and one-letter words kept by the cleaning
 
 
-
 @dataclass
 class TextSection(Section):  # 02
     NAME = "text"
@@ -87,7 +82,6 @@ class TextSection(Section):  # 02
     min_word_count: int = 1
     start_token: str = "startseq"
     stop_token: str = "endseq"
-
 
 
 @dataclass
@@ -104,7 +98,6 @@ class FeaturesSection(Section):  # 03
     cache_dir: str = ""
 
 
-
 @dataclass
 class EmbeddingsSection(Section):  # 04
     NAME = "embeddings"
@@ -118,7 +111,6 @@ class EmbeddingsSection(Section):  # 04
     missing: int
 
 
-
 @dataclass
 class ModelSection(Section):  # 05
     NAME = "model"
@@ -129,7 +121,6 @@ class ModelSection(Section):  # 05
     learning_rate: float
     input_length: int
     parameters: int
-
 
 
 @dataclass
@@ -149,7 +140,6 @@ class TrainingSection(Section):  # 06
     prefix_pair_baseline: dict | None = None
 
 
-
 @dataclass
 class AttentionSection(Section):  # 10
     NAME = "attention"
@@ -164,14 +154,12 @@ class AttentionSection(Section):  # 10
     scores: dict
 
 
-
 @dataclass
 class DecodingSection(Section):  # 07: the settings the caption command decodes with
     NAME = "decoding"
     no_repeat_ngram: int
     beam_width: int
     length_alpha: float
-
 
 
 @dataclass
@@ -189,7 +177,6 @@ class ScoresSection(Section):  # 08
         return {**super().to_dict(), "bleu": self.bleu}
 
 
-
 SECTIONS = {
     cls.NAME: cls
     for cls in (
@@ -204,7 +191,6 @@ SECTIONS = {
 }
 
 
-
 @dataclass
 class CleanCaptions:
     """``captions_clean.json`` (01): the dataset, its images folder, the splits and the cleaned captions."""
@@ -216,7 +202,6 @@ class CleanCaptions:
     captions: dict[str, list[str]]
 
 
-
 @dataclass
 class BeamCaptions:
     """``beam_captions.json`` (07)."""
@@ -226,12 +211,10 @@ class BeamCaptions:
     captions: dict[str, str]
 
 
-
 def read_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     """The whole ``config.json`` of a run folder as a dict ({} when there is none)."""
     path = Path(run_dir) / CONFIG_FILE
     return read_json(path) if path.exists() else {}
-
 
 
 def update_config(run_dir: str | os.PathLike, section: str, values: dict[str, Any]) -> dict[str, Any]:

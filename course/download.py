@@ -49,7 +49,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from course.safe_zip import safe_extract_zip
 from course.transfer import MIRROR_ENV, DownloadError, check_free_space, download_file, with_headroom
 

@@ -292,5 +292,3 @@ def load_or_extract_features(
     return FeatureExtraction(
         table, {i: skipped[i] for i in image_ids if i in skipped}, missing, len(todo), reused, folder, key
     )
-
-

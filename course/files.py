@@ -83,4 +83,3 @@ MADE_BY = {
     ATTENTION_DIR: "10_visual_attention.ipynb",
     "attention": "10_visual_attention.ipynb",
 }
-

@@ -20,7 +20,6 @@ def _rss_bytes() -> int:
             return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-
 class PeakMemory:
     """``with PeakMemory() as peak: ...`` then ``peak.megabytes``: the highest resident memory of this
     process while the block ran (sampled every 20 ms)."""
@@ -51,7 +50,6 @@ class PeakMemory:
     @property
     def growth_megabytes(self) -> float:
         return (self.peak - self.start) / 2**20
-
 
 
 def release_freed_memory() -> None:

@@ -12,14 +12,11 @@ from pathlib import Path
 
 from course.config import read_config, update_config
 
-
 OUTCOMES_SECTION = "outcomes"  # config.json: {name: {"holds": bool, "message": str}}, read by summary()
-
 
 
 class OutcomeWarning(UserWarning):
     """A learning outcome did not hold on this run's data (the run goes on)."""
-
 
 
 def check_outcome(run_dir: str | Path, name: str, holds: bool, message: str, *, detail: str = "") -> bool:
@@ -53,7 +50,6 @@ def check_outcome(run_dir: str | Path, name: str, holds: bool, message: str, *, 
     except ImportError:
         pass
     return False
-
 
 
 def outcome_lines(run_dir: str | Path) -> list[str]:

@@ -17,7 +17,7 @@ import platform
 import sys
 from pathlib import Path
 
-from helpers import paths, run
+from course import files, paths
 
 TIMINGS_FILE = paths.REPO_ROOT / "docs" / "timings.json"
 #: The entries of docs/timings.json that hold measured seconds per notebook.
@@ -37,67 +37,67 @@ STAGES = [
         "notebook": "01_text_cleaning.ipynb",
         "idea": "clean captions: no punctuation, lower case; numbers and one-letter words dropped or kept",
         "reads": ["the dataset's captions"],
-        "writes": [run.CLEAN_CAPTIONS_FILE],
+        "writes": [files.CLEAN_CAPTIONS_FILE],
     },
     {
         "notebook": "02_lookup_table.ipynb",
         "idea": "image -> captions per split, start/stop tokens, the vocabulary",
-        "reads": [run.CLEAN_CAPTIONS_FILE],
-        "writes": [run.LOOKUP_TABLE_FILE, run.VOCABULARY_FILE],
+        "reads": [files.CLEAN_CAPTIONS_FILE],
+        "writes": [files.LOOKUP_TABLE_FILE, files.VOCABULARY_FILE],
     },
     {
         "notebook": "03_feature_extraction.ipynb",
         "idea": "a pretrained CNN turns each image into a vector",
-        "reads": [run.CLEAN_CAPTIONS_FILE, "the images"],
-        "writes": [run.FEATURES_FILE],
+        "reads": [files.CLEAN_CAPTIONS_FILE, "the images"],
+        "writes": [files.FEATURES_FILE],
     },
     {
         "notebook": "04_word_embeddings.ipynb",
         "idea": "FastText word vectors -> the embedding matrix",
-        "reads": [run.LOOKUP_TABLE_FILE, run.VOCABULARY_FILE],
-        "writes": [run.WORD_VECTORS_FILE, run.EMBEDDING_MATRIX_FILE],
+        "reads": [files.LOOKUP_TABLE_FILE, files.VOCABULARY_FILE],
+        "writes": [files.WORD_VECTORS_FILE, files.EMBEDDING_MATRIX_FILE],
     },
     {
         "notebook": "05_merge_lstm_model.ipynb",
         "idea": "the merge model written with the Keras functional API: image vector + LSTM over the words; inject",
-        "reads": [run.VOCABULARY_FILE, run.FEATURES_FILE, run.EMBEDDING_MATRIX_FILE],
-        "writes": [run.UNTRAINED_MODEL_FILE],
+        "reads": [files.VOCABULARY_FILE, files.FEATURES_FILE, files.EMBEDDING_MATRIX_FILE],
+        "writes": [files.UNTRAINED_MODEL_FILE],
     },
     {
         "notebook": "06_training.ipynb",
         "idea": "model.fit and its callbacks; teacher forcing; reading loss curves; a baseline; exposure bias",
-        "reads": [run.LOOKUP_TABLE_FILE, run.FEATURES_FILE, run.UNTRAINED_MODEL_FILE],
-        "writes": [run.MODEL_FILE, run.HISTORY_FILE, run.LOSS_CURVE_FILE],
+        "reads": [files.LOOKUP_TABLE_FILE, files.FEATURES_FILE, files.UNTRAINED_MODEL_FILE],
+        "writes": [files.MODEL_FILE, files.HISTORY_FILE, files.LOSS_CURVE_FILE],
     },
     {
         "notebook": "07_caption_generation.ipynb",
         "idea": "the greedy loop written out, beam search step by step, sampling; captions for your own photos",
-        "reads": [run.MODEL_FILE, run.FEATURES_FILE, run.LOOKUP_TABLE_FILE],
-        "writes": [run.GENERATED_CAPTIONS_FILE],
+        "reads": [files.MODEL_FILE, files.FEATURES_FILE, files.LOOKUP_TABLE_FILE],
+        "writes": [files.GENERATED_CAPTIONS_FILE],
     },
     {
         "notebook": "08_evaluation_and_visualization.ipynb",
         "idea": "BLEU (the corpus_bleu call), METEOR, CIDEr-D; the best constant caption; published figures; pictures and an explorer",
-        "reads": [run.GENERATED_CAPTIONS_FILE, run.LOOKUP_TABLE_FILE],
-        "writes": [run.SCORES_FILE, run.CAPTION_GRID_FILE],
+        "reads": [files.GENERATED_CAPTIONS_FILE, files.LOOKUP_TABLE_FILE],
+        "writes": [files.SCORES_FILE, files.CAPTION_GRID_FILE],
     },
     {
         "notebook": "09_metrics_vs_humans.ipynb",
         "idea": "do BLEU and CIDEr agree with people? rank correlation",
         "reads": ["Flickr8k's expert and crowd judgements (or a synthetic fixture)"],
-        "writes": [run.JUDGEMENT_SCORES_FILE, run.AGREEMENT_FILE],
+        "writes": [files.JUDGEMENT_SCORES_FILE, files.AGREEMENT_FILE],
     },
     {
         "notebook": "10_visual_attention.ipynb",
         "idea": "attention over the CNN's grid: where the model looks for each word",
         "reads": [
-            run.LOOKUP_TABLE_FILE,
-            run.VOCABULARY_FILE,
-            run.FEATURES_FILE,
-            run.EMBEDDING_MATRIX_FILE,
+            files.LOOKUP_TABLE_FILE,
+            files.VOCABULARY_FILE,
+            files.FEATURES_FILE,
+            files.EMBEDDING_MATRIX_FILE,
             "the images",
         ],
-        "writes": [run.SPATIAL_FEATURES_FILE, "attention/ (model, captions, comparison)"],
+        "writes": [files.SPATIAL_FEATURES_FILE, "attention/ (model, captions, comparison)"],
     },
 ]
 
@@ -207,7 +207,7 @@ def next_notebook(run_dir: str | os.PathLike) -> str | None:
 
 
 def _written_files(folder: Path) -> list[Path]:
-    names = {name for stage in STAGES for name in stage["writes"]} | {paths.CONFIG_FILE}
+    names = {name for stage in STAGES for name in stage["writes"]} | {files.CONFIG_FILE}
     return [folder / name for name in sorted(names) if (folder / name).exists()]
 
 
@@ -319,10 +319,10 @@ def markdown_text(text: str) -> str:
 def parameters_markdown() -> str:
     """Every parameter of the course once: type, default, meaning and the notebooks that have it
     (from :mod:`helpers.parameters`, as ``python -m helpers run --list-parameters`` shows them)."""
-    from helpers import parameters
+    from course import parameters
 
     lines = ["| parameter | type | default | meaning | notebooks |", "|---|---|---|---|---|"]
     for p in parameters.PARAMETERS:
-        where = "all" if len(p.notebooks) == len(run.NOTEBOOKS) else ", ".join(p.notebooks)
+        where = "all" if len(p.notebooks) == len(files.NOTEBOOKS) else ", ".join(p.notebooks)
         lines.append(f"| `{p.name}` | {p.type.__name__} | `{p.default!r}` | {markdown_text(p.help)} | {where} |")
     return "\n".join(lines)

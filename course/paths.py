@@ -106,4 +106,3 @@ def require(path: str | os.PathLike) -> Path:
 
 # Notebook 03's feature cache (git-ignored, inside runs/), keyed by images/encoder/weights/size.
 FEATURE_CACHE_DIR = RUNS_DIR / "feature_cache"
-

@@ -246,7 +246,6 @@ class RunFolder:
     def load_model_section(self) -> ModelSection:
         return self.load_section(ModelSection)
 
-
     # --- 01 ----------------------------------------------------------------------------------------------------
 
     def save_captions(self, dataset, captions_clean: dict[str, list[str]], *, keep_short_words: bool = False) -> Path:
@@ -494,12 +493,9 @@ class RunFolder:
     def save_attention_comparison(self, comparison: dict) -> Path:
         return write_json_atomic(self.attention_dir / ATTENTION_COMPARISON_FILE, comparison)
 
-
     # --- what is there ---------------------------------------------------------------------------------------
 
     def existing_outputs(self) -> list[Path]:
         """The headline files of a finished run that exist (for the course command's summary)."""
         names = (MODEL_FILE, VOCABULARY_FILE, FEATURES_FILE, SCORES_FILE, CAPTION_GRID_FILE)
         return [self.path / name for name in names if (self.path / name).exists()]
-
-

@@ -120,5 +120,3 @@ def summary(run_dir: Path) -> str:
         )
         lines += warnings_
     return "\n".join(lines)
-
-

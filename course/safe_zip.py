@@ -17,7 +17,6 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-
 from course.transfer import DownloadError, check_free_space
 
 logger = logging.getLogger(__name__)
@@ -26,14 +25,11 @@ logger = logging.getLogger(__name__)
 _JUNK_PREFIXES = ("__MACOSX/",)
 
 
-
 _JUNK_NAMES = (".DS_Store",)
-
 
 
 def _is_junk(name: str) -> bool:
     return name.startswith(_JUNK_PREFIXES) or PurePosixPath(name).name in _JUNK_NAMES
-
 
 
 def _safe_parts(info: zipfile.ZipInfo, archive: Path) -> tuple[str, ...]:
@@ -59,7 +55,6 @@ def _safe_parts(info: zipfile.ZipInfo, archive: Path) -> tuple[str, ...]:
     return tuple(p for p in PurePosixPath(name).parts if p not in ("", "."))
 
 
-
 def _cause(error: BaseException) -> str:
     """A short cause for an extraction error, in words for the ones zipfile raises bare."""
     if isinstance(error, RuntimeError) and "encrypted" in str(error):
@@ -71,7 +66,6 @@ def _cause(error: BaseException) -> str:
     if isinstance(error, OSError) and error.errno is not None:
         return f"{os.strerror(error.errno)} ({type(error).__name__})"
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-
 
 
 def _extraction_error(archive: Path, member: str, error: BaseException, target_dir: Path) -> DownloadError:
@@ -87,7 +81,6 @@ def _extraction_error(archive: Path, member: str, error: BaseException, target_d
     )
 
 
-
 def remove_leftover_staging(target_dir: str | os.PathLike) -> int:
     """Remove ``.extracting-*`` folders a killed extraction left in ``target_dir``; return how many."""
     removed = 0
@@ -97,7 +90,6 @@ def remove_leftover_staging(target_dir: str | os.PathLike) -> int:
             shutil.rmtree(leftover, ignore_errors=True)
             removed += 1
     return removed
-
 
 
 def safe_extract_zip(archive: str | os.PathLike, target_dir: str | os.PathLike) -> list[Path]:

@@ -10,14 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from course import paths
-from course.feature_cache import cache_folder, cache_key
 from course.files import SPATIAL_FEATURES_FILE
-from helpers.encoders import WeightsChoice, encoder_spec, resolve_weights
-from helpers.spatial_features import SpatialFeatures, extract_spatial_features, float16_fits, spatial_encoder
-
+from helpers.spatial_features import SpatialFeatures, extract_spatial_features, spatial_encoder
 
 SPATIAL_VERSION = 1  # bumped if the spatial cache's content changes
-
 
 
 def save_spatial_features(path: str | Path, table: SpatialFeatures) -> Path:
@@ -37,7 +33,6 @@ def save_spatial_features(path: str | Path, table: SpatialFeatures) -> Path:
     return path
 
 
-
 def load_spatial_features(path: str | Path) -> SpatialFeatures:
     """Load a ``spatial_features.npz`` written by :func:`save_spatial_features`."""
     path = Path(path)
@@ -52,7 +47,6 @@ def load_spatial_features(path: str | Path) -> SpatialFeatures:
             str(data["weights"]),
             int(data["image_size"]),
         )
-
 
 
 def load_or_extract_spatial_features(
@@ -76,6 +70,7 @@ def load_or_extract_spatial_features(
     keeps float16 (half the memory) unless the values do not survive it (:func:`float16_fits`).
     Images already cached are reused; the others are extracted and the cache is
     rewritten (atomically). The result is also saved to ``path`` when given."""
+    from course import feature_cache
     from helpers import features
 
     choice = weights if isinstance(weights, features.WeightsChoice) else features.resolve_weights(encoder, weights)
@@ -92,12 +87,12 @@ def load_or_extract_spatial_features(
                 list(image_ids), saved.matrix(list(image_ids)), saved.grid_shape, encoder, choice.label, spec.image_size
             )
     key = {
-        **features.cache_key(images_dir, encoder, choice, seed),
+        **feature_cache.cache_key(images_dir, encoder, choice, seed),
         "kind": "spatial",
         "dtype": dtype,
         "spatial_version": SPATIAL_VERSION,
     }
-    folder = features.cache_folder(cache_root or paths.FEATURE_CACHE_DIR, key)
+    folder = feature_cache.cache_folder(cache_root or paths.FEATURE_CACHE_DIR, key)
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / "key.json").exists():
         paths.write_json_atomic(folder / "key.json", key)

@@ -17,10 +17,8 @@ from course.files import CONFIG_FILE, FEATURES_FILE, MODEL_FILE, VOCABULARY_FILE
 from helpers.encoders import ENCODERS
 from helpers.vocabulary import Vocabulary
 
-
 # What every Keras 3 ``.keras`` zip archive holds (its own config.json, not the run folder's).
 KERAS_ARCHIVE_MEMBERS = ("config" + ".json", "model.weights.h5")
-
 
 
 def check_model_file(model_path: str | Path) -> Path:
@@ -53,7 +51,6 @@ def check_model_file(model_path: str | Path) -> Path:
             f"{' and '.join(missing)}; train again (notebook 06)"
         )
     return model_path
-
 
 
 def check_run_consistency(run_dir: str | Path, model, vocabulary: Vocabulary, config: dict) -> None:
@@ -123,7 +120,6 @@ def check_run_consistency(run_dir: str | Path, model, vocabulary: Vocabulary, co
                 f"{features_path} was made with the {made_with} encoder but {config_path} names "
                 f"{encoder}: the two come from different runs (rerun notebook 03)"
             )
-
 
 
 def load_trained_model(run_dir: str | Path):

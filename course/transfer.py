@@ -28,19 +28,15 @@ logger = logging.getLogger(__name__)
 SPACE_HEADROOM_FACTOR = 1.05
 
 
-
 SPACE_HEADROOM_BYTES = 16 << 20
-
 
 
 #: Seconds to wait before retry number n is ``RETRY_WAIT * 2**n`` (tests set it to 0).
 RETRY_WAIT = 1.0
 
 
-
 class DownloadError(RuntimeError):
     """Downloading, verifying or extracting the data set failed."""
-
 
 
 def _human(n: float) -> str:
@@ -51,14 +47,12 @@ def _human(n: float) -> str:
     return f"{n} bytes"  # pragma: no cover
 
 
-
 def _existing_folder(path: Path) -> Path:
     """The nearest folder of ``path`` that exists (for ``shutil.disk_usage``)."""
     path = Path(path).absolute()
     while not path.exists() and path != path.parent:
         path = path.parent
     return path
-
 
 
 def check_free_space(folder: str | os.PathLike, needed_bytes: int) -> None:
@@ -75,10 +69,8 @@ def check_free_space(folder: str | os.PathLike, needed_bytes: int) -> None:
         )
 
 
-
 def with_headroom(n: int) -> int:
     return int(n * SPACE_HEADROOM_FACTOR) + SPACE_HEADROOM_BYTES
-
 
 
 def file_checksums(path: str | os.PathLike, chunk_size: int = 1 << 20) -> tuple[str, str]:
@@ -90,7 +82,6 @@ def file_checksums(path: str | os.PathLike, chunk_size: int = 1 << 20) -> tuple[
             md5.update(chunk)
             sha.update(chunk)
     return md5.hexdigest(), sha.hexdigest()
-
 
 
 def _mismatch(path: Path, md5: str | None, sha256: str | None, expected_size: int | None) -> str | None:
@@ -108,14 +99,11 @@ def _mismatch(path: Path, md5: str | None, sha256: str | None, expected_size: in
     return None
 
 
-
 class _Interrupted(Exception):
     """A transfer stopped early; the .part file holds what arrived (retryable)."""
 
 
-
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
-
 
 
 def _transfer(
@@ -214,7 +202,6 @@ def _transfer(
         # the announced length ourselves.
         if length is not None and received < length:
             raise _Interrupted(f"connection closed after {received} of {length} bytes")
-
 
 
 def download_file(

@@ -55,7 +55,6 @@ from helpers import decoding
 from helpers.model import check_embedding_matrix, compile_model  # helpers.model also registers ImageAtEveryPosition
 from helpers.vocabulary import PAD_ID, UNKNOWN_ID, Vocabulary
 
-
 # --------------------------------------------------------------------------------------------------------------
 # The layers.
 

@@ -10,15 +10,12 @@ from pathlib import Path
 import keras
 
 from course import paths
-from course.files import HISTORY_FILE, MODEL_FILE
 from course.memory import PeakMemory, release_freed_memory
 from helpers import evaluation, training
 from helpers.attention import beam_search_captions, count_parameters, greedy_captions
 from helpers.vocabulary import Vocabulary
 
-
 TRAINED_FILE = "trained.json"  # beside a model trained by train_once: its settings and peak memory
-
 
 
 def train_once(build, train_dataset, dev_dataset, *, folder: str | Path, settings: dict, epochs: int, patience: int):
@@ -28,7 +25,6 @@ def train_once(build, train_dataset, dev_dataset, *, folder: str | Path, setting
     reused)``; the memory is ``{"peak_mb", "growth_mb"}``: the process's highest resident memory while it
     trained, and how far that is above where it started (measured then: in one process, memory held by
     earlier work counts in the peak, not in the growth)."""
-    from helpers import training
 
     folder = Path(folder)
     record_path = folder / TRAINED_FILE
@@ -48,7 +44,6 @@ def train_once(build, train_dataset, dev_dataset, *, folder: str | Path, setting
     return model, history, used, False
 
 
-
 COMPARISON_METRICS = [
     ("bleu1", "BLEU-1"),
     ("bleu2", "BLEU-2"),
@@ -57,7 +52,6 @@ COMPARISON_METRICS = [
     ("meteor", "METEOR"),
     ("cider", "CIDEr-D"),
 ]
-
 
 
 def model_row(
@@ -89,12 +83,10 @@ def model_row(
     }
 
 
-
 def score_rows(rows: dict[str, dict], references: dict[str, list[str]]) -> dict[str, dict]:
     """Replace each row's ``captions`` by their ``scores`` (:func:`helpers.evaluation.caption_scores`),
     with one METEOR Java process for every row (:func:`helpers.evaluation.meteor_session`), started after
     the models were trained and decoded. Returns ``rows``."""
-    from helpers import evaluation
 
     release_freed_memory()  # the models deleted before this call: METEOR's Java process starts beside less
     with evaluation.meteor_session():
@@ -105,7 +97,6 @@ def score_rows(rows: dict[str, dict], references: dict[str, list[str]]) -> dict[
                 for decoder in ("greedy", "beam")
             }
     return rows
-
 
 
 def comparison_markdown(rows: dict[str, dict], beam_width: int = 3) -> str:

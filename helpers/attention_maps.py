@@ -18,9 +18,7 @@ import numpy as np
 
 from helpers.vocabulary import UNKNOWN_ID, Vocabulary
 
-
 BOXES_FILE = "boxes.json"  # beside the sample's captions (data/make_sample.py)
-
 
 
 # Words of the sample's captions that name a colour or a shape (synonyms included), and what they name.
@@ -33,7 +31,6 @@ COLOUR_WORDS = {
     "violet": "purple",
     "orange": "orange",
 }
-
 
 
 SHAPE_WORDS = {
@@ -50,7 +47,6 @@ SHAPE_WORDS = {
     "triangle": "triangle",
     "triangles": "triangle",
 }
-
 
 
 def caption_attention(
@@ -78,12 +74,10 @@ def caption_attention(
     return results
 
 
-
 def average_word_map(attention: list[tuple[list[str], np.ndarray]], word: str) -> tuple[np.ndarray | None, int]:
     """The mean attention map of ``word`` over every time it was generated, and how many times."""
     maps = [maps[k] for words, maps in attention for k, w in enumerate(words) if w == word]
     return (np.mean(maps, axis=0) if maps else None), len(maps)
-
 
 
 def plot_caption_attention(
@@ -108,7 +102,6 @@ def plot_caption_attention(
     return figure
 
 
-
 def plot_average_map(attention_map: np.ndarray, word: str, count: int):
     import matplotlib.pyplot as plt
 
@@ -120,7 +113,6 @@ def plot_average_map(attention_map: np.ndarray, word: str, count: int):
     return figure
 
 
-
 def read_boxes(path: str | Path) -> dict:
     """``boxes.json`` of the sample: ``{"image_size": 128, "boxes": {image id: [{"colour", "shape", "size", "box"}]}}``."""
     path = Path(path)
@@ -130,7 +122,6 @@ def read_boxes(path: str | Path) -> dict:
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise ValueError(f"{path}: not a boxes file written by data/make_sample.py ({error})") from None
     return data
-
 
 
 def box_coverage(box: list[float], image_size: tuple[int, int] | int, grid_shape: tuple[int, int]) -> np.ndarray:
@@ -145,7 +136,6 @@ def box_coverage(box: list[float], image_size: tuple[int, int] | int, grid_shape
         return np.clip(np.minimum(edges[1:], high) - np.maximum(edges[:-1], low), 0, None) / (size / cells)
 
     return np.outer(overlap(y0, y1, image_height, grid_height), overlap(x0, x1, image_width, grid_width))
-
 
 
 def box_attention_ratios(attention: dict[str, tuple[list[str], np.ndarray]], boxes: dict) -> list[dict]:

@@ -79,16 +79,14 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 
-from helpers import paths
-from helpers.formats import (  # noqa: F401  (the readers are part of this module's interface)
-    IMAGE_SUFFIXES,
-    KARPATHY_SPLITS,
+from course import paths
+from helpers.formats import (
     read_coco_json,
     read_kaggle_captions,
     read_karpathy_json,
     read_split_file,
     read_token_file,
-)
+)  # noqa: F401  (the readers are part of this module's interface)
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +158,7 @@ def resolve_dataset_path(dataset: str, *, download: bool = True) -> Path:
     if dataset == "flickr8k":
         root = paths.FLICKR8K_DIR
         if download:
-            from helpers.download import download_flickr8k
+            from course.download import download_flickr8k
 
             download_flickr8k(root)
         return root

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers import paths
+from course import paths
 from helpers.encoders import (
     ENCODERS,
     WeightsChoice,
@@ -25,7 +25,7 @@ from helpers.encoders import (
     resolve_weights,
 )
 from helpers.extraction import COMPILED_FORWARD, forward_function
-from helpers.feature_cache import FeatureTable, nearest_neighbours
+from helpers.feature_table import FeatureTable, nearest_neighbours
 
 
 def measure_encoders(names: list[str] | None = None, batch_size: int = 8, repeats: int = 2) -> list[dict]:

@@ -45,7 +45,6 @@ def save_features(
     return path
 
 
-
 @dataclass
 class FeatureTable:
     image_ids: list[str]
@@ -72,7 +71,6 @@ class FeatureTable:
         return int(self.features.shape[1])
 
 
-
 def load_features(path: str | Path) -> FeatureTable:
     """Load a ``features.npz`` written by :func:`save_features` (no pickle)."""
     path = Path(path)
@@ -86,7 +84,6 @@ def load_features(path: str | Path) -> FeatureTable:
             str(data["weights"]),
             int(data["image_size"]),
         )
-
 
 
 def captions_with_features(
@@ -110,7 +107,6 @@ def captions_with_features(
             logger.warning(message)
             print(message)
     return kept
-
 
 
 def nearest_neighbours(

@@ -105,13 +105,7 @@ from helpers.extraction import (
     load_image,
     pipeline_order,
 )
-from helpers.feature_table import (
-    FeatureTable,
-    captions_with_features,
-    load_features,
-    nearest_neighbours,
-    save_features,
-)
+from helpers.feature_table import FeatureTable, captions_with_features, load_features, nearest_neighbours, save_features
 from helpers.images import MAX_IMAGE_PIXELS, BadImageError
 
 __all__ = [

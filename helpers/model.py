@@ -205,8 +205,9 @@ def draw_model(model, path) -> str:
     Returns the text diagram, one layer a line: its name, type, output shape and
     the layers it reads from; the caller prints it when no picture was made
     (``Path(path).exists()`` says which)."""
-    import keras
     from pathlib import Path
+
+    import keras
 
     path = Path(path)
     path.unlink(missing_ok=True)

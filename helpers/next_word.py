@@ -25,7 +25,6 @@ def model_sequence_length(model, max_length: int) -> int:
     return int(length) if length else int(max_length)
 
 
-
 def next_word_log_probabilities(
     model, features: np.ndarray, sequences: np.ndarray, lengths: np.ndarray, vocabulary: Vocabulary
 ) -> np.ndarray:
@@ -47,13 +46,11 @@ def next_word_log_probabilities(
     return _excluded(probabilities, vocabulary)
 
 
-
 def _model_input(sequences: np.ndarray, width: int) -> np.ndarray:
     """The first ``width`` columns of ``sequences`` (0-padded if it is narrower)."""
     if sequences.shape[1] >= width:
         return sequences[:, :width]
     return np.pad(sequences, ((0, 0), (0, width - sequences.shape[1])))
-
 
 
 def _steps(model, max_length: int) -> tuple[int, int]:
@@ -63,7 +60,6 @@ def _steps(model, max_length: int) -> tuple[int, int]:
     the model can read at most ``L`` of them."""
     width = model_sequence_length(model, max_length)
     return width, max(0, min(max_length, width + 1) - 1)
-
 
 
 def _excluded(probabilities: np.ndarray, vocabulary: Vocabulary) -> np.ndarray:
@@ -76,7 +72,6 @@ def _excluded(probabilities: np.ndarray, vocabulary: Vocabulary) -> np.ndarray:
     return log_probabilities
 
 
-
 @contextlib.contextmanager
 def _no_mask_warning():
     """The Embedding's padding mask means nothing for the one word of a step (never padding):
@@ -84,7 +79,6 @@ def _no_mask_warning():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not support masking.*")
         yield
-
 
 
 class StepModel:
@@ -163,9 +157,7 @@ class StepModel:
         return np.asarray(probabilities), [np.array(h), np.array(c)]
 
 
-
 _STEP_MODELS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
 
 
 def step_model(model) -> StepModel | None:
@@ -190,7 +182,6 @@ def step_model(model) -> StepModel | None:
     return stepper
 
 
-
 def _agrees(model, stepper: StepModel, length: int = 4) -> bool:
     rng = np.random.default_rng(0)
     vocab_size = int(model.outputs[0].shape[-1])
@@ -206,7 +197,6 @@ def _agrees(model, stepper: StepModel, length: int = 4) -> bool:
     except Exception:  # noqa: BLE001  (any failure: this model is not one the step can stand for)
         return False
     return full.shape == (2, length, vocab_size) and np.allclose(full, np.stack(steps, axis=1), atol=1e-5)
-
 
 
 class RereadingModel:
@@ -227,7 +217,6 @@ class RereadingModel:
 
     def __call__(self, inputs, training=False):
         return self.model(inputs, training=training)
-
 
 
 class NextWords:

@@ -18,14 +18,12 @@ from helpers.images import BadImageError
 def spatial_encoder(encoder: str = "mobilenet_v2", weights="auto", seed: int | None = None):
     """The CNN of notebook 03 (:func:`helpers.features.build_encoder`) without its pooling:
     image batch -> feature map ``(batch, H, W, C)``."""
-    from helpers import features
 
     pooled = features.build_encoder(encoder, weights, seed=seed)
     grid = pooled.layers[-1].input  # the input of the final GlobalAveragePooling2D
     if len(grid.shape) != 4:
         raise ValueError(f"{encoder}: the layer before pooling gives shape {grid.shape}, not a feature map")
     return keras.Model(pooled.inputs, grid, name=f"{encoder}_grid")
-
 
 
 @dataclass
@@ -58,7 +56,6 @@ class SpatialFeatures:
         return int(self.grid.shape[2])
 
 
-
 def float16_fits(values: np.ndarray, tolerance: float = 1e-3) -> bool:
     """Whether ``values`` survive float16 (largest error at most ``tolerance`` of the largest value, no overflow).
 
@@ -69,7 +66,6 @@ def float16_fits(values: np.ndarray, tolerance: float = 1e-3) -> bool:
     if largest == 0.0 or largest > 6e4:
         return largest == 0.0
     return float(np.abs(values.astype(np.float16).astype(np.float32) - values).max()) <= tolerance * largest
-
 
 
 def extract_spatial_features(
@@ -87,8 +83,6 @@ def extract_spatial_features(
 
     ``dtype``: ``"float16"``, ``"float32"`` or ``"auto"``: float16 (half the memory) when the first
     image's grid survives it (:func:`float16_fits`), float32 otherwise."""
-    from helpers import features
-    from helpers.images import BadImageError
 
     height, width, channels = (int(v) for v in model.output_shape[1:])
     grid = None

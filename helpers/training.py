@@ -70,7 +70,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers import paths
+from course import files, paths
 from helpers.vocabulary import PAD_ID, Vocabulary
 
 
@@ -431,7 +431,7 @@ def _training_tracker(backup_dir: Path, early_stopping, model, model_path: Path)
     class Tracker(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.history_path = backup_dir / paths.HISTORY_FILE
+            self.history_path = backup_dir / files.HISTORY_FILE
             self.history = {"loss": [], "val_loss": [], "epoch_seconds": [], "learning_rate": []}
             if self.history_path.exists():  # an interrupted run left it (BackupAndRestore resumes it)
                 self.history = paths.read_json(self.history_path)
@@ -516,7 +516,7 @@ def train(
     if damaged:
         print(f"{damaged}: starting over from epoch 1 (the backup of the interrupted training was removed)")
     early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, verbose=verbose)
-    tracker = _training_tracker(backup_dir, early_stopping, model, run_dir / paths.MODEL_FILE)
+    tracker = _training_tracker(backup_dir, early_stopping, model, run_dir / files.MODEL_FILE)
     reduce_lr_patience = max(1, patience // 2) if reduce_lr_patience is None else reduce_lr_patience
     schedule = (
         [
@@ -543,14 +543,14 @@ def train(
         verbose=verbose,
         callbacks=[*callbacks, tracker, early_stopping, *schedule, backup],
     )  # tf.data shuffles already
-    if (run_dir / paths.MODEL_FILE).exists():
-        model.load_weights(run_dir / paths.MODEL_FILE)  # the best epoch, not the last
+    if (run_dir / files.MODEL_FILE).exists():
+        model.load_weights(run_dir / files.MODEL_FILE)  # the best epoch, not the last
     history = dict(tracker.history)
     history["best_epoch"] = int(np.nanargmin(history["val_loss"])) + 1 if history["val_loss"] else 0
     history["epochs_run"] = len(history["loss"])
     history["stopped_early"] = len(history["loss"]) < epochs
     history["resumed_at_epoch"] = tracker.first_epoch or 0
-    paths.write_json_atomic(run_dir / paths.HISTORY_FILE, history)
+    paths.write_json_atomic(run_dir / files.HISTORY_FILE, history)
     return history
 
 
@@ -569,7 +569,7 @@ def discard_damaged_backup(backup_dir: str | Path) -> str | None:
     if not backup_dir.is_dir():
         return None
     problem = None
-    for name, keys in (("training_metadata.json", ("epoch",)), (paths.HISTORY_FILE, ("loss", "val_loss"))):
+    for name, keys in (("training_metadata.json", ("epoch",)), (files.HISTORY_FILE, ("loss", "val_loss"))):
         path = backup_dir / name
         if not path.exists():
             continue
@@ -584,11 +584,9 @@ def discard_damaged_backup(backup_dir: str | Path) -> str | None:
         if name == "training_metadata.json" and not (isinstance(data["epoch"], int) and data["epoch"] >= 0):
             problem = f"{path} is damaged (epoch {data['epoch']!r} is not a whole number >= 0)"
             break
-        if name == paths.HISTORY_FILE and not all(isinstance(data[k], list) for k in keys):
+        if name == files.HISTORY_FILE and not all(isinstance(data[k], list) for k in keys):
             problem = f"{path} is damaged (the losses are not lists)"
             break
     if problem is not None:
         shutil.rmtree(backup_dir, ignore_errors=True)
     return problem
-
-

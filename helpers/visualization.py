@@ -7,9 +7,7 @@ loss curves) and used in notebooks/06_training.ipynb (the loss curves).
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
-
 
 
 def plot_loss_curves(history: dict, baseline_loss: float | None = None, path: str | Path | None = None):

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from helpers.paths import write_json_atomic
+from course.paths import write_json_atomic
 from helpers.text import PAD_TOKEN, START_TOKEN, STOP_TOKEN, UNKNOWN_TOKEN
 
 PAD_ID = 0
