@@ -24,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from course.config import DecodingSection
+from course.run_folder import RunFolder
+from helpers import decoding, features
 from helpers.decoding import DEFAULT_ALPHA, DEFAULT_NO_REPEAT_NGRAM
 
 
@@ -62,9 +65,6 @@ class Captioner:
 
     @classmethod
     def load(cls, run_dir: str | Path) -> "Captioner":
-        from course.config import DecodingSection
-        from course.run_folder import RunFolder
-
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise RunFolderError(f"run folder {run_dir}: no such folder")
@@ -87,8 +87,6 @@ class Captioner:
         """The feature vector of one photo, made exactly like notebook 03 made the training features.
 
         Raises ``FileNotFoundError`` or ``ValueError`` (not an image) naming the file."""
-        from helpers import features
-
         photo = Path(photo)
         if not photo.is_file():
             raise FileNotFoundError(f"{photo}: no such file")
@@ -105,8 +103,6 @@ class Captioner:
     @property
     def cnn(self):
         if self._cnn is None:
-            from helpers import features
-
             try:
                 self._cnn = features.build_encoder(self.encoder, self.weights, seed=self.seed)
             except Exception as error:
@@ -128,8 +124,6 @@ class Captioner:
         """Captions of feature vectors: greedy (``beam=1``) or beam search of width ``beam``.
 
         ``no_repeat_ngram``: ``None`` is the run's own setting (:attr:`no_repeat_ngram`)."""
-        from helpers import decoding
-
         guard = self.no_repeat_ngram if no_repeat_ngram is None else int(no_repeat_ngram)
         feature_rows = np.asarray(feature_rows, dtype=np.float32).reshape(-1, self.model.inputs[0].shape[-1])
         if beam <= 1:

@@ -17,7 +17,8 @@ import platform
 import sys
 from pathlib import Path
 
-from course import files, paths
+from course import files, parameters, paths
+from helpers.features import encoder_spec, keras_cache_dir
 
 TIMINGS_FILE = paths.REPO_ROOT / "docs" / "timings.json"
 #: The entries of docs/timings.json that hold measured seconds per notebook.
@@ -285,8 +286,6 @@ def memory_limit_bytes() -> int | None:
 
 def machine_summary() -> dict:
     """Python, CPUs, memory, and whether the MobileNetV2 ImageNet weights are already cached."""
-    from helpers.features import encoder_spec, keras_cache_dir
-
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     memory = memory_limit_bytes()
     weights = keras_cache_dir() / encoder_spec("mobilenet_v2").weights_file
@@ -319,8 +318,6 @@ def markdown_text(text: str) -> str:
 def parameters_markdown() -> str:
     """Every parameter of the course once: type, default, meaning and the notebooks that have it
     (from :mod:`helpers.parameters`, as ``python -m helpers run --list-parameters`` shows them)."""
-    from course import parameters
-
     lines = ["| parameter | type | default | meaning | notebooks |", "|---|---|---|---|---|"]
     for p in parameters.PARAMETERS:
         where = "all" if len(p.notebooks) == len(files.NOTEBOOKS) else ", ".join(p.notebooks)

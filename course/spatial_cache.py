@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from course import paths
+from course import feature_cache, paths
 from course.files import SPATIAL_FEATURES_FILE
+from helpers import features
 from helpers.spatial_features import SpatialFeatures, extract_spatial_features, spatial_encoder
 
 SPATIAL_VERSION = 1  # bumped if the spatial cache's content changes
@@ -70,9 +71,6 @@ def load_or_extract_spatial_features(
     keeps float16 (half the memory) unless the values do not survive it (:func:`float16_fits`).
     Images already cached are reused; the others are extracted and the cache is
     rewritten (atomically). The result is also saved to ``path`` when given."""
-    from course import feature_cache
-    from helpers import features
-
     choice = weights if isinstance(weights, features.WeightsChoice) else features.resolve_weights(encoder, weights)
     spec = features.encoder_spec(encoder)
     images_dir = Path(images_dir)

@@ -10,6 +10,7 @@ from pathlib import Path
 import keras
 
 from course import paths
+from course.files import HISTORY_FILE, MODEL_FILE
 from course.memory import PeakMemory, release_freed_memory
 from helpers import evaluation, training
 from helpers.attention import beam_search_captions, count_parameters, greedy_captions
@@ -28,11 +29,11 @@ def train_once(build, train_dataset, dev_dataset, *, folder: str | Path, setting
 
     folder = Path(folder)
     record_path = folder / TRAINED_FILE
-    if record_path.exists() and (folder / paths.MODEL_FILE).exists() and (folder / paths.HISTORY_FILE).exists():
+    if record_path.exists() and (folder / MODEL_FILE).exists() and (folder / HISTORY_FILE).exists():
         record = paths.read_json(record_path)
         if record.get("settings") == settings:
-            model = keras.saving.load_model(folder / paths.MODEL_FILE, safe_mode=True)
-            return model, paths.read_json(folder / paths.HISTORY_FILE), record["memory"], True
+            model = keras.saving.load_model(folder / MODEL_FILE, safe_mode=True)
+            return model, paths.read_json(folder / HISTORY_FILE), record["memory"], True
     record_path.unlink(missing_ok=True)
     with PeakMemory() as memory:
         history = training.train(
@@ -40,7 +41,7 @@ def train_once(build, train_dataset, dev_dataset, *, folder: str | Path, setting
         )
     used = {"peak_mb": memory.megabytes, "growth_mb": memory.growth_megabytes}
     paths.write_json_atomic(record_path, {"settings": settings, "memory": used})
-    model = keras.saving.load_model(folder / paths.MODEL_FILE, safe_mode=True)  # the best epoch, in safe mode
+    model = keras.saving.load_model(folder / MODEL_FILE, safe_mode=True)  # the best epoch, in safe mode
     return model, history, used, False
 
 

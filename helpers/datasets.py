@@ -80,6 +80,7 @@ from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 
 from course import paths
+from course.download import download_flickr8k
 from helpers.formats import (
     read_coco_json,
     read_kaggle_captions,
@@ -158,8 +159,6 @@ def resolve_dataset_path(dataset: str, *, download: bool = True) -> Path:
     if dataset == "flickr8k":
         root = paths.FLICKR8K_DIR
         if download:
-            from course.download import download_flickr8k
-
             download_flickr8k(root)
         return root
     path = Path(dataset).expanduser()

@@ -26,6 +26,7 @@ from helpers.encoders import (
 )
 from helpers.extraction import COMPILED_FORWARD, forward_function
 from helpers.feature_table import FeatureTable, nearest_neighbours
+from helpers.images import open_rgb
 
 
 def measure_encoders(names: list[str] | None = None, batch_size: int = 8, repeats: int = 2) -> list[dict]:
@@ -158,8 +159,6 @@ def top_labels(classifier, images, k: int = 3) -> list[list[tuple[str, float]]]:
 def plot_nearest_neighbours(table: FeatureTable, images_dir: str | Path, query_ids: list[str], k: int = 5):
     """One row per query image: the query, then its nearest neighbours with their cosine similarity."""
     import matplotlib.pyplot as plt
-
-    from helpers.images import open_rgb
 
     figure, axes = plt.subplots(len(query_ids), k + 1, figsize=(2.2 * (k + 1), 2.1 * len(query_ids)), squeeze=False)
     for row, query in zip(axes, query_ids):

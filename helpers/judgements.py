@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from helpers.text import clean_caption
+from helpers.visualization import show_image
 
 METRICS = ("bleu1", "bleu4", "cider_d")
 HUMANS = ("expert", "crowd")
@@ -354,8 +355,6 @@ def disagreement_figure(rows: Sequence[dict], metric: str, image_paths: Sequence
     """The disagreements of :func:`worst_disagreements` whose image is at hand, as pictures titled
     with the judged caption, the metric's score and the people's."""
     import matplotlib.pyplot as plt
-
-    from helpers.visualization import show_image
 
     columns = min(3, len(rows))
     lines = (len(rows) + columns - 1) // columns

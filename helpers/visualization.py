@@ -9,6 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from helpers.images import BadImageError, open_rgb
+from helpers.text import strip_tokens
+
 
 def plot_loss_curves(history: dict, baseline_loss: float | None = None, path: str | Path | None = None):
     """Training and validation loss per epoch (and the trivial baseline as a line)."""
@@ -48,8 +51,6 @@ def show_image(axis, image_path: str | Path) -> bool:
     orientation applied); a file that cannot be shown gets its reason written in its place instead, so one bad
     photo never stops a picture of many. Returns whether the image was drawn."""
     import textwrap
-
-    from helpers.images import BadImageError, open_rgb
 
     try:
         axis.imshow(open_rgb(image_path))
@@ -304,8 +305,6 @@ def caption_explorer(
             "(skipped while python -m helpers run executes the notebooks unattended)."
         )
         return None
-
-    from helpers.text import strip_tokens
 
     images_dir = Path(images_dir)
     picker = widgets.Dropdown(options=list(image_ids), description="test image")
