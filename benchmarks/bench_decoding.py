@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from helpers import decoding  # noqa: E402
+from helpers import decoding, next_word  # noqa: E402
 from helpers.vocabulary import PAD_ID, Vocabulary  # noqa: E402
 
 TARGET_SPEEDUP = 20  # batched greedy against the seed's loop
@@ -54,7 +54,7 @@ def seed_loop_captions(model, features: np.ndarray, vocabulary: Vocabulary, max_
     """The seed's decoding: per image, per word, ``model.predict`` on one prefix.
 
     (Reads a ``(1, L, V)`` output at the last word, like :mod:`helpers.decoding`.)"""
-    width = decoding.model_sequence_length(model, max_length)
+    width = next_word.model_sequence_length(model, max_length)
     captions = []
     for row in features:
         sequence = [vocabulary.start_id]
@@ -149,9 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     args.reread_images = min(args.reread_images or args.images, args.images)
 
     if args.run:
-        from helpers import training
+        from course import trained_run
 
-        model, vocabulary, config = training.load_trained_model(args.run)
+        model, vocabulary, config = trained_run.load_trained_model(args.run)
         max_length = int(config["text"]["max_length"])
         feature_dim = int(model.inputs[0].shape[-1])
         what = f"the trained model of {args.run}, vocabulary {len(vocabulary)}, max length {max_length}"
@@ -166,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     features = np.random.default_rng(args.seed).normal(size=(args.images, feature_dim)).astype(np.float32)
     if args.run:
         features = np.abs(features)  # like ReLU/avg-pooled CNN features
-    rereading = decoding.RereadingModel(model, max_length - 1)
-    assert decoding.step_model(model) is not None, "the course's model has a step model"
+    rereading = next_word.RereadingModel(model, max_length - 1)
+    assert next_word.step_model(model) is not None, "the course's model has a step model"
 
     print(f"Model: {what}; {model.count_params():,} parameters")
     print(f"Features: {args.images} random vectors of {feature_dim}; {os.cpu_count()} CPU cores", flush=True)

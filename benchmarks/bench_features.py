@@ -67,6 +67,7 @@ def speed(files: list[Path], batch_size: int) -> dict:
     import keras
     import tensorflow as tf
 
+    from course import feature_cache
     from helpers import features
 
     encoder = "mobilenet_v2"
@@ -130,7 +131,7 @@ weights = features.resolve_weights("inception_v3", "none")
 model = features.build_encoder("inception_v3", weights, seed=0)
 rss_model = peak_mb()
 started = time.perf_counter()
-result = features.load_or_extract_features(None, ids, images_dir, "inception_v3", weights, batch_size=batch_size, model=model,
+result = feature_cache.load_or_extract_features(None, ids, images_dir, "inception_v3", weights, batch_size=batch_size, model=model,
                                            cache_root=cache_root, seed=0, progress=False)
 seconds = time.perf_counter() - started
 assert result.complete and len(result.table.image_ids) == count

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from binder_memory import BINDER_BYTES, REPO_ROOT, tree_rss  # noqa: E402
 
 sys.path.insert(0, str(REPO_ROOT))
-from helpers import course  # noqa: E402
+from course import parameters as params  # noqa: E402
 
 MIB = 1024**2
 
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         help="a parameter for both notebooks, as python -m helpers run takes it",
     )
     args = parser.parse_args(argv)
-    parameters = {"RUN_DIR": str(args.run_dir.resolve()), **{k: course.parse_value(v) for k, v in args.p}}
+    parameters = {"RUN_DIR": str(args.run_dir.resolve()), **{k: params.parse_value(v) for k, v in args.p}}
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("MPLBACKEND", "Agg")
     first_path, second_path = notebook_named(args.first), notebook_named(args.second)

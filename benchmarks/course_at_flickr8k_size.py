@@ -43,8 +43,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 import helpers  # noqa: E402
-from helpers import course, datasets, paths  # noqa: E402
-from helpers.run import ATTENTION_DIR  # noqa: E402
+from course import paths, runner, config as run_config, files  # noqa: E402
+from helpers import datasets  # noqa: E402
+from course.files import ATTENTION_DIR  # noqa: E402
 
 FLICKR8K_IMAGES = 8091
 WIDTH, HEIGHT = 500, 375
@@ -364,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     timings = paths.read_json(timings_path) if timings_path.exists() else {}
     if timings.get("parameters") != parameters or timings.get("images") != args.images:
         timings = {"parameters": parameters, "images": args.images, "seconds": {}, "peak_mb": {}}
-    numbers = [name[:2] for name in course.NOTEBOOKS]
+    numbers = [name[:2] for name in runner.NOTEBOOKS]
     if args.only:
         numbers = [n for n in numbers if any(n == o.zfill(2) for o in args.only)]
     print(f"Course: {' '.join(f'-p {k} {v}' for k, v in parameters.items())}\n  run folder {run_dir}")
@@ -384,9 +385,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_table(run_dir: Path, timings: dict, args, info: dict) -> None:
     seconds, peak_mb = timings["seconds"], timings.get("peak_mb", {})
-    config = paths.read_config(run_dir)
+    config = run_config.read_config(run_dir)
     epochs = args.estimate_epochs
-    slowest = {name[:2]: slowest_cell(run_dir / "notebooks" / name) for name in course.NOTEBOOKS if name[:2] in seconds}
+    slowest = {name[:2]: slowest_cell(run_dir / "notebooks" / name) for name in runner.NOTEBOOKS if name[:2] in seconds}
     split = config.get("data", {}).get("split_sizes", info["split"])
     notes = {
         "01": f"{info['images']} images, {split}",
@@ -399,8 +400,8 @@ def print_table(run_dir: Path, timings: dict, args, info: dict) -> None:
     rows = []
     estimated = {}  # notebook -> its seconds with `epochs` training epochs
     for number, history_path in (
-        ("06", run_dir / paths.HISTORY_FILE),
-        ("10", run_dir / ATTENTION_DIR / paths.HISTORY_FILE),
+        ("06", run_dir / files.HISTORY_FILE),
+        ("10", run_dir / ATTENTION_DIR / files.HISTORY_FILE),
     ):
         history = paths.read_json(history_path) if history_path.exists() and number in seconds else {}
         epoch_seconds = history.get("epoch_seconds") or []
@@ -411,7 +412,7 @@ def print_table(run_dir: Path, timings: dict, args, info: dict) -> None:
                 f"{len(epoch_seconds)} epochs of {per_epoch:.0f} s (training {sum(epoch_seconds):.0f} s); "
                 f"{epochs} epochs -> ~{estimated[number]:.0f} s"
             )
-    for name in course.NOTEBOOKS:
+    for name in runner.NOTEBOOKS:
         number = name[:2]
         if number in seconds:
             cell = slowest.get(number)
@@ -429,7 +430,7 @@ def print_table(run_dir: Path, timings: dict, args, info: dict) -> None:
         print(f"| {name:{width}} | {value:8.1f} | {'?' if peak is None else f'{peak:,.0f}':>8} | {note} |")
     total = sum(seconds.values())
     print(f"| {'total':{width}} | {total:8.1f} | {'':8} | with EPOCHS={args.epochs} |")
-    if estimated and len(seconds) == len(course.NOTEBOOKS):
+    if estimated and len(seconds) == len(runner.NOTEBOOKS):
         with_epochs = total + sum(estimated[n] - seconds[n] for n in estimated)
         without_10 = with_epochs - estimated.get("10", seconds["10"])
         print(

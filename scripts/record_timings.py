@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 
-from helpers import course, overview, paths
+from course import overview, paths, runner
 
 TEACHING = paths.REPO_ROOT / "docs" / "teaching.md"
 START, END = (
@@ -33,7 +33,7 @@ START, END = (
 def durations(run_dir: Path) -> dict[str, float]:
     """``{notebook: seconds}`` from the executed notebooks of a run folder; an error names any that is missing."""
     found, missing = {}, []
-    for name in course.NOTEBOOKS:
+    for name in runner.NOTEBOOKS:
         path = run_dir / "notebooks" / name
         if not path.exists():
             missing.append(name)

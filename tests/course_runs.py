@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import paths
+from course import paths
 
 
 def run_course(

@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import cli, attention, course, paths, training
+from course import cli, paths, spatial_cache, files, runner
+from helpers import attention, training, attention_maps, attention_comparison, spatial_features
 from helpers.vocabulary import UNKNOWN_ID, Vocabulary
 
 
@@ -26,7 +27,7 @@ def load_make_sample():
 
 def test_boxes_json_matches_the_generator_and_the_images_are_unchanged():
     make_sample = load_make_sample()
-    boxes = attention.read_boxes(paths.SAMPLE_DIR / attention.BOXES_FILE)
+    boxes = attention_maps.read_boxes(paths.SAMPLE_DIR / attention_maps.BOXES_FILE)
     scenes = {s.image_id: s for split in make_sample.make_scenes(make_sample.DEFAULT_SEED).values() for s in split}
     assert len(boxes["boxes"]) == len(scenes) == 500 and boxes["image_size"] == make_sample.IMAGE_SIZE
     for image_id in sorted(scenes)[:12]:
@@ -50,11 +51,11 @@ def test_boxes_json_matches_the_generator_and_the_images_are_unchanged():
 
 
 def test_box_coverage_counts_the_covered_fraction_of_each_cell():
-    whole = attention.box_coverage([0, 0, 140, 140], 140, (7, 7))
+    whole = attention_maps.box_coverage([0, 0, 140, 140], 140, (7, 7))
     assert np.allclose(whole, 1.0)
-    one_cell = attention.box_coverage([20, 40, 40, 60], 140, (7, 7))  # cells are 20 px: row 2, column 1
+    one_cell = attention_maps.box_coverage([20, 40, 40, 60], 140, (7, 7))  # cells are 20 px: row 2, column 1
     assert one_cell[2, 1] == pytest.approx(1.0) and one_cell.sum() == pytest.approx(1.0)
-    half = attention.box_coverage([10, 0, 20, 20], 140, (7, 7))
+    half = attention_maps.box_coverage([10, 0, 20, 20], 140, (7, 7))
     assert half[0, 0] == pytest.approx(0.5) and half.sum() == pytest.approx(0.5)
 
 
@@ -72,7 +73,7 @@ def test_box_ratio_is_one_for_uniform_attention_and_high_when_looking_at_the_sha
     uniform = np.full((3, 7, 7), 1 / 49)
     focused = np.zeros((3, 7, 7))
     focused[:, 2, 1] = 1.0
-    records = attention.box_attention_ratios(
+    records = attention_maps.box_attention_ratios(
         {
             "a.jpg": (["one", "red", "disc", "endseq"], np.concatenate([uniform[:2], focused[:2]])),
             "b.jpg": (["two", "blue", "squares"], focused),
@@ -89,7 +90,7 @@ def test_a_file_that_is_not_a_boxes_file_is_an_error_naming_it(tmp_path):
     bad = tmp_path / "boxes.json"
     bad.write_text(json.dumps({"images": []}))
     with pytest.raises(ValueError, match="boxes.json: not a boxes file"):
-        attention.read_boxes(bad)
+        attention_maps.read_boxes(bad)
 
 
 # ------------------------------------------------------------------------------------------ the model
@@ -205,12 +206,12 @@ def test_comparison_rows_decode_or_take_captions_and_are_scored_through_one_mete
     grid = np.random.default_rng(4).normal(size=(3, 9, 8)).astype(np.float16)
     ids = ["a.png", "b.png", "c.png"]
     options = {"vocabulary": VOCABULARY, "max_length": 6, "width": 2, "alpha": 0.7}
-    decoded = attention.model_row(model, grid, ids, **options, seconds_per_epoch=np.float64(1.5), memory=None)
+    decoded = attention_comparison.model_row(model, grid, ids, **options, seconds_per_epoch=np.float64(1.5), memory=None)
     assert decoded["captions"]["greedy"] == dict(zip(ids, attention.greedy_captions(model, grid, VOCABULARY, 6)))
     assert set(decoded["captions"]["beam"]) == set(ids) and decoded["seconds_per_epoch"] == 1.5
     given = ({i: "red circle" for i in ids}, {i: "blue square" for i in ids})
     memory = {"peak_mb": 900.0, "growth_mb": 20.0}
-    reused = attention.model_row(model, None, ids, **options, seconds_per_epoch=2, memory=memory, captions=given)
+    reused = attention_comparison.model_row(model, None, ids, **options, seconds_per_epoch=2, memory=memory, captions=given)
     assert reused["captions"] == {"greedy": given[0], "beam": given[1]}
     assert reused["parameters"] == decoded["parameters"] == attention.count_parameters(model)
     sessions, scored = [], []
@@ -221,23 +222,23 @@ def test_comparison_rows_decode_or_take_captions_and_are_scored_through_one_mete
         return {"scores": {"bleu1": 0.5, "cider": 1.0}}
 
     monkeypatch.setattr(evaluation, "caption_scores", fake_scores)
-    rows = attention.score_rows({"merge (06)": decoded, "attention": reused}, {i: ["red circle"] for i in ids})
+    rows = attention_comparison.score_rows({"merge (06)": decoded, "attention": reused}, {i: ["red circle"] for i in ids})
     assert sessions == [[None]] * 4, "all four caption sets scored inside one METEOR session"
     assert scored[2:] == list(given) and not evaluation._METEOR_SESSION
     assert all("captions" not in row and set(row["scores"]) == {"greedy", "beam"} for row in rows.values())
-    table = attention.comparison_markdown(rows, beam_width=2)
+    table = attention_comparison.comparison_markdown(rows, beam_width=2)
     assert "| merge (06) | greedy |" in table and "| attention | beam 2 |" in table and "900 (+20)" in table
 
 
 def test_caption_attention_gives_one_map_per_word_and_endseq():
     model = small_model()
     grid = np.random.default_rng(5).normal(size=(2, 9, 8)).astype(np.float32)
-    results = attention.caption_attention(
+    results = attention_maps.caption_attention(
         attention.attention_map_model(model), grid, VOCABULARY, ["red circle", "blue"], (3, 3)
     )
     assert [words for words, _ in results] == [["red", "circle", "endseq"], ["blue", "endseq"]]
     assert results[0][1].shape == (3, 3, 3) and np.allclose(results[0][1].sum(axis=(1, 2)), 1.0, atol=1e-5)
-    average, uses = attention.average_word_map(results, "endseq")
+    average, uses = attention_maps.average_word_map(results, "endseq")
     assert uses == 2 and np.allclose(average, (results[0][1][2] + results[1][1][1]) / 2)
 
 
@@ -247,9 +248,9 @@ def test_caption_attention_gives_one_map_per_word_and_endseq():
 def test_float16_is_kept_only_for_values_that_survive_it():
     rng = np.random.default_rng(6)
     imagenet_like = rng.gamma(0.5, 1.0, size=(49, 1280)).astype(np.float32)  # 0 .. ~10, many small
-    assert attention.float16_fits(imagenet_like)
-    assert not attention.float16_fits(imagenet_like * 1e-12), "below float16's smallest number: all zeros"
-    assert not attention.float16_fits(imagenet_like * 1e5), "above float16's largest number: inf"
+    assert spatial_features.float16_fits(imagenet_like)
+    assert not spatial_features.float16_fits(imagenet_like * 1e-12), "below float16's smallest number: all zeros"
+    assert not spatial_features.float16_fits(imagenet_like * 1e5), "above float16's largest number: inf"
 
 
 def test_spatial_features_are_the_unpooled_grid_and_are_cached(tmp_path, monkeypatch):
@@ -260,7 +261,7 @@ def test_spatial_features_are_the_unpooled_grid_and_are_cached(tmp_path, monkeyp
     image_ids = sample.splits["test"][:6]
     images_dir = sample.image_path(image_ids[0]).parent
     weights = features.resolve_weights("mobilenet_v2", "none")
-    table = attention.load_or_extract_spatial_features(
+    table = spatial_cache.load_or_extract_spatial_features(
         tmp_path / "spatial.npz",
         image_ids,
         images_dir,
@@ -282,7 +283,7 @@ def test_spatial_features_are_the_unpooled_grid_and_are_cached(tmp_path, monkeyp
     assert np.abs(average - pooled).max() <= 1e-2 * np.abs(pooled).max(), "the grid's mean is the pooled vector"
     # a second call (another run folder) reads the cache: the CNN is not built again
     monkeypatch.setattr(attention, "spatial_encoder", lambda *a, **k: pytest.fail("extracted again"))
-    again = attention.load_or_extract_spatial_features(
+    again = spatial_cache.load_or_extract_spatial_features(
         tmp_path / "other.npz",
         image_ids[::-1],
         images_dir,
@@ -292,7 +293,7 @@ def test_spatial_features_are_the_unpooled_grid_and_are_cached(tmp_path, monkeyp
         seed=7,
     )
     assert np.array_equal(again.grid, table.grid[::-1])
-    assert attention.load_spatial_features(tmp_path / "other.npz").image_ids == image_ids[::-1]
+    assert spatial_cache.load_spatial_features(tmp_path / "other.npz").image_ids == image_ids[::-1]
     # other weights (another seed) are another cache folder
     folders = {p.name for p in (tmp_path / "cache").iterdir()}
     assert len(folders) == 1
@@ -302,22 +303,22 @@ def test_spatial_features_are_the_unpooled_grid_and_are_cached(tmp_path, monkeyp
 
 
 def test_the_course_runs_10_last_and_skip_leaves_it_out(monkeypatch, tmp_path):
-    assert course.NOTEBOOKS[-1] == "10_visual_attention.ipynb"
+    assert runner.NOTEBOOKS[-1] == "10_visual_attention.ipynb"
     ran = {}
     monkeypatch.setattr(
         course, "run_course", lambda parameters, run_dir, notebooks, timeout: ran.setdefault("n", notebooks) and run_dir
     )
     monkeypatch.setattr(course, "summary", lambda run_dir: "")
     assert cli.main(["run", "--skip", "10", "--run-dir", str(tmp_path / "run")]) == 0
-    assert ran["n"] == course.NOTEBOOKS[:-1]
+    assert ran["n"] == runner.NOTEBOOKS[:-1]
     assert cli.main(["run", "--skip", "42", "--run-dir", str(tmp_path / "run")]) == 2
 
 
 @pytest.mark.course
 def test_on_the_sample_the_attention_falls_on_the_shape_each_colour_or_shape_word_names(course_run):
     run_dir, _ = course_run
-    comparison = json.loads((run_dir / attention.ATTENTION_DIR / attention.COMPARISON_FILE).read_text())
-    scores = json.loads((run_dir / paths.SCORES_FILE).read_text())
+    comparison = json.loads((run_dir / files.ATTENTION_DIR / files.ATTENTION_COMPARISON_FILE).read_text())
+    scores = json.loads((run_dir / files.SCORES_FILE).read_text())
     if not scores["pretrained_features"]:
         pytest.skip("the MobileNetV2 ImageNet weights are not available (../shared absent): features were untrained")
     assert comparison["box_words"] >= 30, comparison["box_words"]
@@ -326,7 +327,7 @@ def test_on_the_sample_the_attention_falls_on_the_shape_each_colour_or_shape_wor
     )
     attention_scores = comparison["rows"]["attention"]["scores"]["greedy"]
     assert attention_scores["bleu4"] > scores["best_constant_caption"]["bleu4"]
-    captions = json.loads((run_dir / attention.ATTENTION_DIR / attention.ATTENTION_CAPTIONS_FILE).read_text())
+    captions = json.loads((run_dir / files.ATTENTION_DIR / files.ATTENTION_CAPTIONS_FILE).read_text())
     assert "<unk>" not in " ".join(captions["greedy"].values())
 
 

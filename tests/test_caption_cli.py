@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from conftest import MOBILENET_V2_WEIGHTS, REPO_ROOT, SHARED_PHOTOS, need
 
-from helpers import course, datasets, decoding, evaluation, features, paths, training
+from course import paths, cli, files, trained_run
+from helpers import datasets, decoding, evaluation, features, training
 from helpers.text import add_start_stop, clean_caption
 from helpers.vocabulary import PAD_ID, Vocabulary
 
@@ -45,7 +46,7 @@ def sample_run(tmp_path_factory):
     image_ids = sample.splits["train"][:TRAIN_IMAGES]
     captions = {i: [add_start_stop(clean_caption(c)) for c in sample.captions_by_image[i]] for i in image_ids}
     vocabulary = Vocabulary.build([c for cs in captions.values() for c in cs])
-    vocabulary.save(run_dir / paths.VOCABULARY_FILE)
+    vocabulary.save(run_dir / files.VOCABULARY_FILE)
     max_length = training.max_caption_length(captions)
     pretrained = MOBILENET_V2_WEIGHTS.exists()
     weights = str(MOBILENET_V2_WEIGHTS) if pretrained else "none"
@@ -58,9 +59,9 @@ def sample_run(tmp_path_factory):
     targets = sequences[index[:, 0], index[:, 1]]
     model = small_merge_model(len(vocabulary), max_length, matrix.shape[1])
     model.fit([matrix[image_rows[index[:, 0]]], prefixes], targets, epochs=10, batch_size=32, verbose=0)
-    model.save(run_dir / paths.MODEL_FILE)
+    model.save(run_dir / files.MODEL_FILE)
     paths.write_json_atomic(
-        run_dir / paths.CONFIG_FILE,
+        run_dir / files.CONFIG_FILE,
         {
             "text": {"max_length": max_length},
             "features": {
@@ -86,7 +87,7 @@ def test_the_command_line_captions_sample_images_and_reports_bad_files(sample_ru
         not_an_image,
         sample.image_path(sample.splits["test"][0]),
     ]
-    status = course.main(["caption", "--run", str(run_dir), *map(str, photos)])
+    status = cli.main(["caption", "--run", str(run_dir), *map(str, photos)])
     out, err = capsys.readouterr()
     assert status == 1, "some photos failed: non-zero exit"
     lines = out.strip().splitlines()
@@ -97,7 +98,7 @@ def test_the_command_line_captions_sample_images_and_reports_bad_files(sample_ru
     assert errors[1].startswith(f"error: {not_an_image}: not an image file") and len(errors) == 2, errors
     # the caption of a training image is the model's greedy caption of its features
     cli_caption = lines[0].split(": ", 1)[1]
-    model, vocabulary, config = training.load_trained_model(run_dir)
+    model, vocabulary, config = trained_run.load_trained_model(run_dir)
     table = features.extract_features(
         features.build_encoder("mobilenet_v2", config["features"]["weights"]),
         [photos[0]],
@@ -114,10 +115,10 @@ def test_the_command_line_captions_sample_images_and_reports_bad_files(sample_ru
 def test_beam_option_and_all_good_photos_exit_zero(sample_run, capsys):
     run_dir, sample, image_ids = sample_run
     photos = [str(sample.image_path(i)) for i in image_ids[:2]]
-    assert course.main(["caption", "--run", str(run_dir), "--beam", "3", *photos]) == 0
+    assert cli.main(["caption", "--run", str(run_dir), "--beam", "3", *photos]) == 0
     out, _ = capsys.readouterr()
     assert len(out.strip().splitlines()) == 2
-    assert course.main(["caption", "--run", str(run_dir), "--beam", "0", photos[0]]) == 2
+    assert cli.main(["caption", "--run", str(run_dir), "--beam", "0", photos[0]]) == 2
 
 
 @pytest.mark.course  # end to end, slow: trains a model and extracts features first
@@ -127,43 +128,43 @@ def test_the_caption_command_reads_the_repetition_guard_from_the_run_or_the_flag
     run_dir, sample, image_ids = sample_run
     guarded_run = tmp_path / "guarded"
     shutil.copytree(run_dir, guarded_run)
-    config = paths.read_json(guarded_run / paths.CONFIG_FILE)
-    paths.write_json_atomic(guarded_run / paths.CONFIG_FILE, {**config, "decoding": {"no_repeat_ngram": 1}})
+    config = paths.read_json(guarded_run / files.CONFIG_FILE)
+    paths.write_json_atomic(guarded_run / files.CONFIG_FILE, {**config, "decoding": {"no_repeat_ngram": 1}})
     photos = [str(sample.image_path(i)) for i in image_ids[:4]]
-    from helpers.captioner import Captioner as captioner_
+    from course.captioner import Captioner as captioner_
 
     assert captioner_.load(run_dir).no_repeat_ngram == decoding.DEFAULT_NO_REPEAT_NGRAM
     assert captioner_.load(guarded_run).no_repeat_ngram == 1
 
     def captions(*arguments):
-        assert course.main(["caption", "--run", *arguments, *photos]) == 0
+        assert cli.main(["caption", "--run", *arguments, *photos]) == 0
         return [line.split(": ", 1)[1] for line in capsys.readouterr().out.strip().splitlines()]
 
     for caption in captions(str(guarded_run)) + captions(str(guarded_run), "--beam", "3"):
         words = caption.split()
         assert len(set(words)) == len(words) and "<unk>" not in words, caption  # 1-grams: no word twice
-    model, vocabulary, config = training.load_trained_model(run_dir)
+    model, vocabulary, config = trained_run.load_trained_model(run_dir)
     table = features.extract_features(
         features.build_encoder("mobilenet_v2", config["features"]["weights"]), photos, "mobilenet_v2", progress=False
     )
     unguarded = decoding.greedy_captions(model, table, vocabulary, config["text"]["max_length"], no_repeat_ngram=0)
     assert captions(str(guarded_run), "--no-repeat-ngram", "0") == unguarded
-    assert course.main(["caption", "--run", str(run_dir), "--no-repeat-ngram", "-1", photos[0]]) == 2
+    assert cli.main(["caption", "--run", str(run_dir), "--no-repeat-ngram", "-1", photos[0]]) == 2
 
 
 def test_an_unreadable_run_folder_is_one_clear_error(tmp_path, capsys):
     photo = str(datasets.load_dataset("sample").image_path(datasets.load_dataset("sample").splits["test"][0]))
-    assert course.main(["caption", "--run", str(tmp_path / "nowhere"), photo]) == 2
+    assert cli.main(["caption", "--run", str(tmp_path / "nowhere"), photo]) == 2
     assert capsys.readouterr().err.strip() == f"error: run folder {tmp_path / 'nowhere'}: no such folder"
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert course.main(["caption", "--run", str(empty), photo]) == 2
+    assert cli.main(["caption", "--run", str(empty), photo]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: run folder {empty}:") and "model.keras" in err and len(err.splitlines()) == 1
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / paths.MODEL_FILE).write_text("not a model")
-    assert course.main(["caption", "--run", str(broken), photo]) == 2
+    (broken / files.MODEL_FILE).write_text("not a model")
+    assert cli.main(["caption", "--run", str(broken), photo]) == 2
     assert capsys.readouterr().err.startswith(f"error: run folder {broken}:")
 
 
@@ -193,9 +194,9 @@ def test_python_m_helpers_caption_on_the_three_real_photos(sample_run, tmp_path)
 @pytest.mark.course
 def test_beam_3_scores_at_least_as_well_as_greedy_on_the_sample(course_run):
     run_dir, _ = course_run
-    model, vocabulary, config = training.load_trained_model(run_dir)
-    lookup_table = paths.read_json(run_dir / paths.LOOKUP_TABLE_FILE)
-    table = features.load_features(run_dir / paths.FEATURES_FILE)
+    model, vocabulary, config = trained_run.load_trained_model(run_dir)
+    lookup_table = paths.read_json(run_dir / files.LOOKUP_TABLE_FILE)
+    table = features.load_features(run_dir / files.FEATURES_FILE)
     test_ids = [i for i in lookup_table["test"] if i in table]
     references = {i: lookup_table["test"][i] for i in test_ids}
     max_length = config["text"]["max_length"]
@@ -206,7 +207,7 @@ def test_beam_3_scores_at_least_as_well_as_greedy_on_the_sample(course_run):
     greedy_bleu, beam_bleu = evaluation.bleu_scores(references, greedy), evaluation.bleu_scores(references, beam)
     assert beam_bleu["bleu4"] >= greedy_bleu["bleu4"], (beam_bleu, greedy_bleu)
     assert evaluation.cider_d(references, beam)[0] >= evaluation.cider_d(references, greedy)[0]
-    scores = json.loads((run_dir / paths.SCORES_FILE).read_text())
+    scores = json.loads((run_dir / files.SCORES_FILE).read_text())
     assert scores["beam"]["scores"]["bleu4"] == pytest.approx(beam_bleu["bleu4"])
 
 

@@ -6,7 +6,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from helpers import course, decoding, features, paths, training
+from course import paths, runner, outcomes as learning_outcomes, files, config as run_config, trained_run
+from helpers import decoding, features, training
 
 NOTEBOOK_PATHS = sorted(paths.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 
@@ -16,7 +17,7 @@ def code_cells(path):
 
 
 def test_the_notebooks_are_there_in_order():
-    assert [p.name for p in NOTEBOOK_PATHS] == course.NOTEBOOKS
+    assert [p.name for p in NOTEBOOK_PATHS] == runner.NOTEBOOKS
 
 
 COMMITTED_NOTEBOOKS = NOTEBOOK_PATHS + sorted((paths.REPO_ROOT / "tests" / "reference").glob("*.ipynb"))
@@ -47,7 +48,7 @@ def test_running_the_token_cell_twice_leaves_one_start_and_one_stop_token(tmp_pa
     run_cells(paths.NOTEBOOKS_DIR / "01_text_cleaning.ipynb", {}, tmp_path)
     namespace: dict = {}
     run_cells(paths.NOTEBOOKS_DIR / "02_lookup_table.ipynb", namespace, tmp_path, rerun_tag="tokens")
-    saved = json.loads((tmp_path / paths.LOOKUP_TABLE_FILE).read_text())
+    saved = json.loads((tmp_path / files.LOOKUP_TABLE_FILE).read_text())
     for table in (namespace["lookup_table"], saved):
         for split_table in table.values():
             for captions in split_table.values():
@@ -61,33 +62,33 @@ def test_running_the_token_cell_twice_leaves_one_start_and_one_stop_token(tmp_pa
 def test_the_course_runs_end_to_end_and_writes_every_artifact(course_run):
     run_dir, result = course_run
     executed = sorted(p.name for p in (run_dir / "notebooks").glob("*.ipynb"))
-    assert executed == course.NOTEBOOKS
+    assert executed == runner.NOTEBOOKS
     for name in (
-        paths.MODEL_FILE,
-        paths.VOCABULARY_FILE,
-        paths.FEATURES_FILE,
-        paths.SCORES_FILE,
-        paths.CAPTION_GRID_FILE,
-        paths.LOOKUP_TABLE_FILE,
-        paths.EMBEDDING_MATRIX_FILE,
-        paths.GENERATED_CAPTIONS_FILE,
-        paths.LOSS_CURVE_FILE,
-        paths.CONFIG_FILE,
+        files.MODEL_FILE,
+        files.VOCABULARY_FILE,
+        files.FEATURES_FILE,
+        files.SCORES_FILE,
+        files.CAPTION_GRID_FILE,
+        files.LOOKUP_TABLE_FILE,
+        files.EMBEDDING_MATRIX_FILE,
+        files.GENERATED_CAPTIONS_FILE,
+        files.LOSS_CURVE_FILE,
+        files.CONFIG_FILE,
     ):
         assert (run_dir / name).stat().st_size > 0, name
     assert f"Results are in {run_dir}" in result.stdout and "BLEU4" in result.stdout
-    history = json.loads((run_dir / paths.HISTORY_FILE).read_text())
-    config = paths.read_config(run_dir)
+    history = json.loads((run_dir / files.HISTORY_FILE).read_text())
+    config = run_config.read_config(run_dir)
     assert min(history["val_loss"]) < history["val_loss"][0]
     assert config["training"]["best_val_loss"] < config["training"]["baseline_val_loss"]
-    outcomes = config[course.OUTCOMES_SECTION]  # on the sample the learning outcomes hold (06 only warns elsewhere)
+    outcomes = config[learning_outcomes.OUTCOMES_SECTION]  # on the sample the learning outcomes hold (06 only warns elsewhere)
     assert outcomes["dev_loss_falls"]["holds"] and outcomes["beats_word_frequencies"]["holds"], outcomes
 
 
 @pytest.mark.course
 def test_with_imagenet_features_the_model_scores_bleu4_of_at_least_0_4(course_run):
     run_dir, _ = course_run
-    scores = json.loads((run_dir / paths.SCORES_FILE).read_text())
+    scores = json.loads((run_dir / files.SCORES_FILE).read_text())
     if not scores["pretrained_features"]:
         pytest.skip("the MobileNetV2 ImageNet weights are not available (../shared absent): features were untrained")
     assert scores["weights"] == "imagenet"
@@ -99,7 +100,7 @@ def test_with_imagenet_features_the_model_scores_bleu4_of_at_least_0_4(course_ru
         > scores["retrieval"]["scores"]["cider"]
         > scores["best_constant_caption"]["scores"]["cider"]
     )
-    outcomes = paths.read_config(run_dir)[course.OUTCOMES_SECTION]
+    outcomes = run_config.read_config(run_dir)[learning_outcomes.OUTCOMES_SECTION]
     assert all(o["holds"] for o in outcomes.values()), outcomes
     assert "Learning outcomes: every check held" in course_run[1].stdout
 
@@ -107,9 +108,9 @@ def test_with_imagenet_features_the_model_scores_bleu4_of_at_least_0_4(course_ru
 @pytest.mark.course
 def test_the_saved_model_reloads_and_gives_the_same_captions(course_run):
     run_dir, _ = course_run
-    model, vocabulary, config = training.load_trained_model(run_dir)
-    generated = json.loads((run_dir / paths.GENERATED_CAPTIONS_FILE).read_text())
-    table = features.load_features(run_dir / paths.FEATURES_FILE)
+    model, vocabulary, config = trained_run.load_trained_model(run_dir)
+    generated = json.loads((run_dir / files.GENERATED_CAPTIONS_FILE).read_text())
+    table = features.load_features(run_dir / files.FEATURES_FILE)
     again = decoding.greedy_captions(model, table.matrix(list(generated)), vocabulary, config["text"]["max_length"])
     assert again == list(generated.values())
     assert np.isfinite(table.features).all()
@@ -126,20 +127,20 @@ def test_on_the_sample_07s_hand_written_greedy_loop_and_beam_step_agree_with_the
 
 
 def test_a_learning_outcome_that_fails_is_a_warning_and_a_summary_line_never_an_error(tmp_path):
-    with pytest.warns(course.OutcomeWarning, match="learning outcome not reached: the model beats x"):
-        assert course.check_outcome(tmp_path, "beats_x", False, "the model beats x", detail="1.0 vs 2.0") is False
-    assert course.check_outcome(tmp_path, "loss_falls", True, "the loss falls") is True
-    text = course.summary(tmp_path)
+    with pytest.warns(learning_outcomes.OutcomeWarning, match="learning outcome not reached: the model beats x"):
+        assert learning_outcomes.check_outcome(tmp_path, "beats_x", False, "the model beats x", detail="1.0 vs 2.0") is False
+    assert learning_outcomes.check_outcome(tmp_path, "loss_falls", True, "the loss falls") is True
+    text = runner.summary(tmp_path)
     assert "Learning outcomes: 1 did not hold on this data" in text
     assert "  WARNING, not reached: the model beats x (1.0 vs 2.0)" in text and "loss falls" not in text
-    course.check_outcome(tmp_path, "beats_x", True, "the model beats x")  # a later run on better data
-    assert "Learning outcomes: every check held" in course.summary(tmp_path)
+    learning_outcomes.check_outcome(tmp_path, "beats_x", True, "the model beats x")  # a later run on better data
+    assert "Learning outcomes: every check held" in runner.summary(tmp_path)
 
 
 def test_the_summary_shows_greedy_beam_and_both_baselines(tmp_path):
     scores = {"bleu1": 0.5, "bleu2": 0.3, "bleu3": 0.2, "bleu4": 0.1, "meteor": 0.15, "cider": 0.3}
     paths.write_json_atomic(
-        tmp_path / paths.SCORES_FILE,
+        tmp_path / files.SCORES_FILE,
         {
             "model": scores,
             "beam": {"width": 3, "scores": {**scores, "bleu4": 0.12}},
@@ -148,7 +149,7 @@ def test_the_summary_shows_greedy_beam_and_both_baselines(tmp_path):
             "weights": "imagenet",
         },
     )
-    lines = course.summary(tmp_path).splitlines()
+    lines = runner.summary(tmp_path).splitlines()
     row = {line.split("BLEU1")[0].strip(): line for line in lines if "BLEU1" in line}
     assert list(row) == ["model, greedy", "model, beam 3", "retrieval (5 neighbours)", "best constant caption"]
     assert all(f"{m} " in line for line in row.values() for m in ("BLEU2", "BLEU3", "BLEU4", "METEOR", "CIDER"))

@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import course, paths
+from course import runner, config as run_config, files
 from helpers.datasets import load_dataset
 
 from course_runs import run_course
@@ -87,8 +87,8 @@ def test_the_same_command_runs_the_course_on_another_format(tmp_path, fmt, make)
     result = run_course(caption_file, run_dir, parameters, timeout=1200)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
-    assert sorted(p.name for p in (run_dir / "notebooks").glob("*.ipynb")) == course.NOTEBOOKS[:-1]  # --skip 10
-    config = paths.read_config(run_dir)
+    assert sorted(p.name for p in (run_dir / "notebooks").glob("*.ipynb")) == runner.NOTEBOOKS[:-1]  # --skip 10
+    config = run_config.read_config(run_dir)
     assert config["data"]["format"] == fmt
     assert config["data"]["split_sizes"] == split_sizes
     assert config["data"]["skipped"] == {}
@@ -97,13 +97,13 @@ def test_the_same_command_runs_the_course_on_another_format(tmp_path, fmt, make)
     first = nbformat.read(run_dir / "notebooks" / "01_text_cleaning.ipynb", as_version=4)  # the loader speaks in 01
     printed = "".join(o.get("text", "") for c in first.cells if c.cell_type == "code" for o in c.outputs)
     assert f"format: {fmt}" in printed and f"{N_IMAGES * 5} captions" in printed
-    generated = json.loads((run_dir / paths.GENERATED_CAPTIONS_FILE).read_text())
+    generated = json.loads((run_dir / files.GENERATED_CAPTIONS_FILE).read_text())
     assert len(generated) == split_sizes["test"]
     assert all(len(Path(i).parts) == 2 for i in generated), "the ids keep their folder"
     assert set(generated) <= {p.relative_to(expected_images).as_posix() for p in expected_images.rglob("*.jpg")}
-    scores = json.loads((run_dir / paths.SCORES_FILE).read_text())
+    scores = json.loads((run_dir / files.SCORES_FILE).read_text())
     assert 0 <= scores["model"]["bleu4"] <= 1
-    assert (run_dir / paths.CAPTION_GRID_FILE).stat().st_size > 0
+    assert (run_dir / files.CAPTION_GRID_FILE).stat().st_size > 0
 
 
 @pytest.mark.course
@@ -126,7 +126,7 @@ def test_the_same_command_runs_the_course_on_a_kaggle_captions_file(tmp_path):
     result = run_course(root / "captions.txt", run_dir, parameters, timeout=1200)
     outcomes = check_user_run(run_dir, result)
     assert not all(o["holds"] for o in outcomes.values()), "two epochs on 36 images: some outcome fails"
-    config = paths.read_config(run_dir)
+    config = run_config.read_config(run_dir)
     assert config["data"]["split_sizes"] == {"train": 36, "dev": 6, "test": 6}
-    assert len(json.loads((run_dir / paths.GENERATED_CAPTIONS_FILE).read_text())) == 6
-    assert (run_dir / paths.SCORES_FILE).exists()
+    assert len(json.loads((run_dir / files.GENERATED_CAPTIONS_FILE).read_text())) == 6
+    assert (run_dir / files.SCORES_FILE).exists()

@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import course, paths, run
+from course import paths, run_folder as run, outcomes as learning_outcomes, files, config
 from helpers.datasets import load_dataset
 
 from course_runs import run_course
@@ -70,11 +70,11 @@ def notebook_text(path: Path) -> str:
 def check_user_run(run_dir: Path, result: subprocess.CompletedProcess) -> dict:
     """What every course run on a user's data must show; returns the recorded learning outcomes."""
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    lookup_table = paths.read_json(run_dir / paths.LOOKUP_TABLE_FILE)
+    lookup_table = paths.read_json(run_dir / files.LOOKUP_TABLE_FILE)
     longest = max(len(c.split()) - 2 for c in (c for cs in lookup_table["train"].values() for c in cs))
     generated = {
-        "greedy": json.loads((run_dir / paths.GENERATED_CAPTIONS_FILE).read_text()),
-        "beam": json.loads((run_dir / run.BEAM_CAPTIONS_FILE).read_text())["captions"],
+        "greedy": json.loads((run_dir / files.GENERATED_CAPTIONS_FILE).read_text()),
+        "beam": json.loads((run_dir / files.BEAM_CAPTIONS_FILE).read_text())["captions"],
     }
     executed = run_dir / "notebooks" / "07_caption_generation.ipynb"
     command_lines = [
@@ -90,7 +90,7 @@ def check_user_run(run_dir: Path, result: subprocess.CompletedProcess) -> dict:
             words = caption.split()
             assert "<unk>" not in words and "unk" not in words, f"{name} {image_id}: {caption!r}"
             assert len(words) <= longest, f"{name} {image_id}: {len(words)} words > {longest}: {caption!r}"
-    outcomes = paths.read_config(run_dir)[course.OUTCOMES_SECTION]
+    outcomes = config.read_config(run_dir)[learning_outcomes.OUTCOMES_SECTION]
     assert set(outcomes) == {"dev_loss_falls", "beats_word_frequencies", "beats_constant_caption", "beats_retrieval"}
     texts = {
         name: notebook_text(run_dir / "notebooks" / name)
@@ -116,8 +116,8 @@ def test_the_course_on_a_realistic_vocabulary_never_prints_unk(tmp_path):
     run_dir = tmp_path / "run"
     result = run_course(captions, run_dir, {"EPOCHS": "10"})
     check_user_run(run_dir, result)
-    vocabulary = json.loads((run_dir / paths.VOCABULARY_FILE).read_text())
-    lookup_table = paths.read_json(run_dir / paths.LOOKUP_TABLE_FILE)
+    vocabulary = json.loads((run_dir / files.VOCABULARY_FILE).read_text())
+    lookup_table = paths.read_json(run_dir / files.LOOKUP_TABLE_FILE)
     train_words = [w for cs in lookup_table["train"].values() for c in cs for w in c.split()]
     unknown = sum(w not in set(vocabulary["words"]) for w in train_words)
     assert len(set(train_words)) > 300, "hundreds of distinct words"

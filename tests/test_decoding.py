@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from helpers import decoding
+from helpers import decoding, next_word
 from helpers.vocabulary import Vocabulary
 
 VOCABULARY = Vocabulary.build(["startseq two red circles endseq", "startseq one blue square endseq"])
@@ -230,6 +230,7 @@ def sample_captions_and_features(dim=32, seed=0):
 def trained_sample_models():
     import keras
 
+    from course import trained_run
     from helpers import training
     from helpers.model import build_model
 
@@ -262,9 +263,9 @@ def trained_sample_models():
 def test_carrying_the_state_gives_the_same_captions_as_rereading_the_prefix(architecture, trained_sample_models):
     models, vocabulary, max_length, features, captions, test_ids = trained_sample_models
     model = models[architecture]
-    assert decoding.step_model(model) is not None, "a course model is decoded with its step model"
-    rereading = decoding.RereadingModel(model, max_length - 1)  # how captions were made before: no state
-    assert decoding.step_model(rereading) is None
+    assert next_word.step_model(model) is not None, "a course model is decoded with its step model"
+    rereading = next_word.RereadingModel(model, max_length - 1)  # how captions were made before: no state
+    assert next_word.step_model(rereading) is None
     greedy = decoding.greedy_captions(model, features, vocabulary, max_length)
     assert greedy == decoding.greedy_captions(rereading, features, vocabulary, max_length)
     # the model learned the sample: most greedy captions name a colour its references name
@@ -294,8 +295,8 @@ def test_the_step_model_is_the_trained_model_one_word_at_a_time_with_its_own_wei
     from helpers.model import build_model
 
     model = build_model(architecture, 40, 9, 12, units=16, embedding_dim=8)
-    stepper = decoding.step_model(model)
-    assert stepper is decoding.step_model(model), "built once per model"
+    stepper = next_word.step_model(model)
+    assert stepper is next_word.step_model(model), "built once per model"
     assert stepper.architecture == architecture
     own = {id(w) for w in model.weights}
     assert stepper.model.weights and all(id(w) in own for w in stepper.model.weights), "no second set of weights"
@@ -320,7 +321,7 @@ def test_other_models_are_decoded_by_rereading_the_prefix(random_features):
     import keras
     from keras import layers
 
-    assert decoding.step_model(tiny_model(3)) is None, "not a helpers.model model"
+    assert next_word.step_model(tiny_model(3)) is None, "not a helpers.model model"
     # the course's layer names, wired differently (the image is added after decoder_dense): the check refuses it
     features = keras.Input((FEATURE_DIM,))
     tokens = keras.Input((None,), dtype="int32")
@@ -333,10 +334,10 @@ def test_other_models_are_decoded_by_rereading_the_prefix(random_features):
     hidden = layers.Add(name="merge")([hidden, ImageAtEveryPosition()([image, tokens])])
     probabilities = layers.Dense(len(KERAS_VOCABULARY), activation="softmax", name="next_word")(hidden)
     impostor = keras.Model([features, tokens], probabilities)
-    assert decoding.step_model(impostor) is None
+    assert next_word.step_model(impostor) is None
     captions = decoding.greedy_captions(impostor, random_features, KERAS_VOCABULARY, MAX_LENGTH)
     assert captions == decoding.greedy_captions(
-        decoding.RereadingModel(impostor), random_features, KERAS_VOCABULARY, MAX_LENGTH
+        next_word.RereadingModel(impostor), random_features, KERAS_VOCABULARY, MAX_LENGTH
     )
 
 
@@ -354,16 +355,17 @@ def test_the_top_k_without_a_full_sort_matches_the_stable_sort_ties_included():
 @pytest.mark.course
 def test_the_course_model_gives_the_same_captions_with_and_without_carrying_the_state(course_run):
     from helpers import features as feature_module
-    from helpers import paths, training
+    from course import paths, files
+    from helpers import training
 
     run_dir, _ = course_run
-    model, vocabulary, config = training.load_trained_model(run_dir)
+    model, vocabulary, config = trained_run.load_trained_model(run_dir)
     max_length = config["text"]["max_length"]
-    table = feature_module.load_features(run_dir / paths.FEATURES_FILE)
-    test_ids = list(paths.read_json(run_dir / paths.LOOKUP_TABLE_FILE)["test"])
+    table = feature_module.load_features(run_dir / files.FEATURES_FILE)
+    test_ids = list(paths.read_json(run_dir / files.LOOKUP_TABLE_FILE)["test"])
     rows = table.matrix([i for i in test_ids if i in table])
-    assert decoding.step_model(model) is not None
-    rereading = decoding.RereadingModel(model)
+    assert next_word.step_model(model) is not None
+    rereading = next_word.RereadingModel(model)
     assert decoding.greedy_captions(model, rows, vocabulary, max_length) == decoding.greedy_captions(
         rereading, rows, vocabulary, max_length
     )

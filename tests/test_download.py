@@ -25,14 +25,10 @@ from urllib.parse import unquote
 import pytest
 from PIL import Image
 
-from helpers import download as dl
-from helpers.download import (
-    Archive,
-    DownloadError,
-    download_file,
-    download_flickr8k,
-    safe_extract_zip,
-)
+from course import download as dl, transfer
+from course.download import Archive, download_flickr8k
+from course.safe_zip import safe_extract_zip
+from course.transfer import DownloadError, download_file
 
 IMAGE_IDS = ["1000268201_693b08cb0e", "1001773457_577c3a7d70", "1002674143_1b742ab4b8"]
 SPLITS = {
@@ -128,7 +124,7 @@ def server(tmp_path):
 @pytest.fixture(autouse=True)
 def _fast_and_offline(monkeypatch):
     monkeypatch.setattr(dl, "RETRY_WAIT", 0.0)
-    monkeypatch.delenv(dl.MIRROR_ENV, raising=False)
+    monkeypatch.delenv(transfer.MIRROR_ENV, raising=False)
 
 
 # --------------------------------------------------------------------------- archives
@@ -400,7 +396,7 @@ def test_text_files_in_a_subfolder_are_moved_up(server, tmp_path):
 
 def test_env_var_mirror_is_honoured(server, tmp_path, monkeypatch):
     archives = make_archives(server.root / "classroom")
-    monkeypatch.setenv(dl.MIRROR_ENV, server.url + "classroom")  # no trailing slash
+    monkeypatch.setenv(transfer.MIRROR_ENV, server.url + "classroom")  # no trailing slash
     target = tmp_path / "flickr8k"
     download_flickr8k(target, archives=archives, progress=False)
     assert sorted(path for path, _ in server.requests) == [
@@ -412,7 +408,7 @@ def test_env_var_mirror_is_honoured(server, tmp_path, monkeypatch):
 
 def test_mirror_argument_beats_env_var(server, tmp_path, monkeypatch):
     archives = make_archives(server.root)
-    monkeypatch.setenv(dl.MIRROR_ENV, "http://127.0.0.1:9/unreachable/")
+    monkeypatch.setenv(transfer.MIRROR_ENV, "http://127.0.0.1:9/unreachable/")
     download_flickr8k(tmp_path / "t", mirror=server.url, archives=archives, progress=False)
     assert len(server.requests) == 2
 
@@ -453,16 +449,17 @@ def test_real_archive_table_needs_space_for_gigabytes(tmp_path, monkeypatch):
 
 
 def test_mirror_base_says_where_the_archives_come_from(monkeypatch):
-    monkeypatch.delenv(dl.MIRROR_ENV, raising=False)
+    monkeypatch.delenv(transfer.MIRROR_ENV, raising=False)
     assert dl.mirror_base() == dl.DEFAULT_MIRROR
-    monkeypatch.setenv(dl.MIRROR_ENV, "http://10.0.0.5:8000/flickr8k")
+    monkeypatch.setenv(transfer.MIRROR_ENV, "http://10.0.0.5:8000/flickr8k")
     assert dl.mirror_base() == "http://10.0.0.5:8000/flickr8k/"
     assert dl.mirror_base("http://other/") == "http://other/"
 
 
 def test_dataset_flickr8k_downloads_then_loads_the_official_layout(server, tmp_path, monkeypatch):
     """DATASET="flickr8k" end to end: load_dataset downloads into paths.FLICKR8K_DIR, then reads it."""
-    from helpers import datasets, paths
+    from course import paths
+    from helpers import datasets
 
     archives = make_archives(server.root)
     real_download = dl.download_flickr8k

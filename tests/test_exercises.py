@@ -9,7 +9,7 @@ import re
 import nbformat
 import pytest
 
-from helpers import paths
+from course import paths
 
 SOLUTIONS_DIR = paths.NOTEBOOKS_DIR / "solutions"
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from course import feature_cache
 from helpers import features
 from tests.conftest import REPO_ROOT
 
@@ -54,7 +55,7 @@ class Counting:
 def extract(dataset, untrained, model, cache_root, **options):
     folder, ids = dataset
     options = {"batch_size": 2, "chunk_size": 2, "seed": 0, "progress": False, **options}
-    return features.load_or_extract_features(
+    return feature_cache.load_or_extract_features(
         options.pop("path", None), ids, folder, ENCODER, untrained, model=model, cache_root=cache_root, **options
     )
 
@@ -76,7 +77,7 @@ def test_a_killed_extraction_resumes_without_redoing_finished_images(dataset, un
         weights = features.resolve_weights({ENCODER!r}, "none")
         model = features.build_encoder({ENCODER!r}, weights, seed=0)
         slow = lambda images, training=False: (time.sleep(0.4), model(images, training=training))[1]
-        features.load_or_extract_features(None, {ids!r}, {str(folder)!r}, {ENCODER!r}, weights, batch_size=2,
+        feature_cache.load_or_extract_features(None, {ids!r}, {str(folder)!r}, {ENCODER!r}, weights, batch_size=2,
                                           model=slow, cache_root={str(cache_root)!r}, seed=0, chunk_size=2,
                                           progress=False)
         print("finished")
@@ -157,19 +158,19 @@ def test_cache_keys_differ_across_encoders_weights_seeds_and_image_folders(tmp_p
     weights_file = tmp_path / "w.weights.h5"
     weights_file.write_bytes(b"one")
     from_file = features.resolve_weights(ENCODER, str(weights_file))
-    keys = [features.cache_key(tmp_path, name, imagenet) for name in features.ENCODERS]
+    keys = [feature_cache.cache_key(tmp_path, name, imagenet) for name in features.ENCODERS]
     keys += [
-        features.cache_key(tmp_path, ENCODER, none, seed=0),
-        features.cache_key(tmp_path, ENCODER, none, seed=1),
-        features.cache_key(tmp_path, ENCODER, from_file),
-        features.cache_key(tmp_path / "other", ENCODER, imagenet),
+        feature_cache.cache_key(tmp_path, ENCODER, none, seed=0),
+        feature_cache.cache_key(tmp_path, ENCODER, none, seed=1),
+        feature_cache.cache_key(tmp_path, ENCODER, from_file),
+        feature_cache.cache_key(tmp_path / "other", ENCODER, imagenet),
     ]
     weights_file.write_bytes(b"two")  # same path, new content
-    keys.append(features.cache_key(tmp_path, ENCODER, from_file))
-    folders = {features.cache_folder(tmp_path, key) for key in keys}
+    keys.append(feature_cache.cache_key(tmp_path, ENCODER, from_file))
+    folders = {feature_cache.cache_folder(tmp_path, key) for key in keys}
     assert len(folders) == len(keys)
-    assert features.cache_key(tmp_path, ENCODER, none, seed=0) == features.cache_key(tmp_path, ENCODER, none, seed=0)
-    assert features.cache_key(tmp_path, ENCODER, none) != features.cache_key(tmp_path, ENCODER, none), (
+    assert feature_cache.cache_key(tmp_path, ENCODER, none, seed=0) == feature_cache.cache_key(tmp_path, ENCODER, none, seed=0)
+    assert feature_cache.cache_key(tmp_path, ENCODER, none) != feature_cache.cache_key(tmp_path, ENCODER, none), (
         "unseeded random weights are never reused"
     )
 
@@ -190,13 +191,13 @@ def test_new_weights_in_the_same_file_or_a_changed_image_are_never_served_stale(
     weights_file = tmp_path / "encoder.weights.h5"
     model.save_weights(weights_file)
     choice = features.resolve_weights(ENCODER, str(weights_file))
-    first = features.load_or_extract_features(
+    first = feature_cache.load_or_extract_features(
         None, ids[:4], folder, ENCODER, choice, cache_root=tmp_path / "cache", progress=False
     )
     other = features.build_encoder(ENCODER, "none", seed=1)
     other.save_weights(weights_file)  # same path and label, different weights
     counting = Counting(features.build_encoder(ENCODER, choice))
-    second = features.load_or_extract_features(
+    second = feature_cache.load_or_extract_features(
         None, ids[:4], folder, ENCODER, choice, cache_root=tmp_path / "cache", model=counting, progress=False
     )
     assert counting.seen == 4 and not np.allclose(first.table.features, second.table.features, rtol=1e-2, atol=0)
@@ -206,7 +207,7 @@ def test_new_weights_in_the_same_file_or_a_changed_image_are_never_served_stale(
     stat = image.stat()
     os.utime(image, (stat.st_atime, stat.st_mtime + 10))
     counting.seen = 0
-    third = features.load_or_extract_features(
+    third = feature_cache.load_or_extract_features(
         None, ids[:4], folder, ENCODER, choice, cache_root=tmp_path / "cache", model=counting, progress=False
     )
     assert counting.seen == 1, "only the changed image is extracted again"
@@ -246,7 +247,7 @@ def test_a_damaged_chunk_is_named_dropped_and_its_images_extracted_again(
 
 
 def test_cache_and_run_files_respect_the_umask(dataset, untrained, model, tmp_path):
-    from helpers import paths
+    from course import paths
 
     old = os.umask(0o022)
     try:

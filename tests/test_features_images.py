@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from course import feature_cache
 from helpers import features, images
 
 RNG = np.random.default_rng(0)
@@ -56,7 +57,7 @@ def test_each_bad_image_kind_is_skipped_with_its_reason_and_counted(tmp_path, ca
     expected = make_bad_images(images_dir)
     ids = ["good.jpg", *expected]
     weights = features.resolve_weights("mobilenet_v2", "none")
-    result = features.load_or_extract_features(
+    result = feature_cache.load_or_extract_features(
         tmp_path / "features.npz",
         ids,
         images_dir,
@@ -75,7 +76,7 @@ def test_each_bad_image_kind_is_skipped_with_its_reason_and_counted(tmp_path, ca
     saved = features.load_features(tmp_path / "features.npz")
     assert saved.image_ids == ["good.jpg"] and saved.dim == 1280
 
-    again = features.load_or_extract_features(
+    again = feature_cache.load_or_extract_features(
         None,
         ids,
         images_dir,

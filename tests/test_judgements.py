@@ -8,7 +8,8 @@ from collections import Counter
 
 import pytest
 
-from helpers import judgements, paths
+from course import paths, judgement_files
+from helpers import judgements
 
 
 def write(path, lines):
@@ -37,9 +38,9 @@ TOKENS = [
 
 @pytest.fixture
 def tiny(tmp_path):
-    write(tmp_path / judgements.TOKEN_FILE, TOKENS)
+    write(tmp_path / judgement_files.TOKEN_FILE, TOKENS)
     write(
-        tmp_path / judgements.EXPERT_FILE,
+        tmp_path / judgement_files.EXPERT_FILE,
         [
             "a.jpg\ta.jpg#2\t4\t4\t3",
             "a.jpg\tb.jpg#2\t1\t1\t1",
@@ -49,7 +50,7 @@ def tiny(tmp_path):
         ],
     )
     write(
-        tmp_path / judgements.CROWD_FILE,
+        tmp_path / judgement_files.CROWD_FILE,
         [
             "a.jpg\ta.jpg#2\t1\t3\t0",
             "b.jpg\tc.jpg#2\t0\t0\t3",
@@ -63,10 +64,10 @@ def tiny(tmp_path):
 
 
 def test_expert_and_crowd_lines_are_parsed_into_their_columns(tiny):
-    experts = judgements.read_expert_judgements(tiny / judgements.EXPERT_FILE)
+    experts = judgement_files.read_expert_judgements(tiny / judgement_files.EXPERT_FILE)
     assert experts[0] == judgements.ExpertJudgement("a.jpg", "a.jpg#2", (4, 4, 3))
     assert experts[0].mean == pytest.approx(11 / 3)
-    crowd = judgements.read_crowd_judgements(tiny / judgements.CROWD_FILE)
+    crowd = judgement_files.read_crowd_judgements(tiny / judgement_files.CROWD_FILE)
     assert crowd[2] == judgements.CrowdJudgement("c.jpg", "a.jpg#2", 1, 2)
     assert crowd[2].yes_fraction == pytest.approx(1 / 3)
 
@@ -82,26 +83,26 @@ def test_bad_lines_are_skipped_with_a_count_and_an_unusable_file_is_an_error_nam
         ],
     )
     skipped = Counter()
-    assert len(judgements.read_expert_judgements(path, skipped)) == 1
+    assert len(judgement_files.read_expert_judgements(path, skipped)) == 1
     assert sum(skipped.values()) == 3
     crowd = write(tmp_path / "CrowdFlowerAnnotations.txt", ["a.jpg\ta.jpg#2\t1\t1\t2", "a.jpg\ta.jpg#2\tx\t1\t2"])
     with pytest.raises(ValueError, match="CrowdFlowerAnnotations.txt: no usable"):
-        judgements.read_crowd_judgements(crowd)
+        judgement_files.read_crowd_judgements(crowd)
     with pytest.raises(FileNotFoundError, match="nothing.txt"):
-        judgements.read_expert_judgements(tmp_path / "nothing.txt")
+        judgement_files.read_expert_judgements(tmp_path / "nothing.txt")
 
 
 def test_a_folder_without_the_judgement_files_is_an_error_naming_what_is_missing(tmp_path):
-    write(tmp_path / judgements.EXPERT_FILE, ["a.jpg\ta.jpg#2\t4\t4\t3"])
+    write(tmp_path / judgement_files.EXPERT_FILE, ["a.jpg\ta.jpg#2\t4\t4\t3"])
     with pytest.raises(FileNotFoundError, match="CrowdFlowerAnnotations.txt, Flickr8k.token.txt"):
-        judgements.find_judgements_dir(tmp_path)
-    assert judgements.find_judgements_dir("fixture") == judgements.FIXTURE_DIR
+        judgement_files.find_judgements_dir(tmp_path)
+    assert judgement_files.find_judgements_dir("fixture") == judgement_files.FIXTURE_DIR
 
 
 def test_the_real_files_parse_completely(shared_text):
     skipped = Counter()
-    experts = judgements.read_expert_judgements(shared_text / judgements.EXPERT_FILE, skipped)
-    crowd = judgements.read_crowd_judgements(shared_text / judgements.CROWD_FILE, skipped)
+    experts = judgement_files.read_expert_judgements(shared_text / judgement_files.EXPERT_FILE, skipped)
+    crowd = judgement_files.read_crowd_judgements(shared_text / judgement_files.CROWD_FILE, skipped)
     assert not skipped
     assert len(experts) == 5822 and len(crowd) == 47830
     assert len({e.image_id for e in experts}) == 1000 and len({c.image_id for c in crowd}) == 1000
@@ -129,7 +130,7 @@ def test_a_judged_caption_is_never_among_its_own_references():
 
 
 def test_an_own_caption_scored_against_itself_would_be_perfect_but_is_not(tiny):
-    loaded = judgements.load_judgements(tiny)
+    loaded = judgement_files.load_judgements(tiny)
     pair = next(p for p in loaded.pairs if p.image_id == "a.jpg" and p.caption_id == "a.jpg#2")
     assert pair.caption not in pair.references and len(pair.references) == 4
     assert pair.scores["bleu4"] < 1.0
@@ -138,7 +139,7 @@ def test_an_own_caption_scored_against_itself_would_be_perfect_but_is_not(tiny):
 
 
 def test_pairs_judged_by_both_experts_and_crowd_are_merged(tiny):
-    loaded = judgements.load_judgements(tiny)
+    loaded = judgement_files.load_judgements(tiny)
     assert loaded.expert_lines == 5 and loaded.crowd_lines == 3
     assert len(loaded.pairs) == 6  # 5 expert pairs + 1 crowd-only (b.jpg, c.jpg#2); two are in both
     both = next(p for p in loaded.pairs if (p.image_id, p.caption_id) == ("c.jpg", "a.jpg#2"))
@@ -184,7 +185,7 @@ def test_smoothed_sentence_bleu4_ranks_captions_without_a_4gram_match():
 def test_rank_correlation_signs_and_worst_disagreements(tiny):
     assert judgements.rank_correlation([1, 2, 3, 4], [10, 20, 30, 40])["spearman"] == pytest.approx(1)
     assert judgements.rank_correlation([1, 2, 3, 4], [4, 3, 2, 1])["kendall"] == pytest.approx(-1)
-    loaded = judgements.load_judgements(tiny)
+    loaded = judgement_files.load_judgements(tiny)
     rows = judgements.worst_disagreements(loaded, "bleu4", "expert", count=2)
     assert len(rows) == 2 and rows[0]["gap"] > 0 > rows[1]["gap"]
 
@@ -200,17 +201,17 @@ def test_the_committed_fixture_is_what_its_script_makes(tmp_path):
         text=True,
     )
     assert result.returncode == 0, result.stderr
-    for name in (judgements.EXPERT_FILE, judgements.CROWD_FILE, judgements.TOKEN_FILE):
-        assert (tmp_path / name).read_text() == (judgements.FIXTURE_DIR / name).read_text(), name
+    for name in (judgement_files.EXPERT_FILE, judgement_files.CROWD_FILE, judgement_files.TOKEN_FILE):
+        assert (tmp_path / name).read_text() == (judgement_files.FIXTURE_DIR / name).read_text(), name
 
 
 def test_on_the_fixture_every_metric_agrees_with_the_made_up_people(tmp_path):
-    loaded = judgements.load_judgements("fixture")
+    loaded = judgement_files.load_judgements("fixture")
     assert not loaded.skipped and loaded.expert_lines == 96 and loaded.crowd_lines == 144
     rows = judgements.agreement(loaded)
     assert {(r["human"], r["metric"]) for r in rows} == {(h, m) for h in judgements.HUMANS for m in judgements.METRICS}
     assert all(r["spearman"] > 0.2 for r in rows), rows
-    scores_path, agreement_path = judgements.write_results(tmp_path, loaded, rows, judgements.expert_agreement(loaded))
+    scores_path, agreement_path = judgement_files.write_results(tmp_path, loaded, rows, judgements.expert_agreement(loaded))
     with open(scores_path, newline="", encoding="utf-8") as handle:
         table = list(csv.DictReader(handle))
     assert len(table) == len(loaded.pairs) and set(judgements.METRICS) <= set(table[0])
@@ -220,7 +221,7 @@ def test_on_the_fixture_every_metric_agrees_with_the_made_up_people(tmp_path):
 
 @pytest.mark.course  # end to end, slow: 51,323 real judged pairs
 def test_on_the_real_judgements_every_metric_agrees_with_people_but_less_than_people_do(shared_text):
-    loaded = judgements.load_judgements(shared_text)
+    loaded = judgement_files.load_judgements(shared_text)
     assert not loaded.skipped and len(loaded.pairs) == 51323  # 5,822 + 47,830 minus 2,329 judged by both
     rows = {(r["human"], r["metric"]): r for r in judgements.agreement(loaded)}
     for row in rows.values():

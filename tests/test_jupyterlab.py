@@ -17,7 +17,7 @@ import urllib.request
 
 import pytest
 
-from helpers import paths
+from course import paths
 
 NOTEBOOK = "08_evaluation_and_visualization.ipynb"
 # JupyterLab settings for the test: every cell stays in the page (no windowing), no news or update pop-ups.

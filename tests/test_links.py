@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import pytest
 
-from helpers import paths
+from course import paths
 
 REPO_ROOT = paths.REPO_ROOT
 sys.path.insert(0, str(REPO_ROOT / "scripts"))

@@ -4,14 +4,14 @@ and docs/teaching.md shows what that file says."""
 import os
 import sys
 
-from helpers import course, overview, paths
+from course import overview, paths, runner, files
 
 sys.path.insert(0, str(paths.REPO_ROOT / "scripts"))
 
 
 def test_the_map_covers_every_notebook_in_order_and_names_real_run_files():
-    assert [stage["notebook"] for stage in overview.STAGES] == course.NOTEBOOKS
-    from helpers import run
+    assert [stage["notebook"] for stage in overview.STAGES] == runner.NOTEBOOKS
+    from course import run_folder as run
 
     file_names = {value for name, value in vars(run).items() if name.endswith("_FILE")}
     for stage in overview.STAGES:
@@ -22,9 +22,9 @@ def test_the_map_covers_every_notebook_in_order_and_names_real_run_files():
 def test_timings_cover_every_notebook():
     timings = overview.load_timings()
     sample = timings[overview.SAMPLE_ENTRY]["seconds"]
-    assert set(sample) == set(course.NOTEBOOKS) and all(s > 0 for s in sample.values())
+    assert set(sample) == set(runner.NOTEBOOKS) and all(s > 0 for s in sample.values())
     flickr8k = timings[overview.FLICKR8K_ENTRY]["seconds"]
-    assert flickr8k is None or set(flickr8k) == set(course.NOTEBOOKS)
+    assert flickr8k is None or set(flickr8k) == set(runner.NOTEBOOKS)
     assert timings["binder"]["cpu_factor"] >= 1
 
 
@@ -42,13 +42,13 @@ def test_durations_render_readably_and_unmeasured_ones_say_so():
     assert overview.format_duration(0.94) == "0.9 s" and overview.format_duration(156.3) == "2.6 min"
     assert overview.format_duration(5400) == "1.5 h" and overview.format_duration(None) == "not measured yet"
     timings = {
-        "sample_2cpu": {"seconds": {n: 10.0 for n in course.NOTEBOOKS}},
+        "sample_2cpu": {"seconds": {n: 10.0 for n in runner.NOTEBOOKS}},
         "flickr8k_2cpu": {"seconds": None},
         "binder": {"cpu_factor": 2.0},
     }
     table = overview.timings_markdown(timings)
     assert (
-        f"**{overview.format_duration(10.0 * len(course.NOTEBOOKS))}** | **{overview.format_duration(20.0 * len(course.NOTEBOOKS))}**"
+        f"**{overview.format_duration(10.0 * len(runner.NOTEBOOKS))}** | **{overview.format_duration(20.0 * len(runner.NOTEBOOKS))}**"
         in table
     )
     assert "not measured yet" in overview.course_map_markdown(timings)
@@ -56,7 +56,7 @@ def test_durations_render_readably_and_unmeasured_ones_say_so():
 
 def test_run_folder_status_names_the_next_notebook(tmp_path):
     assert overview.next_notebook(tmp_path) == "01_text_cleaning.ipynb"
-    (tmp_path / paths.CLEAN_CAPTIONS_FILE).write_text("{}")
+    (tmp_path / files.CLEAN_CAPTIONS_FILE).write_text("{}")
     assert overview.next_notebook(tmp_path) == "02_lookup_table.ipynb"
 
 
@@ -73,16 +73,16 @@ def test_00_checks_the_run_that_exists_and_says_which(tmp_path):
     for folder in (mine, older, newer, runs / "feature_cache"):
         folder.mkdir(parents=True)
     (runs / "feature_cache" / "chunk.npz").write_bytes(b"")
-    (older / paths.CLEAN_CAPTIONS_FILE).write_text("{}")
-    (newer / paths.CLEAN_CAPTIONS_FILE).write_text("{}")
-    (newer / paths.LOOKUP_TABLE_FILE).write_text("{}")
-    os.utime(older / paths.CLEAN_CAPTIONS_FILE, (1, 1))
+    (older / files.CLEAN_CAPTIONS_FILE).write_text("{}")
+    (newer / files.CLEAN_CAPTIONS_FILE).write_text("{}")
+    (newer / files.LOOKUP_TABLE_FILE).write_text("{}")
+    os.utime(older / files.CLEAN_CAPTIONS_FILE, (1, 1))
     assert overview.run_folders(runs) == [newer, older]
 
     checked, why = overview.run_folder_to_check(mine, runs_dir=runs)
     assert checked == newer and "most recent run" in why and mine.name in why
     assert overview.run_folder_to_check(mine, chosen=True, runs_dir=runs)[0] == mine  # RUN_DIR set: that folder
-    (mine / paths.CLEAN_CAPTIONS_FILE).write_text("{}")
+    (mine / files.CLEAN_CAPTIONS_FILE).write_text("{}")
     assert overview.run_folder_to_check(mine, runs_dir=runs)[0] == mine
     empty = tmp_path / "nothing"
     assert overview.run_folder_to_check(empty / "a", runs_dir=empty) == (

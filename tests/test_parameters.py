@@ -11,7 +11,7 @@ import nbformat
 import papermill
 import pytest
 
-from helpers import cli, course, parameters, paths
+from course import cli, parameters, paths, runner
 
 NOTEBOOKS = sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb")) + sorted((paths.NOTEBOOKS_DIR / "solutions").glob("*.ipynb"))
 
@@ -125,9 +125,9 @@ def test_the_command_refuses_bad_parameters_within_seconds(tmp_path):
 
 def test_each_notebook_gets_only_its_own_parameters():
     given = {"EPOCHS": 3, "UNITS": 128, "ENCODER": "inception_v3", "BEAM_WIDTH": 5}
-    assert course.notebook_parameters("06_training.ipynb", given, "/r") == {"EPOCHS": 3, "RUN_DIR": "/r"}
-    assert course.notebook_parameters("05_merge_lstm_model.ipynb", given, "/r") == {"UNITS": 128, "RUN_DIR": "/r"}
-    assert course.notebook_parameters("09_metrics_vs_humans.ipynb", given, "/r") == {"RUN_DIR": "/r"}
+    assert runner.notebook_parameters("06_training.ipynb", given, "/r") == {"EPOCHS": 3, "RUN_DIR": "/r"}
+    assert runner.notebook_parameters("05_merge_lstm_model.ipynb", given, "/r") == {"UNITS": 128, "RUN_DIR": "/r"}
+    assert runner.notebook_parameters("09_metrics_vs_humans.ipynb", given, "/r") == {"RUN_DIR": "/r"}
 
 
 def test_parameter_values_are_read_like_papermill():
@@ -138,7 +138,7 @@ def test_parameter_values_are_read_like_papermill():
 
 
 def test_a_run_dir_made_with_other_parameters_is_refused_before_any_notebook(capsys, tmp_path):
-    from helpers.run import RunFolder
+    from course.run_folder import RunFolder
 
     RunFolder.open(tmp_path / "run", {"UNITS": 256})
     assert cli.main(["run", "--run-dir", str(tmp_path / "run"), "-p", "UNITS", "128"]) == 2

@@ -3,22 +3,23 @@ import json
 import pytest
 from PIL import Image
 
-from helpers import paths, run, visualization
+from course import paths, config, files
+from helpers import visualization
 
 
 def test_json_is_written_atomically_and_config_sections_merge(tmp_path):
     paths.write_json_atomic(tmp_path / "a.json", {"x": 1})
     assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
-    run.update_config(tmp_path, "text", {"max_length": 9})
-    run.update_config(tmp_path, "text", {"vocabulary_size": 50})
-    run.update_config(tmp_path, "training", {"epochs": 3})
-    assert run.read_config(tmp_path) == {"text": {"max_length": 9, "vocabulary_size": 50}, "training": {"epochs": 3}}
+    config.update_config(tmp_path, "text", {"max_length": 9})
+    config.update_config(tmp_path, "text", {"vocabulary_size": 50})
+    config.update_config(tmp_path, "training", {"epochs": 3})
+    assert config.read_config(tmp_path) == {"text": {"max_length": 9, "vocabulary_size": 50}, "training": {"epochs": 3}}
 
 
 def test_a_missing_run_file_names_the_notebook_that_makes_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="02_lookup_table"):
-        paths.read_json(tmp_path / run.VOCABULARY_FILE)
+        paths.read_json(tmp_path / files.VOCABULARY_FILE)
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ValueError, match="bad.json"):
         paths.read_json(tmp_path / "bad.json")

@@ -8,7 +8,7 @@ import sys
 import nbformat
 import pytest
 
-from helpers import course, paths, quiet
+from course import paths, quiet, runner
 
 # Lines as TensorFlow 2.21 prints them on a CPU build (copied from a course run's notebooks and output).
 NOISE = [
@@ -95,7 +95,7 @@ def test_the_course_run_shows_no_tensorflow_log_lines(course_run):
     """What a student reads: the executed notebooks' stderr outputs and the course command's own output."""
     run_dir, result = course_run
     found = {}
-    for name in course.NOTEBOOKS:
+    for name in runner.NOTEBOOKS:
         notebook = nbformat.read(run_dir / "notebooks" / name, as_version=4)
         for cell in notebook.cells:
             for output in cell.get("outputs", []):

@@ -5,7 +5,8 @@ from collections import Counter
 
 import pytest
 
-from helpers import datasets, formats, judgements, paths
+from course import paths, judgement_files
+from helpers import datasets, formats
 from helpers.vocabulary import Vocabulary
 
 BOM = "\ufeff"
@@ -90,22 +91,22 @@ def test_json_nested_100000_deep_is_the_readers_normal_error(tmp_path, name):
 @pytest.mark.parametrize("image_id", ["/etc/passwd", "../..", "../../secret.jpg", "/tmp/x.jpg", "a/../../b.jpg"])
 def test_judgement_ids_pass_the_caption_id_check(tmp_path, image_id):
     (tmp_path / "images").mkdir()
-    assert judgements.find_image(image_id, [tmp_path / "images", tmp_path]) is None
+    assert judgement_files.find_image(image_id, [tmp_path / "images", tmp_path]) is None
     path = tmp_path / "ExpertAnnotations.txt"
     path.write_text(
         f"good.jpg\tgood.jpg#0\t4\t4\t4\n{image_id}\tgood.jpg#1\t1\t1\t1\ngood.jpg\t{image_id}#2\t2\t2\t2\n",
         encoding="utf-8",
     )
     skipped = Counter()
-    rows = judgements.read_expert_judgements(path, skipped)
+    rows = judgement_files.read_expert_judgements(path, skipped)
     assert [(row.image_id, row.caption_id) for row in rows] == [("good.jpg", "good.jpg#0")]
     assert sum(skipped.values()) == 2, skipped
 
 
 def test_find_image_still_finds_a_plain_file_name(tmp_path):
     (tmp_path / "a.jpg").write_bytes(b"x")
-    assert judgements.find_image("a.jpg", [tmp_path]) == tmp_path / "a.jpg"
+    assert judgement_files.find_image("a.jpg", [tmp_path]) == tmp_path / "a.jpg"
     assert (
-        judgements.find_image("..", [tmp_path]) is None
-        and judgements.find_image(str(tmp_path / "a.jpg"), [tmp_path]) is None
+        judgement_files.find_image("..", [tmp_path]) is None
+        and judgement_files.find_image(str(tmp_path / "a.jpg"), [tmp_path]) is None
     )

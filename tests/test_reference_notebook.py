@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from helpers import paths
+from course import paths
 
 REFERENCE = paths.REPO_ROOT / "tests" / "reference" / "text_and_metrics_reference.ipynb"
 EXPECTED = REFERENCE.with_name("text_and_metrics_expected.json")

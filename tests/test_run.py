@@ -6,10 +6,11 @@ import re
 
 import pytest
 
-from helpers import parameters as params
-from helpers import paths, run
-from helpers.parameters import ParameterError
-from helpers.run import MissingInputError, RunFolder, RunFolderError
+from course import parameters as params
+from course import paths, run_folder as run, files, config
+from course.parameters import ParameterError
+from course.config import MissingInputError, RunFolderError
+from course.run_folder import RunFolder
 
 
 @pytest.fixture
@@ -40,9 +41,9 @@ def test_two_runs_differing_only_in_units_do_not_share_a_model(runs):
     first = RunFolder.open("", {"UNITS": 256}, notebook="05")
     second = RunFolder.open("", {"UNITS": 128}, notebook="05")
     assert first.path != second.path
-    (first.path / run.MODEL_FILE).write_text("model with 256 units")
-    (second.path / run.MODEL_FILE).write_text("model with 128 units")
-    assert (first.path / run.MODEL_FILE).read_text() == "model with 256 units"
+    (first.path / files.MODEL_FILE).write_text("model with 256 units")
+    (second.path / files.MODEL_FILE).write_text("model with 128 units")
+    assert (first.path / files.MODEL_FILE).read_text() == "model with 256 units"
     assert first.config()["parameters"]["UNITS"] == 256 and second.config()["parameters"]["UNITS"] == 128
 
 
@@ -101,12 +102,12 @@ def test_a_missing_input_in_a_notebook_shows_one_line(tmp_path):
 
 def test_config_sections_are_typed_and_keep_keys_they_do_not_know(tmp_path):
     folder = RunFolder.open(tmp_path, {})
-    folder.save_section(run.TextSection(max_length=9, vocabulary_size=50, min_word_count=2))
-    run.update_config(tmp_path, "text", {"added_by_a_newer_notebook": True})
+    folder.save_section(config.TextSection(max_length=9, vocabulary_size=50, min_word_count=2))
+    config.update_config(tmp_path, "text", {"added_by_a_newer_notebook": True})
     text = folder.load_text()
     assert (text.max_length, text.vocabulary_size, text.extra) == (9, 50, {"added_by_a_newer_notebook": True})
     folder.save_section(text)
-    saved = json.loads((tmp_path / run.CONFIG_FILE).read_text())
+    saved = json.loads((tmp_path / files.CONFIG_FILE).read_text())
     assert saved["text"]["added_by_a_newer_notebook"] is True and saved["text"]["max_length"] == 9
     assert set(saved) == {"parameters", "text"}
 

@@ -9,7 +9,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from helpers import course, datasets, paths, training
+from course import paths, cli, files, trained_run
+from helpers import datasets, training
 from helpers.model import build_model
 from helpers.vocabulary import Vocabulary
 
@@ -23,8 +24,8 @@ def model_file(tmp_path_factory):
     """model.keras of a course-shaped merge model for a 9-word vocabulary (4 specials + 5 words)."""
     folder = tmp_path_factory.mktemp("model")
     model = build_model("merge", 4 + len(WORDS), MAX_LENGTH - 1, FEATURES, units=8, embedding_dim=4)
-    model.save(folder / paths.MODEL_FILE)
-    return folder / paths.MODEL_FILE
+    model.save(folder / files.MODEL_FILE)
+    return folder / files.MODEL_FILE
 
 
 def make_run(
@@ -38,10 +39,10 @@ def make_run(
     features_encoder=None,
 ):
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / paths.MODEL_FILE).write_bytes(model_file.read_bytes())
-    Vocabulary.build([f"startseq {w} endseq" for w in words]).save(folder / paths.VOCABULARY_FILE)
+    (folder / files.MODEL_FILE).write_bytes(model_file.read_bytes())
+    Vocabulary.build([f"startseq {w} endseq" for w in words]).save(folder / files.VOCABULARY_FILE)
     paths.write_json_atomic(
-        folder / paths.CONFIG_FILE,
+        folder / files.CONFIG_FILE,
         {
             "text": {"max_length": max_length},
             "features": {
@@ -56,7 +57,7 @@ def make_run(
     )
     if features_encoder:
         np.savez(
-            folder / paths.FEATURES_FILE,
+            folder / files.FEATURES_FILE,
             image_ids=np.array(["a.jpg"]),
             features=np.zeros((1, feature_dim), "f4"),
             encoder=np.array(features_encoder),
@@ -73,7 +74,7 @@ def photo():
 
 
 def caption_error(run_dir, photo, capsys):
-    status = course.main(["caption", "--run", str(run_dir), photo])
+    status = cli.main(["caption", "--run", str(run_dir), photo])
     out, err = capsys.readouterr()
     lines = err.strip().splitlines()
     assert status == 2 and out == "", (status, out, err)
@@ -83,31 +84,31 @@ def caption_error(run_dir, photo, capsys):
 
 def test_a_consistent_run_folder_loads(tmp_path, model_file):
     run_dir = make_run(tmp_path / "run", model_file, features_encoder="mobilenet_v2")
-    model, vocabulary, config = training.load_trained_model(run_dir)
+    model, vocabulary, config = trained_run.load_trained_model(run_dir)
     assert model.outputs[0].shape[-1] == len(vocabulary) == 9 and config["text"]["max_length"] == MAX_LENGTH
 
 
 @pytest.mark.parametrize(
     "change, names, words",
     [
-        ({"words": WORDS[:3]}, [paths.VOCABULARY_FILE, paths.MODEL_FILE], ["has 7 words", "predicts 9"]),
+        ({"words": WORDS[:3]}, [files.VOCABULARY_FILE, files.MODEL_FILE], ["has 7 words", "predicts 9"]),
         (
             {"words": WORDS + ["blue", "star"]},
-            [paths.VOCABULARY_FILE, paths.MODEL_FILE],
+            [files.VOCABULARY_FILE, files.MODEL_FILE],
             ["has 11 words", "predicts 9"],
         ),
-        ({"max_length": -3}, [paths.CONFIG_FILE], ["max_length is -3", "at least 2"]),
-        ({"max_length": "7"}, [paths.CONFIG_FILE], ["max_length is '7'"]),
+        ({"max_length": -3}, [files.CONFIG_FILE], ["max_length is -3", "at least 2"]),
+        ({"max_length": "7"}, [files.CONFIG_FILE], ["max_length is '7'"]),
         (
             {"encoder": "mobilenet_v3_small", "feature_dim": 576},
-            [paths.CONFIG_FILE, paths.MODEL_FILE],
+            [files.CONFIG_FILE, files.MODEL_FILE],
             ["mobilenet_v3_small encoder gives 576 features", "expects 1280"],
         ),
-        ({"encoder": "resnet50"}, [paths.CONFIG_FILE], ["unknown encoder 'resnet50'"]),
-        ({"feature_dim": 2048}, [paths.CONFIG_FILE], ["feature_dim is 2048", "expects 1280"]),
+        ({"encoder": "resnet50"}, [files.CONFIG_FILE], ["unknown encoder 'resnet50'"]),
+        ({"feature_dim": 2048}, [files.CONFIG_FILE], ["feature_dim is 2048", "expects 1280"]),
         (
             {"features_encoder": "inception_v3"},
-            [paths.FEATURES_FILE, paths.CONFIG_FILE],
+            [files.FEATURES_FILE, files.CONFIG_FILE],
             ["made with the inception_v3 encoder", "names mobilenet_v2"],
         ),
     ],
@@ -147,7 +148,7 @@ def test_files_that_disagree_give_one_line_naming_the_file_and_exit_2(
 )
 def test_a_damaged_model_file_is_named_with_what_is_wrong(tmp_path, model_file, photo, capsys, content, words):
     run_dir = make_run(tmp_path / "run", model_file)
-    model_path = run_dir / paths.MODEL_FILE
+    model_path = run_dir / files.MODEL_FILE
     if content == "empty-zip":
         zipfile.ZipFile(model_path, "w").close()
     elif content == "no-weights":
@@ -162,13 +163,13 @@ def test_a_damaged_model_file_is_named_with_what_is_wrong(tmp_path, model_file, 
 
 def test_a_damaged_config_and_vocabulary_are_named(tmp_path, model_file, photo, capsys):
     run_dir = make_run(tmp_path / "run", model_file)
-    (run_dir / paths.CONFIG_FILE).write_text("[" * 100_000 + "]" * 100_000)  # nested too deeply for json
+    (run_dir / files.CONFIG_FILE).write_text("[" * 100_000 + "]" * 100_000)  # nested too deeply for json
     line = caption_error(run_dir, photo, capsys)
-    assert str(run_dir / paths.CONFIG_FILE) in line and "nested too deeply" in line, line
+    assert str(run_dir / files.CONFIG_FILE) in line and "nested too deeply" in line, line
     run_dir = make_run(tmp_path / "run2", model_file)
-    (run_dir / paths.VOCABULARY_FILE).write_text('{"words": ')
+    (run_dir / files.VOCABULARY_FILE).write_text('{"words": ')
     line = caption_error(run_dir, photo, capsys)
-    assert str(run_dir / paths.VOCABULARY_FILE) in line and "not a vocabulary file" in line, line
+    assert str(run_dir / files.VOCABULARY_FILE) in line and "not a vocabulary file" in line, line
 
 
 @pytest.mark.parametrize("damage", ['{"epoch": ', '{"epoch": -4, "batch": 0}', "[1, 2]", "\x00\x01garbage"])
@@ -200,9 +201,9 @@ def test_a_damaged_backup_history_starts_over_too(tmp_path, capsys):
     backup = tmp_path / training.BACKUP_DIR
     backup.mkdir()
     (backup / "training_metadata.json").write_text(json.dumps({"epoch": 3, "batch": 0}))
-    (backup / paths.HISTORY_FILE).write_text('{"loss": [1.0, 0.9')
+    (backup / files.HISTORY_FILE).write_text('{"loss": [1.0, 0.9')
     problem = training.discard_damaged_backup(backup)
-    assert problem.startswith(f"{backup / paths.HISTORY_FILE} is damaged") and not backup.exists()
+    assert problem.startswith(f"{backup / files.HISTORY_FILE} is damaged") and not backup.exists()
     backup.mkdir()
     (backup / "training_metadata.json").write_text(json.dumps({"epoch": 3, "batch": 0}))
     assert training.discard_damaged_backup(backup) is None and backup.exists(), "a good backup is kept"

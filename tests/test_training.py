@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import decoding, paths, training
+from course import paths, files, trained_run as trained
+from helpers import decoding, training
 from helpers.model import build_merge_model
 from helpers.vocabulary import PAD_ID, Vocabulary
 from toy_training import run, toy_data
@@ -259,7 +260,7 @@ def baseline_of(captions, image_ids, vocabulary, max_length):
 
 def colour_accuracy(run_dir):
     image_ids, feature_matrix, _ = toy_data()
-    model, vocabulary, config = training.load_trained_model(run_dir)
+    model, vocabulary, config = trained.load_trained_model(run_dir)
     captions = decoding.greedy_captions(model, feature_matrix[1::2], vocabulary, config["text"]["max_length"])
     correct = sum(i.split("_")[0] in c.split() for i, c in zip(image_ids[1::2], captions))
     return correct / len(captions), captions
@@ -274,21 +275,21 @@ def trained_run(tmp_path_factory):
 def test_training_lowers_the_loss_and_beats_the_baseline(trained_run):
     run_dir, history = trained_run
     image_ids, _, captions = toy_data()
-    vocabulary = Vocabulary.load(run_dir / paths.VOCABULARY_FILE)
+    vocabulary = Vocabulary.load(run_dir / files.VOCABULARY_FILE)
     baseline = baseline_of(captions, image_ids, vocabulary, training.max_caption_length(captions))
     assert history["loss"][-1] < history["loss"][0]
     assert min(history["val_loss"]) < history["val_loss"][0]
     assert min(history["val_loss"]) < 0.6 * baseline
     assert history["epochs_run"] == 12 and history["resumed_at_epoch"] == 0 and len(history["epoch_seconds"]) == 12
-    assert (run_dir / paths.MODEL_FILE).exists() and (run_dir / paths.HISTORY_FILE).exists()
+    assert (run_dir / files.MODEL_FILE).exists() and (run_dir / files.HISTORY_FILE).exists()
     assert not (run_dir / training.BACKUP_DIR).exists(), "the backup is removed when training finishes"
 
 
 def test_the_best_epoch_is_the_one_saved(trained_run):
     run_dir, history = trained_run
-    model, _, _ = training.load_trained_model(run_dir)
+    model, _, _ = trained.load_trained_model(run_dir)
     image_ids, feature_matrix, captions = toy_data()
-    vocabulary = Vocabulary.load(run_dir / paths.VOCABULARY_FILE)
+    vocabulary = Vocabulary.load(run_dir / files.VOCABULARY_FILE)
     max_length = training.max_caption_length(captions)
     model.compile(loss=model.loss)  # evaluate needs a compiled model; the weights are the saved ones
     dev, _ = training.teacher_forcing_dataset(
@@ -323,7 +324,7 @@ def test_the_prefix_pair_baseline_and_the_inject_model_learn_too(tmp_path, mode,
 def test_early_stopping_stops_when_the_dev_loss_stops_falling(tmp_path):
     history = run(tmp_path, epochs=10, patience=2, learning_rate=0.0)  # nothing learns: the dev loss is flat
     assert history["stopped_early"] and history["epochs_run"] == 3
-    assert (tmp_path / paths.MODEL_FILE).exists()
+    assert (tmp_path / files.MODEL_FILE).exists()
 
 
 def child_environment():
@@ -333,7 +334,7 @@ def child_environment():
 @pytest.mark.course  # end to end, slow: training in a subprocess, killed
 def test_a_killed_training_resumes_where_it_stopped(tmp_path):
     run_dir, epochs = tmp_path / "run", 12
-    partial = run_dir / training.BACKUP_DIR / paths.HISTORY_FILE
+    partial = run_dir / training.BACKUP_DIR / files.HISTORY_FILE
     command = [sys.executable, str(TOY_SCRIPT), "--run-dir", str(run_dir), "--epochs", str(epochs)]
     child = subprocess.Popen(
         command + ["--epoch-sleep", "1.0"],
@@ -353,7 +354,7 @@ def test_a_killed_training_resumes_where_it_stopped(tmp_path):
     finally:
         if child.poll() is None:
             child.kill()
-    assert (run_dir / training.BACKUP_DIR).exists() and (run_dir / paths.MODEL_FILE).exists()
+    assert (run_dir / training.BACKUP_DIR).exists() and (run_dir / files.MODEL_FILE).exists()
     done_before_kill = len(json.loads(partial.read_text())["loss"])
     assert 3 <= done_before_kill < epochs
 
@@ -364,7 +365,7 @@ def test_a_killed_training_resumes_where_it_stopped(tmp_path):
     assert done_before_kill - 1 <= history["resumed_at_epoch"] <= done_before_kill, "resumed from the last backup"
     assert history["resumed_at_epoch"] >= 2
     assert history["epochs_run"] == epochs and len(history["val_loss"]) == epochs
-    assert json.loads((run_dir / paths.HISTORY_FILE).read_text())["loss"] == history["loss"]
+    assert json.loads((run_dir / files.HISTORY_FILE).read_text())["loss"] == history["loss"]
     assert not (run_dir / training.BACKUP_DIR).exists()
     accuracy, captions = colour_accuracy(run_dir)
     assert accuracy >= 0.9, captions
@@ -400,7 +401,7 @@ def test_unknown_strategy_is_a_clear_error():
 
 def test_missing_model_names_the_notebook(tmp_path):
     with pytest.raises(FileNotFoundError, match="06_training"):
-        training.load_trained_model(tmp_path)
+        trained.load_trained_model(tmp_path)
 
 
 def test_training_ends_holding_the_best_epoch_and_a_plateau_halves_the_learning_rate(tmp_path):

@@ -46,7 +46,8 @@ def run(
     """Train on the toy data into ``run_dir`` (vocabulary, config, model.keras, history.json)."""
     import keras
 
-    from helpers import paths, training
+    from course import files, config
+    from helpers import training
     from helpers.model import build_model
     from helpers.vocabulary import Vocabulary
 
@@ -55,9 +56,9 @@ def run(
     run_dir.mkdir(parents=True, exist_ok=True)
     image_ids, feature_matrix, captions = toy_data()
     vocabulary = Vocabulary.build([c for caps in captions.values() for c in caps])
-    vocabulary.save(run_dir / paths.VOCABULARY_FILE)
+    vocabulary.save(run_dir / files.VOCABULARY_FILE)
     max_length = training.max_caption_length(captions)
-    paths.update_config(run_dir, "text", {"max_length": max_length})
+    config.update_config(run_dir, "text", {"max_length": max_length})
     make = training.teacher_forcing_dataset if mode == "teacher_forcing" else training.prefix_pair_dataset
     train_ids, dev_ids = image_ids[::2], image_ids[1::2]
     train_ds, _ = make(feature_matrix[::2], captions, train_ids, vocabulary, max_length, batch_size, seed=seed)
