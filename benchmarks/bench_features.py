@@ -67,7 +67,6 @@ def speed(files: list[Path], batch_size: int) -> dict:
     import keras
     import tensorflow as tf
 
-    from course import feature_cache
     from helpers import features
 
     encoder = "mobilenet_v2"
@@ -124,6 +123,7 @@ def peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+from course import feature_cache
 from helpers import features
 images_dir, cache_root, count, batch_size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 ids = [f"synthetic_{i:05d}.jpg" for i in range(count)]

@@ -46,7 +46,7 @@ def start(path: Path, parameters: dict):
     for cell in notebook.cells:
         cell.metadata.setdefault("tags", [])
     notebook.metadata.setdefault("papermill", {})
-    names = set(course.parameter_names(path.name))
+    names = {parameter.name for parameter in params.for_notebook(path.name)}
     notebook = parameterize_notebook(notebook, {k: v for k, v in parameters.items() if k in names})
     client = NotebookClient(
         notebook, kernel_name="python3", timeout=1800, resources={"metadata": {"path": str(path.parent)}}

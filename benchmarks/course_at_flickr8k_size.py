@@ -42,6 +42,7 @@ from PIL import Image, ImageDraw, ImageFilter
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+import course  # noqa: E402
 import helpers  # noqa: E402
 from course import paths, runner, config as run_config, files  # noqa: E402
 from helpers import datasets  # noqa: E402
@@ -223,7 +224,7 @@ def slowest_cell(executed: Path) -> tuple[float, str] | None:
         return None
     seconds, source = max(cells, key=lambda cell: cell[0])
     lines = [line.strip() for line in source.splitlines() if line.strip() and not line.strip().startswith("#")]
-    helper_modules = {module.name for module in pkgutil.iter_modules(helpers.__path__)}
+    helper_modules = {module.name for package in (helpers, course) for module in pkgutil.iter_modules(package.__path__)}
     helper_calls = [line for line in lines if "(" in line and any(f"{m}." in line for m in helper_modules)]
     call = next(iter(helper_calls), next((line for line in lines if "(" in line), lines[0] if lines else ""))
     return seconds, call if len(call) <= 70 else call[:67] + "..."

@@ -282,7 +282,7 @@ def test_spatial_features_are_the_unpooled_grid_and_are_cached(tmp_path, monkeyp
     average = table.grid.astype(np.float32).mean(axis=1)
     assert np.abs(average - pooled).max() <= 1e-2 * np.abs(pooled).max(), "the grid's mean is the pooled vector"
     # a second call (another run folder) reads the cache: the CNN is not built again
-    monkeypatch.setattr(attention, "spatial_encoder", lambda *a, **k: pytest.fail("extracted again"))
+    monkeypatch.setattr(spatial_cache, "spatial_encoder", lambda *a, **k: pytest.fail("extracted again"))
     again = spatial_cache.load_or_extract_spatial_features(
         tmp_path / "other.npz",
         image_ids[::-1],
@@ -306,9 +306,9 @@ def test_the_course_runs_10_last_and_skip_leaves_it_out(monkeypatch, tmp_path):
     assert runner.NOTEBOOKS[-1] == "10_visual_attention.ipynb"
     ran = {}
     monkeypatch.setattr(
-        course, "run_course", lambda parameters, run_dir, notebooks, timeout: ran.setdefault("n", notebooks) and run_dir
+        runner, "run_course", lambda parameters, run_dir, notebooks, timeout: ran.setdefault("n", notebooks) and run_dir
     )
-    monkeypatch.setattr(course, "summary", lambda run_dir: "")
+    monkeypatch.setattr(runner, "summary", lambda run_dir: "")
     assert cli.main(["run", "--skip", "10", "--run-dir", str(tmp_path / "run")]) == 0
     assert ran["n"] == runner.NOTEBOOKS[:-1]
     assert cli.main(["run", "--skip", "42", "--run-dir", str(tmp_path / "run")]) == 2

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from course import paths, runner, outcomes as learning_outcomes, files, config as run_config, trained_run
-from helpers import decoding, features, training
+from helpers import decoding, features
 
 NOTEBOOK_PATHS = sorted(paths.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 

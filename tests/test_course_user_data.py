@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course import paths, run_folder as run, outcomes as learning_outcomes, files, config
+from course import paths, outcomes as learning_outcomes, files, config
 from helpers.datasets import load_dataset
 
 from course_runs import run_course

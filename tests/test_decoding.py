@@ -230,7 +230,6 @@ def sample_captions_and_features(dim=32, seed=0):
 def trained_sample_models():
     import keras
 
-    from course import trained_run
     from helpers import training
     from helpers.model import build_model
 
@@ -354,9 +353,8 @@ def test_the_top_k_without_a_full_sort_matches_the_stable_sort_ties_included():
 
 @pytest.mark.course
 def test_the_course_model_gives_the_same_captions_with_and_without_carrying_the_state(course_run):
+    from course import files, paths, trained_run
     from helpers import features as feature_module
-    from course import paths, files
-    from helpers import training
 
     run_dir, _ = course_run
     model, vocabulary, config = trained_run.load_trained_model(run_dir)

@@ -1,4 +1,4 @@
-"""helpers.download against a local HTTP server (127.0.0.1 only, no internet).
+"""course.download (with course.transfer and course.safe_zip) against a local HTTP server (127.0.0.1 only, no internet).
 
 The server serves a temporary folder, understands ``Range: bytes=N-`` (206 +
 Content-Range, 416 past the end), counts every request and can be told to
@@ -123,7 +123,7 @@ def server(tmp_path):
 
 @pytest.fixture(autouse=True)
 def _fast_and_offline(monkeypatch):
-    monkeypatch.setattr(dl, "RETRY_WAIT", 0.0)
+    monkeypatch.setattr(transfer, "RETRY_WAIT", 0.0)
     monkeypatch.delenv(transfer.MIRROR_ENV, raising=False)
 
 
@@ -436,7 +436,7 @@ def test_disk_space_check(server, tmp_path, monkeypatch):
     with pytest.raises(DownloadError, match="Not enough free disk space"):
         download_file(server.url + archives[0].name, tmp_path / "x.zip", expected_size=10**9, progress=False)
     # without a size given, the server's Content-Length is checked before writing
-    monkeypatch.setattr(dl, "SPACE_HEADROOM_BYTES", 0)
+    monkeypatch.setattr(transfer, "SPACE_HEADROOM_BYTES", 0)
     with pytest.raises(DownloadError, match="Not enough free disk space"):
         download_file(server.url + archives[0].name, tmp_path / "y.zip", progress=False)
     assert not (tmp_path / "y.zip").exists()

@@ -143,12 +143,13 @@ def test_conda_environments_bring_java_for_meteor_and_the_model_diagram(path):
 
 
 def test_a_non_editable_install_fails_at_once_saying_to_clone(tmp_path):
-    """`pip install .` copies helpers/ alone into site-packages: importing it says what to do instead."""
+    """`pip install .` copies helpers/ and course/ alone into site-packages: importing it says what to do instead."""
     import shutil
     import subprocess
 
     site = tmp_path / "site-packages"
-    shutil.copytree(REPO_ROOT / "helpers", site / "helpers", ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("helpers", "course"):
+        shutil.copytree(REPO_ROOT / package, site / package, ignore=shutil.ignore_patterns("__pycache__"))
     env = {**os.environ, "PYTHONPATH": str(site)}
     for command in (["-c", "import helpers.datasets"], ["-m", "helpers", "run", "--only", "01"]):
         result = subprocess.run(
@@ -157,7 +158,7 @@ def test_a_non_editable_install_fails_at_once_saying_to_clone(tmp_path):
         assert result.returncode != 0, command
         last = result.stderr.strip().splitlines()[-1]
         assert (
-            last.startswith("helpers.paths.NotACheckoutError: helpers is installed at")
+            last.startswith("course.paths.NotACheckoutError: helpers is installed at")
             and "Clone the repository" in last
             and "pip install -e" in last
         ), result.stderr[-1500:]
