@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     loop_total = rows[0][1]
     print(f"{'method':54} {'seconds':>9} {'images/s':>9} {'vs loop':>8} {'load avg':>9}")
-    for name, seconds, load, subset, measured in rows:
+    for name, seconds, load, subset, _measured in rows:
         mark = " *" if subset < args.images else ""
         print(f"{name + mark:54} {seconds:9.2f} {args.images / seconds:9.1f} {loop_total / seconds:7.1f}x {load:9.1f}")
     if any(subset < args.images for _, _, _, subset, _ in rows):

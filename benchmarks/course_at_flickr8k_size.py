@@ -44,9 +44,10 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import course  # noqa: E402
 import helpers  # noqa: E402
-from course import paths, runner, config as run_config, files  # noqa: E402
-from helpers import datasets  # noqa: E402
+from course import config as run_config  # noqa: E402
+from course import files, paths, runner  # noqa: E402
 from course.files import ATTENTION_DIR  # noqa: E402
+from helpers import datasets  # noqa: E402
 
 FLICKR8K_IMAGES = 8091
 WIDTH, HEIGHT = 500, 375

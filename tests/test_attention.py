@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from course import cli, paths, spatial_cache, files, runner
-from helpers import attention, training, attention_maps, attention_comparison, spatial_features
+from course import cli, files, paths, runner, spatial_cache
+from helpers import attention, attention_comparison, attention_maps, spatial_features, training
 from helpers.vocabulary import UNKNOWN_ID, Vocabulary
 
 
@@ -206,12 +206,16 @@ def test_comparison_rows_decode_or_take_captions_and_are_scored_through_one_mete
     grid = np.random.default_rng(4).normal(size=(3, 9, 8)).astype(np.float16)
     ids = ["a.png", "b.png", "c.png"]
     options = {"vocabulary": VOCABULARY, "max_length": 6, "width": 2, "alpha": 0.7}
-    decoded = attention_comparison.model_row(model, grid, ids, **options, seconds_per_epoch=np.float64(1.5), memory=None)
+    decoded = attention_comparison.model_row(
+        model, grid, ids, **options, seconds_per_epoch=np.float64(1.5), memory=None
+    )
     assert decoded["captions"]["greedy"] == dict(zip(ids, attention.greedy_captions(model, grid, VOCABULARY, 6)))
     assert set(decoded["captions"]["beam"]) == set(ids) and decoded["seconds_per_epoch"] == 1.5
     given = ({i: "red circle" for i in ids}, {i: "blue square" for i in ids})
     memory = {"peak_mb": 900.0, "growth_mb": 20.0}
-    reused = attention_comparison.model_row(model, None, ids, **options, seconds_per_epoch=2, memory=memory, captions=given)
+    reused = attention_comparison.model_row(
+        model, None, ids, **options, seconds_per_epoch=2, memory=memory, captions=given
+    )
     assert reused["captions"] == {"greedy": given[0], "beam": given[1]}
     assert reused["parameters"] == decoded["parameters"] == attention.count_parameters(model)
     sessions, scored = [], []
@@ -222,7 +226,9 @@ def test_comparison_rows_decode_or_take_captions_and_are_scored_through_one_mete
         return {"scores": {"bleu1": 0.5, "cider": 1.0}}
 
     monkeypatch.setattr(evaluation, "caption_scores", fake_scores)
-    rows = attention_comparison.score_rows({"merge (06)": decoded, "attention": reused}, {i: ["red circle"] for i in ids})
+    rows = attention_comparison.score_rows(
+        {"merge (06)": decoded, "attention": reused}, {i: ["red circle"] for i in ids}
+    )
     assert sessions == [[None]] * 4, "all four caption sets scored inside one METEOR session"
     assert scored[2:] == list(given) and not evaluation._METEOR_SESSION
     assert all("captions" not in row and set(row["scores"]) == {"greedy", "beam"} for row in rows.values())

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import MOBILENET_V2_WEIGHTS, REPO_ROOT, SHARED_PHOTOS, need
 
-from course import paths, cli, files, trained_run
+from course import cli, files, paths, trained_run
 from helpers import datasets, decoding, evaluation, features, training
 from helpers.text import add_start_stop, clean_caption
 from helpers.vocabulary import PAD_ID, Vocabulary

@@ -6,7 +6,9 @@ import nbformat
 import numpy as np
 import pytest
 
-from course import paths, runner, outcomes as learning_outcomes, files, config as run_config, trained_run
+from course import config as run_config
+from course import files, paths, runner, trained_run
+from course import outcomes as learning_outcomes
 from helpers import decoding, features
 
 NOTEBOOK_PATHS = sorted(paths.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -81,7 +83,9 @@ def test_the_course_runs_end_to_end_and_writes_every_artifact(course_run):
     config = run_config.read_config(run_dir)
     assert min(history["val_loss"]) < history["val_loss"][0]
     assert config["training"]["best_val_loss"] < config["training"]["baseline_val_loss"]
-    outcomes = config[learning_outcomes.OUTCOMES_SECTION]  # on the sample the learning outcomes hold (06 only warns elsewhere)
+    outcomes = config[
+        learning_outcomes.OUTCOMES_SECTION
+    ]  # on the sample the learning outcomes hold (06 only warns elsewhere)
     assert outcomes["dev_loss_falls"]["holds"] and outcomes["beats_word_frequencies"]["holds"], outcomes
 
 
@@ -128,7 +132,10 @@ def test_on_the_sample_07s_hand_written_greedy_loop_and_beam_step_agree_with_the
 
 def test_a_learning_outcome_that_fails_is_a_warning_and_a_summary_line_never_an_error(tmp_path):
     with pytest.warns(learning_outcomes.OutcomeWarning, match="learning outcome not reached: the model beats x"):
-        assert learning_outcomes.check_outcome(tmp_path, "beats_x", False, "the model beats x", detail="1.0 vs 2.0") is False
+        assert (
+            learning_outcomes.check_outcome(tmp_path, "beats_x", False, "the model beats x", detail="1.0 vs 2.0")
+            is False
+        )
     assert learning_outcomes.check_outcome(tmp_path, "loss_falls", True, "the loss falls") is True
     text = runner.summary(tmp_path)
     assert "Learning outcomes: 1 did not hold on this data" in text

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from course import runner, config as run_config, files
-from helpers.datasets import load_dataset
-
 from course_runs import run_course
 from test_course_user_data import check_user_run
+
+from course import config as run_config
+from course import files, runner
+from helpers.datasets import load_dataset
 
 N_IMAGES = 48
 # teacher forcing: 36 captions x 5 make few steps an epoch; the encoder table (a minute) is shown by the course run

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from course import paths, outcomes as learning_outcomes, files, config
-from helpers.datasets import load_dataset
-
 from course_runs import run_course
+
+from course import config, files, paths
+from course import outcomes as learning_outcomes
+from helpers.datasets import load_dataset
 
 N_IMAGES = 96
 RARE_WORDS = 600  # a pool of made-up words: most captions get two, most words are seen once

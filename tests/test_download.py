@@ -25,7 +25,8 @@ from urllib.parse import unquote
 import pytest
 from PIL import Image
 
-from course import download as dl, transfer
+from course import download as dl
+from course import transfer
 from course.download import Archive, download_flickr8k
 from course.safe_zip import safe_extract_zip
 from course.transfer import DownloadError, download_file

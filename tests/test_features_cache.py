@@ -169,7 +169,9 @@ def test_cache_keys_differ_across_encoders_weights_seeds_and_image_folders(tmp_p
     keys.append(feature_cache.cache_key(tmp_path, ENCODER, from_file))
     folders = {feature_cache.cache_folder(tmp_path, key) for key in keys}
     assert len(folders) == len(keys)
-    assert feature_cache.cache_key(tmp_path, ENCODER, none, seed=0) == feature_cache.cache_key(tmp_path, ENCODER, none, seed=0)
+    assert feature_cache.cache_key(tmp_path, ENCODER, none, seed=0) == feature_cache.cache_key(
+        tmp_path, ENCODER, none, seed=0
+    )
     assert feature_cache.cache_key(tmp_path, ENCODER, none) != feature_cache.cache_key(tmp_path, ENCODER, none), (
         "unseeded random weights are never reused"
     )

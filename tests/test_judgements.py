@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from course import paths, judgement_files
+from course import judgement_files, paths
 from helpers import judgements
 
 
@@ -211,7 +211,9 @@ def test_on_the_fixture_every_metric_agrees_with_the_made_up_people(tmp_path):
     rows = judgements.agreement(loaded)
     assert {(r["human"], r["metric"]) for r in rows} == {(h, m) for h in judgements.HUMANS for m in judgements.METRICS}
     assert all(r["spearman"] > 0.2 for r in rows), rows
-    scores_path, agreement_path = judgement_files.write_results(tmp_path, loaded, rows, judgements.expert_agreement(loaded))
+    scores_path, agreement_path = judgement_files.write_results(
+        tmp_path, loaded, rows, judgements.expert_agreement(loaded)
+    )
     with open(scores_path, newline="", encoding="utf-8") as handle:
         table = list(csv.DictReader(handle))
     assert len(table) == len(loaded.pairs) and set(judgements.METRICS) <= set(table[0])

@@ -4,7 +4,7 @@ and docs/teaching.md shows what that file says."""
 import os
 import sys
 
-from course import overview, paths, runner, files
+from course import files, overview, paths, runner
 
 sys.path.insert(0, str(paths.REPO_ROOT / "scripts"))
 

@@ -3,7 +3,7 @@ import json
 import pytest
 from PIL import Image
 
-from course import paths, config, files
+from course import config, files, paths
 from helpers import visualization
 
 

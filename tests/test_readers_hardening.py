@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from course import paths, judgement_files
+from course import judgement_files, paths
 from helpers import datasets, formats
 from helpers.vocabulary import Vocabulary
 

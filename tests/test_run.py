@@ -6,10 +6,11 @@ import re
 
 import pytest
 
+from course import config, files, paths
 from course import parameters as params
-from course import paths, run_folder as run, files, config
-from course.parameters import ParameterError
+from course import run_folder as run
 from course.config import MissingInputError, RunFolderError
+from course.parameters import ParameterError
 from course.run_folder import RunFolder
 
 

@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from course import paths, cli, files, trained_run
+from course import cli, files, paths, trained_run
 from helpers import datasets, training
 from helpers.model import build_model
 from helpers.vocabulary import Vocabulary

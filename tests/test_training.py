@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from toy_training import run, toy_data
 
-from course import paths, files, trained_run as trained
+from course import files, paths
+from course import trained_run as trained
 from helpers import decoding, training
 from helpers.model import build_merge_model
 from helpers.vocabulary import PAD_ID, Vocabulary
-from toy_training import run, toy_data
 
 TOY_SCRIPT = Path(__file__).with_name("toy_training.py")
 

@@ -46,7 +46,7 @@ def run(
     """Train on the toy data into ``run_dir`` (vocabulary, config, model.keras, history.json)."""
     import keras
 
-    from course import files, config
+    from course import config, files
     from helpers import training
     from helpers.model import build_model
     from helpers.vocabulary import Vocabulary
