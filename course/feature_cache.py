@@ -69,7 +69,7 @@ def cache_folder(cache_root: str | Path, key: dict) -> Path:
     """``<cache_root>/<images folder>-<encoder>-<weights>-<size>px-<hash of the key>``."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     weights_name = Path(key["weights"]).stem if key["weights"] not in ("imagenet", "none") else key["weights"]
-    readable = paths._slug(f"{Path(key['images_dir']).name}-{key['encoder']}-{weights_name}-{key['image_size']}px")
+    readable = paths.slug(f"{Path(key['images_dir']).name}-{key['encoder']}-{weights_name}-{key['image_size']}px")
     return Path(cache_root) / f"{readable}-{digest}"
 
 

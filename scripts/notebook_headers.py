@@ -67,7 +67,10 @@ def install_source(repo: str, path: str) -> str:
     name = repo.split("/")[1]
     folder = str(Path(path).parent)
     return f"""# On Google Colab only: fetch the course and install what Colab lacks (does nothing anywhere else).
-import os, subprocess, sys
+import os
+import subprocess
+import sys
+
 if "google.colab" in sys.modules:
     if not os.path.isdir("/content/{name}"):
         subprocess.run(["git", "clone", "--depth", "1", "https://github.com/{repo}", "/content/{name}"], check=True)
