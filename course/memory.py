@@ -54,7 +54,7 @@ class PeakMemory:
 
 def release_freed_memory() -> None:
     """Collect garbage and hand memory the process freed back to the system (glibc's ``malloc_trim``, where
-    there is one): freed memory otherwise stays in the process's resident size, which counts against Binder's 2 GB."""
+    there is one): freed memory otherwise stays in the process's resident size, which counts against Binder's memory limit."""
     import ctypes
     import gc
 

@@ -112,7 +112,7 @@ def load_timings(path: str | os.PathLike = TIMINGS_FILE) -> dict:
 
 
 def format_duration(seconds: float | None) -> str:
-    """``0.9 s``, ``2.6 min``, ``1.4 h``; ``None`` is "not measured yet"."""
+    """Seconds as seconds, minutes or hours, one decimal; ``None`` is "not measured yet"."""
     if seconds is None:
         return "not measured yet"
     if seconds < 60:

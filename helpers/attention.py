@@ -33,8 +33,8 @@ eq. 14: every position gets looked at about once over the caption) is an option
 Why the LSTM starts blind by default: started from the average of the grid (the
 paper's choice), it already holds the pooled picture, which on the sample says
 everything a caption needs — attention then has nothing to find and its maps
-land anywhere (measured on the sample: 0.02x the shape's share of the area, i.e.
-it looked *away* from the shapes, at equal scores). Started from zeros, the image
+land anywhere (measured on the sample, docs/benchmarks.md: it looked *away* from
+the shapes, at equal scores). Started from zeros, the image
 reaches the decoder only through attention, and the maps land on the shapes
 (several times their share; docs/benchmarks.md). ``image_state=True`` gives the paper's variant.
 

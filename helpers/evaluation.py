@@ -299,13 +299,11 @@ class MetricUnavailable(RuntimeError):
 
 
 #: The most memory METEOR's Java process may take (its ``-Xmx``). pycocoevalcap starts it with ``-Xmx2G``,
-#: which alone would fill Binder's 2 GB; METEOR 1.5 with its English paraphrase table needs about 512 MB.
-#: Measured (200 segments): -Xmx256m fails (out of memory), 512m gives the same score at a peak RSS of 595 MiB,
-#: 768m 819 MiB, 1G 845 MiB, 2G 1,152 MiB. 768m leaves METEOR room for long test sets and the course room in 2 GB.
+#: which alone would fill Binder's memory; this leaves METEOR room for long test sets and the course room
+#: beside it (the measurements: docs/benchmarks.md, "METEOR's memory").
 METEOR_JAVA_HEAP = "768m"
 #: Java's serial garbage collector keeps the heap near what METEOR uses, where the default (G1) grows it towards
-#: the cap: measured on notebook 10's 80 test captions (greedy and beam), -Xmx768m peaked at 810 MiB with G1 and
-#: 575 MiB with the serial collector, the same scores (what Java picks by itself on a machine of one core).
+#: the cap, with the same scores (what Java picks by itself on a machine of one core; docs/benchmarks.md).
 METEOR_JAVA_OPTIONS = ("-XX:+UseSerialGC",)
 
 
@@ -357,7 +355,7 @@ def _stop_meteor(process) -> None:
 def meteor_session():
     """``with meteor_session(): ...``: every :func:`meteor` call inside the block scores through one Java
     process, started at the first call and stopped at the end, instead of one process per call (each start
-    loads METEOR's paraphrase tables again: about 10 s on a 2-core machine). Scores are the same: each call
+    loads METEOR's paraphrase tables again, seconds each time). Scores are the same: each call
     sends its own segments' statistics. Only one Java process runs at a time either way."""
     if _METEOR_SESSION:  # already inside one: share it
         yield

@@ -92,8 +92,7 @@ COMPILED_FORWARD: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 # The CNN sees at most this many images per call, whatever BATCH_SIZE the pipeline
 # batches: on a CPU a bigger forward batch is no faster, and its activations cost far
-# more memory (MobileNetV2 on the sample: peak 1.75 GB at 64 images, 0.9 GB at 16 —
-# mybinder.org gives about 2 GB).
+# more memory (measured: docs/benchmarks.md; mybinder.org's memory is small).
 FORWARD_CHUNK = 16
 
 

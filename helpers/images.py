@@ -9,7 +9,7 @@ is decoded twice:
    kilobytes, no pixel decoding). It refuses missing and empty files, files
    that are not images (a text file named ``.jpg``), and images with more than
    :data:`MAX_IMAGE_PIXELS` pixels (a 10,000 x 10,000 image is refused here,
-   before anything allocates 300 MB for it). It also picks the decoder.
+   before anything allocates memory for it). It also picks the decoder.
 2. :func:`decode_image` decodes in the TensorFlow graph (so ``tf.data`` runs it
    in parallel with the CNN): JPEG with ``tf.io.decode_jpeg`` (grayscale and
    CMYK JPEGs come out as RGB), PNG with ``tf.io.decode_png`` (16-bit PNGs are

@@ -28,7 +28,7 @@ whole vocabulary is computed at every padded position. Most Flickr8k captions
 have 10-15 words, the longest over 30, so a batch padded to the longest caption
 of the dataset is mostly padding. Each batch is therefore padded only to *its
 own* longest caption: at Flickr8k size padding falls from two thirds of the
-positions to under half and an epoch is 1.8x faster, with batches that stay a
+positions to under half and an epoch is much faster, with batches that stay a
 plain shuffle (the same examples, the same loss, the same learning).
 
 Even with its own padding a batch is about half padding, and the softmax over the
@@ -36,15 +36,14 @@ vocabulary (two thirds of a step's work at Flickr8k's 4,500 words) would still b
 computed at every padded position for a loss that ignores it. :func:`train` therefore
 fits a *view* of the model (:func:`model_at_targets`): the same layers and weights, the
 last layer applied only to the positions that have a target (:func:`batches_at_targets`
-flattens the targets to match). The same loss and gradients, an epoch 1.6x faster (2.8x
-faster than padding every caption to the longest); the saved model is the ordinary one,
-which predicts after every word.
+flattens the targets to match). The same loss and gradients, a faster epoch; the saved
+model is the ordinary one, which predicts after every word.
 
 Sorting captions by length within windows of a few batches before cutting them
-(:func:`length_bucketed_batches`, ``bucket=True``) leaves even less padding (an
-epoch 3.1x faster than fixed padding, against the default's 2.8x) but is not the default: batches of captions
+(:func:`length_bucketed_batches`, ``bucket=True``) leaves even less padding (a
+slightly faster epoch still) but is not the default: batches of captions
 of about one length learn less per epoch — and, measured at Flickr8k size, less per
-second too — than a plain shuffle (README, "Benchmarks").
+second too — than a plain shuffle. Every figure: docs/benchmarks.md.
 
 The loss is the mean over every *word* of an epoch, however the captions are batched:
 Keras averages the cross-entropy over the words of a batch, so a batch of short
@@ -153,10 +152,8 @@ def _batched(index, make_batch, batch_size, shuffle, seed, lengths=None, window_
 
 
 # With bucket=True, captions are sorted by length within windows of this many batches. Two: every pair of
-# batches is one of shorter and one of longer captions; at Flickr8k size 32 % of the positions stay padding (66 % with
-# fixed padding, 47 % with the default plain shuffle), an epoch 3.1x faster than fixed padding (2.8x for the default);
-# larger windows remove more padding, but batches of captions of nearly one length learn still less per epoch
-# (README, "Benchmarks").
+# batches is one of shorter and one of longer captions; larger windows remove more padding, but batches of
+# captions of nearly one length learn still less per epoch (docs/benchmarks.md).
 BUCKET_WINDOW_BATCHES = 2
 
 
