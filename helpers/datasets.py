@@ -3,7 +3,7 @@
 Taught in notebooks/01_text_cleaning.ipynb (section 2, the raw captions; notebook 02 reads what 01 wrote).
 
 ``DATASET`` is ``"sample"``, ``"flickr8k"`` (downloaded once into
-``data/flickr8k``, see :mod:`helpers.download`), or a path to a folder or to a
+``data/flickr8k``, see :mod:`course.download`), or a path to a folder or to a
 caption file. For a path the format is detected from the file names found
 (first match wins, in this order), logged, and kept in :attr:`CaptionDataset.format`:
 
@@ -80,7 +80,6 @@ from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 
 from course import paths
-from course.download import download_flickr8k
 from helpers.formats import (
     read_coco_json,
     read_kaggle_captions,
@@ -159,7 +158,7 @@ def resolve_dataset_path(dataset: str, *, download: bool = True) -> Path:
     if dataset == "flickr8k":
         root = paths.FLICKR8K_DIR
         if download:
-            download_flickr8k(root)
+            flickr8k.download_flickr8k(root)
         return root
     path = Path(dataset).expanduser()
     if not path.is_absolute() and not path.exists():

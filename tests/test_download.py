@@ -182,9 +182,9 @@ def assert_layout(target: Path):
 
 
 def test_module_is_light():
-    code = "import sys, helpers.download; assert 'tensorflow' not in sys.modules"
+    code = "import sys, course.download; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
-    assert dl.__doc__.splitlines()[2].startswith("Taught in notebooks/01_text_cleaning.ipynb")
+    assert dl.__doc__.splitlines()[2].startswith("Role: course machinery")
     names = [a.name for a in dl.FLICKR8K_ARCHIVES]
     assert names == ["Flickr8k_Dataset.zip", "Flickr8k_text.zip"]
     assert dl.FLICKR8K_ARCHIVES[0].md5 == "f18a1e2920de5bd84dae7cf08ec78978"

@@ -37,7 +37,9 @@ FIGURE = re.compile(
 
 
 def modules() -> dict[str, Path]:
-    return {f"{package}.{path.stem}": path for package in PACKAGES for path in sorted((REPO_ROOT / package).glob("*.py"))}
+    return {
+        f"{package}.{path.stem}": path for package in PACKAGES for path in sorted((REPO_ROOT / package).glob("*.py"))
+    }
 
 
 def parse(path: Path) -> ast.Module:

@@ -69,7 +69,6 @@ def test_expert_and_crowd_lines_are_parsed_into_their_columns(tiny):
     assert experts[0].mean == pytest.approx(11 / 3)
     crowd = judgement_files.read_crowd_judgements(tiny / judgement_files.CROWD_FILE)
     assert crowd[2] == judgements.CrowdJudgement("c.jpg", "a.jpg#2", 1, 2)
-    assert crowd[2].yes_fraction == pytest.approx(1 / 3)
 
 
 def test_bad_lines_are_skipped_with_a_count_and_an_unusable_file_is_an_error_naming_it(tmp_path):

@@ -11,9 +11,7 @@ sys.path.insert(0, str(paths.REPO_ROOT / "scripts"))
 
 def test_the_map_covers_every_notebook_in_order_and_names_real_run_files():
     assert [stage["notebook"] for stage in overview.STAGES] == runner.NOTEBOOKS
-    from course import run_folder as run
-
-    file_names = {value for name, value in vars(run).items() if name.endswith("_FILE")}
+    file_names = {value for name, value in vars(files).items() if name.endswith("_FILE")}
     for stage in overview.STAGES:
         for name in stage["reads"] + stage["writes"]:
             assert " " in name or name in file_names, f"{stage['notebook']}: {name} is not a run-folder file name"

@@ -96,7 +96,9 @@ def test_a_missing_input_in_a_notebook_shows_one_line(tmp_path):
     from IPython.core.interactiveshell import InteractiveShell
 
     shell = InteractiveShell.instance()
-    result = shell.run_cell(f"from helpers.run import RunFolder\nRunFolder.open({str(tmp_path)!r}).load_lookup_table()")
+    result = shell.run_cell(
+        f"from course.run_folder import RunFolder\nRunFolder.open({str(tmp_path)!r}).load_lookup_table()"
+    )
     assert isinstance(result.error_in_exec, MissingInputError)
     assert result.error_in_exec._render_traceback_() == [f"\x1b[31mMissingInputError\x1b[0m: {result.error_in_exec}"]
 
