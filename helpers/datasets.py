@@ -79,6 +79,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 
+from course import download as flickr8k  # (the parameter `download` below is a flag)
 from course import paths
 from helpers.formats import (
     read_coco_json,
