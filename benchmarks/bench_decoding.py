@@ -10,7 +10,7 @@ Five ways to caption the same images, timed in one run, side by side:
   (what most tutorials and the project's seed did);
 * batched greedy decoding re-reading the prefix (how ``helpers.decoding`` worked before it carried
   the state: the whole prefix through the LSTM and the softmax at every position, at every step;
-  ``helpers.decoding.RereadingModel``, prefixes padded to ``max_length - 1`` as the old fixed-length
+  ``helpers.next_word.RereadingModel``, prefixes padded to ``max_length - 1`` as the old fixed-length
   model had them);
 * batched beam search of width 3, re-reading the prefix;
 * batched greedy decoding carrying the LSTM state (``helpers.decoding.greedy_captions``: the

@@ -6,7 +6,7 @@
     - raw forward throughput: the same model fed pre-decoded, preprocessed tensors (no decoding at all).
     Targets: extractor >= 10x the per-image loop, and >= 80 % of raw forward throughput.
 (b) Peak memory: extracting N synthetic 500x375 JPEGs with InceptionV3 through the feature cache
-    (helpers.features.load_or_extract_features), in a fresh subprocess, peak RSS from
+    (course.feature_cache.load_or_extract_features), in a fresh subprocess, peak RSS from
     resource.getrusage(RUSAGE_SELF).ru_maxrss. Target: under 2 GB for N = 8000. A small N is run too, to show
     that the peak does not grow with N (images are streamed, never all in memory).
 

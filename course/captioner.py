@@ -2,8 +2,8 @@
 
 ``python -m helpers caption --run RUN_DIR photo.jpg [more.jpg ...] [--beam K]``
 
-Shown in notebooks/07_caption_generation.ipynb. Loads the run's model and
-vocabulary (:func:`helpers.training.load_trained_model`), rebuilds the CNN the
+Role: course machinery (the ``caption`` command); shown in notebooks/07_caption_generation.ipynb. Loads the run's model and
+vocabulary (:func:`course.trained_run.load_trained_model`), rebuilds the CNN the
 run's features came from (same encoder, same weights, same preprocessing:
 :mod:`helpers.features`), and prints one line per photo: ``photo: caption``.
 Greedy by default; ``--beam K`` uses beam search of width K. Never ``<unk>``;

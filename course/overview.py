@@ -1,6 +1,6 @@
 """The map of the course, how long each notebook takes, and a check of the setup.
 
-Taught in notebooks/00_start_here.ipynb.
+Role: course machinery, shown in notebooks/00_start_here.ipynb.
 
 The time each notebook takes lives in one file, ``docs/timings.json`` (see
 :data:`TIMINGS_FILE`), written by ``scripts/record_timings.py`` from the papermill
@@ -26,7 +26,7 @@ SAMPLE_ENTRY = "sample_2cpu"
 FLICKR8K_ENTRY = "flickr8k_2cpu"
 DISTRIBUTION = "captioning-course-helpers"
 
-#: What each notebook teaches, reads and writes (file names as spelled in helpers.run).
+#: What each notebook teaches, reads and writes (file names as spelled in course.files).
 STAGES = [
     {
         "notebook": "00_start_here.ipynb",
@@ -317,7 +317,7 @@ def markdown_text(text: str) -> str:
 
 def parameters_markdown() -> str:
     """Every parameter of the course once: type, default, meaning and the notebooks that have it
-    (from :mod:`helpers.parameters`, as ``python -m helpers run --list-parameters`` shows them)."""
+    (from :mod:`course.parameters`, as ``python -m helpers run --list-parameters`` shows them)."""
     lines = ["| parameter | type | default | meaning | notebooks |", "|---|---|---|---|---|"]
     for p in parameters.PARAMETERS:
         where = "all" if len(p.notebooks) == len(files.NOTEBOOKS) else ", ".join(p.notebooks)

@@ -1,6 +1,6 @@
 """Every parameter of the course, declared once: name, type, default, allowed values, meaning, notebooks.
 
-Used by ``python -m helpers run`` (checks every ``-p`` before notebook 00 starts, passes each notebook only
+Role: course machinery (parameters). Used by ``python -m helpers run`` (checks every ``-p`` before notebook 00 starts, passes each notebook only
 its own parameters, ``--list-parameters``), by :class:`course.run_folder.RunFolder` (the parameters that change
 results name the default run folder and are recorded in it) and by notebook 00's parameter table. Each
 notebook's ``parameters`` cell holds exactly the parameters declared for it here, as annotated literals

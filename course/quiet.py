@@ -1,6 +1,6 @@
 """No TensorFlow log walls in notebooks or in ``python -m helpers run``; real warnings still shown.
 
-(Plumbing, not taught: the first line of every notebook's import cell calls :func:`setup`,
+(Role: course machinery, not taught: the first line of every notebook's import cell calls :func:`setup`,
 and ``python -m helpers run`` calls it before it starts the notebooks' kernels.)
 
 TensorFlow's C++ side writes straight to the process's standard error (file descriptor 2),
@@ -77,7 +77,7 @@ def _install_filter() -> None:
         pass
     os.dup2(write_end, 2)
     os.close(write_end)
-    thread = threading.Thread(target=_pump, args=(read_end, original), name="helpers.quiet stderr filter", daemon=True)
+    thread = threading.Thread(target=_pump, args=(read_end, original), name="course.quiet stderr filter", daemon=True)
     thread.start()
     _filter.update(pid=os.getpid(), thread=thread, original=original, pipe=os.fstat(2).st_ino)
     atexit.register(_restore)

@@ -1,6 +1,6 @@
 """The run folder: every file one run of the course writes, its ``config.json``, and who writes what.
 
-Used by every notebook (its first cell after the parameters opens the run folder, its load cell reads
+Role: course machinery. Used by every notebook (its first cell after the parameters opens the run folder, its load cell reads
 through it, its save cell writes through it), by ``python -m helpers run`` and by ``python -m helpers
 caption``.
 
@@ -133,7 +133,7 @@ class RunFolder:
         """The run folder for ``run_dir`` (or the default one of ``parameters``), created if needed.
 
         ``parameters``: name -> value (a notebook passes ``globals()`` and its ``notebook`` prefix, e.g. "05",
-        to pick its own parameters). Values are checked (:class:`helpers.parameters.ParameterError`); an
+        to pick its own parameters). Values are checked (:class:`course.parameters.ParameterError`); an
         existing folder made with other result-changing values is refused (:class:`RunFolderError`)."""
         given = dict(parameters or {})
         if notebook is not None:

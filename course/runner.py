@@ -55,7 +55,7 @@ def run_course(
     folder = open_run_folder(values, run_dir or values.pop("RUN_DIR", None))
     values.pop("RUN_DIR", None)
     folder.executed_notebooks_dir.mkdir(parents=True, exist_ok=True)
-    quiet_tensorflow(filter_stderr=False)  # the kernels inherit the logging environment (see helpers.quiet)
+    quiet_tensorflow(filter_stderr=False)  # the kernels inherit the logging environment (see course.quiet)
     os.environ[UNATTENDED_VARIABLE] = "1"  # and know that nobody will click (08's explorer is skipped)
 
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))

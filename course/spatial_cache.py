@@ -66,7 +66,7 @@ def load_or_extract_spatial_features(
     """Feature maps of ``image_ids`` through a cache of their own.
 
     The cache folder is keyed like notebook 03's (images folder, encoder, weights,
-    seed of untrained weights, input size — :func:`helpers.features.cache_key`) plus
+    seed of untrained weights, input size — :func:`course.feature_cache.cache_key`) plus
     ``"kind": "spatial"`` and the dtype asked for, so it never mixes with pooled features. ``dtype="auto"``
     keeps float16 (half the memory) unless the values do not survive it (:func:`float16_fits`).
     Images already cached are reused; the others are extracted and the cache is

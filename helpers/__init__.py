@@ -1,41 +1,37 @@
-"""helpers — the tested logic behind the image-captioning course.
+"""helpers — what the image-captioning course teaches, one module per idea, in the order of the notebooks.
 
-One module per stage of the pipeline, in the order the notebooks teach them:
+The machinery that runs the lessons (the run folder, parameters, the course command, downloads, caches)
+is the other package, :mod:`course`. Every module here names the notebook that teaches it.
 
-=========================  ==============================================
-module                     taught in
-=========================  ==============================================
-``helpers.paths``          (plumbing) where the data and the runs live
-``helpers.run``            (plumbing) the run folder: file names, config.json, save/load per stage
-``helpers.parameters``     (plumbing) every parameter of the course, declared once
-``helpers.quiet``          (plumbing) no TensorFlow log lines in the notebooks' outputs
-``helpers.overview``       notebooks/00_start_here.ipynb (the course map, a setup check)
-``helpers.text``           notebooks/01_text_cleaning.ipynb
-``helpers.datasets``       notebooks/01_text_cleaning.ipynb (loading, splits)
-``helpers.formats``        notebooks/01_text_cleaning.ipynb (caption-file readers)
-``helpers.download``       notebooks/01_text_cleaning.ipynb (the real Flickr8k)
-``helpers.vocabulary``     notebooks/02_lookup_table.ipynb
-``helpers.images``         notebooks/03_feature_extraction.ipynb (reading images, bad-image checks)
-``helpers.features``       notebooks/03_feature_extraction.ipynb (gathers the four below)
-``helpers.encoders``       notebooks/03_feature_extraction.ipynb (the CNNs, WEIGHTS)
-``helpers.extraction``     notebooks/03_feature_extraction.ipynb (the tf.data pipeline)
-``helpers.feature_cache``  notebooks/03_feature_extraction.ipynb (the cache, features.npz)
-``helpers.encoder_demos``  notebooks/03_feature_extraction.ipynb (demos; reads ../shared)
-``helpers.embeddings``     notebooks/04_word_embeddings.ipynb
-``helpers.model``          notebooks/05_merge_lstm_model.ipynb
-``helpers.training``       notebooks/06_training.ipynb
-``helpers.decoding``       notebooks/07_caption_generation.ipynb
-``helpers.captioner``      notebooks/07_caption_generation.ipynb (``python -m helpers caption``)
-``helpers.evaluation``     notebooks/08_evaluation_and_visualization.ipynb
-``helpers.visualization``  notebooks/06 (loss curves) and 08 (pictures of captions)
-``helpers.judgements``     notebooks/09_metrics_vs_humans.ipynb
-``helpers.attention``      notebooks/10_visual_attention.ipynb (spatial features, the attention decoder)
-``helpers.course``         ``python -m helpers run`` (runs every notebook)
-``helpers.cli``            ``python -m helpers run`` and ``python -m helpers caption``
-=========================  ==============================================
+================================  ==================================================================
+module                            taught in
+================================  ==================================================================
+``helpers.text``                  01_text_cleaning (cleaning) and 02_lookup_table (start/stop tokens)
+``helpers.datasets``              01_text_cleaning (loading any caption format, splits)
+``helpers.formats``               01_text_cleaning (the caption-file readers behind ``datasets``)
+``helpers.vocabulary``            02_lookup_table
+``helpers.images``                03_feature_extraction (reading images, bad-image checks)
+``helpers.encoders``              03_feature_extraction (the CNNs, ``WEIGHTS``)
+``helpers.extraction``            03_feature_extraction (the ``tf.data`` pipeline, the forward pass)
+``helpers.feature_table``         03_feature_extraction (``features.npz``, nearest neighbours)
+``helpers.features``              03_feature_extraction (gathers the three above and the demos)
+``helpers.encoder_demos``         03_feature_extraction (encoder timings, ImageNet labels)
+``helpers.embeddings``            04_word_embeddings
+``helpers.model``                 05_merge_lstm_model
+``helpers.training``              06_training
+``helpers.decoding``              07_caption_generation (greedy, beam search, sampling)
+``helpers.next_word``             07_caption_generation (the step: the model's next-word probabilities)
+``helpers.evaluation``            08_evaluation_and_visualization (BLEU, METEOR, CIDEr-D, baselines)
+``helpers.visualization``         08_evaluation_and_visualization (and 06's loss curves)
+``helpers.judgements``            09_metrics_vs_humans (the metrics per caption, agreement with people)
+``helpers.spatial_features``      10_visual_attention (the CNN's grid, kept)
+``helpers.attention``             10_visual_attention (the attention layers, model and decoding)
+``helpers.attention_maps``        10_visual_attention (where the model looks, the sample's boxes)
+``helpers.attention_comparison``  10_visual_attention (merge vs inject vs attention)
+================================  ==================================================================
 
-Importing ``helpers`` has no side effects: no seeding, no downloads and no
-TensorFlow import (modules that need TensorFlow import it themselves).
+Importing ``helpers`` has no side effects: no seeding, no downloads and no TensorFlow import (modules that
+need TensorFlow import it themselves). ``python -m helpers run|caption`` is :mod:`course.cli`.
 """
 
 __version__ = "0.1.0"

@@ -270,7 +270,7 @@ def _live_kernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-#: Set by :func:`helpers.course.run_course` for the kernels it starts: nobody is there to click.
+#: Set by :func:`course.runner.run_course` for the kernels it starts: nobody is there to click.
 UNATTENDED_VARIABLE = "CAPTIONING_COURSE_UNATTENDED"
 
 
@@ -285,7 +285,7 @@ def caption_explorer(
 ):
     """An ipywidgets explorer: pick a test image or upload a photo, see its greedy and beam captions.
 
-    ``captioner`` is a :class:`helpers.captioner.Captioner` (its CNN is only built
+    ``captioner`` is a :class:`course.captioner.Captioner` (its CNN is only built
     when a photo is uploaded). Outside a live Jupyter kernel (plain Python, or
     ipywidgets missing) prints a note and returns None instead of waiting."""
     try:

@@ -98,7 +98,7 @@ def keras_home(tmp_path_factory) -> Path:
 def course_run(tmp_path_factory, keras_home):
     """Run the whole course (``python -m helpers run``) once, with default parameters."""
     run_dir = tmp_path_factory.mktemp("course") / "run"
-    # TensorFlow's logging as a student gets it (helpers.quiet), so tests see the outputs a student sees
+    # TensorFlow's logging as a student gets it (course.quiet), so tests see the outputs a student sees
     env = {**{k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}, "KERAS_HOME": str(keras_home)}
     # a private feature cache: the tests never read or fill the user's runs/feature_cache
     cache = tmp_path_factory.mktemp("feature_cache")

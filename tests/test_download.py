@@ -181,6 +181,7 @@ def assert_layout(target: Path):
 # --------------------------------------------------------------------------- tests
 
 
+@pytest.mark.course  # starts a fresh Python process
 def test_module_is_light():
     code = "import sys, course.download; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])

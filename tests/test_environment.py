@@ -142,6 +142,7 @@ def test_conda_environments_bring_java_for_meteor_and_the_model_diagram(path):
     assert {"graphviz", "pydot"} <= set(versions), f"{path}: keras.utils.plot_model needs graphviz and pydot"
 
 
+@pytest.mark.course  # starts a fresh Python process
 def test_a_non_editable_install_fails_at_once_saying_to_clone(tmp_path):
     """`pip install .` copies helpers/ and course/ alone into site-packages: importing it says what to do instead."""
     import shutil

@@ -192,6 +192,7 @@ def test_rank_correlation_signs_and_worst_disagreements(tiny):
 # --- the fixture and the results files ---------------------------------------------------------
 
 
+@pytest.mark.course  # starts a fresh Python process
 def test_the_committed_fixture_is_what_its_script_makes(tmp_path):
     result = subprocess.run(
         [sys.executable, "scripts/make_judgements_fixture.py", "--out", str(tmp_path)],

@@ -1,4 +1,4 @@
-"""helpers.overview (notebook 00): the course map covers every notebook, the times come from docs/timings.json,
+"""course.overview (notebook 00): the course map covers every notebook, the times come from docs/timings.json,
 and docs/teaching.md shows what that file says."""
 
 import os

@@ -1,4 +1,4 @@
-"""One declaration of every parameter (helpers.parameters): the notebooks' parameters cells hold exactly their
+"""One declaration of every parameter (course.parameters): the notebooks' parameters cells hold exactly their
 own parameters as declared, papermill reads each with its type and meaning, and `python -m helpers run` checks
 every -p before any notebook runs."""
 
@@ -33,7 +33,7 @@ def test_each_parameters_cell_holds_exactly_its_declared_parameters(path):
         name = node.target.id
         found[name] = node
         assert name in declared, (
-            f"{path.name}: {name} is not declared for this notebook in helpers/parameters.py "
+            f"{path.name}: {name} is not declared for this notebook in course/parameters.py "
             "(add it there, with this notebook in its notebooks)"
         )
         p = declared[name]
@@ -102,6 +102,7 @@ def test_a_run_dir_that_is_a_file_is_refused(capsys, tmp_path):
     assert error.count("\n") == 1 and "is a file, not a folder" in error
 
 
+@pytest.mark.course  # starts a fresh Python process
 def test_the_command_refuses_bad_parameters_within_seconds(tmp_path):
     started = time.perf_counter()
     for arguments in (

@@ -1,5 +1,5 @@
 """No TensorFlow, absl or oneDNN log lines where a student reads (notebook outputs, the course command), while
-real warnings and errors still show (helpers.quiet)."""
+real warnings and errors still show (course.quiet)."""
 
 import os
 import subprocess

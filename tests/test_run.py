@@ -1,5 +1,5 @@
-"""The run folder (helpers.run.RunFolder): its name follows the parameters that change results, it refuses to
-mix two runs, every file name and config.json section lives in helpers.run, and a missing input is one line."""
+"""The run folder (course.run_folder.RunFolder): its name follows the parameters that change results, it refuses to
+mix two runs, every file name and config.json section lives in course.files and course.config, and a missing input is one line."""
 
 import json
 import re
@@ -8,7 +8,6 @@ import pytest
 
 from course import config, files, paths
 from course import parameters as params
-from course import run_folder as run
 from course.config import MissingInputError, RunFolderError
 from course.parameters import ParameterError
 from course.run_folder import RunFolder
@@ -115,15 +114,19 @@ def test_config_sections_are_typed_and_keep_keys_they_do_not_know(tmp_path):
     assert set(saved) == {"parameters", "text"}
 
 
-def test_every_run_folder_file_name_is_spelled_in_helpers_run_only():
-    names = [value for key, value in vars(run).items() if key.endswith("_FILE") and isinstance(value, str)]
+def test_every_run_folder_file_name_is_spelled_in_course_files_only():
+    names = [value for key, value in vars(files).items() if key.endswith("_FILE") and isinstance(value, str)]
     assert len(names) >= 20
-    sources = {path: path.read_text(encoding="utf-8") for path in paths.REPO_ROOT.joinpath("helpers").glob("*.py")}
+    sources = {
+        path: path.read_text(encoding="utf-8")
+        for package in ("helpers", "course")
+        for path in paths.REPO_ROOT.joinpath(package).glob("*.py")
+    }
     notebooks = sorted(paths.NOTEBOOKS_DIR.rglob("*.ipynb"))
     for name in names:
         quoted = (f'"{name}"', f"'{name}'")
-        elsewhere = [p.name for p, text in sources.items() if p.name != "run.py" and any(q in text for q in quoted)]
-        assert not elsewhere, f"{name} is spelled in {elsewhere}: use helpers.run.{name}"
+        elsewhere = [p.name for p, text in sources.items() if p.name != "files.py" and any(q in text for q in quoted)]
+        assert not elsewhere, f"{name} is spelled in {elsewhere}: use course.files.{name}"
         for notebook in notebooks:
             cells = json.loads(notebook.read_text())["cells"]  # exercises may name a file in a question
             code = "\n".join(
