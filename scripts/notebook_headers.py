@@ -8,9 +8,11 @@ Each notebook gets two cells before everything else:
 
 1. a markdown cell tagged ``badges``: "launch Binder" and "open in Colab" badges
    that open *this* notebook;
-2. a code cell tagged ``colab-install``: on Google Colab it clones the repository,
-   installs what Colab lacks (``scripts/colab_setup.py``) and makes ``helpers``
-   importable; anywhere else it does nothing.
+2. the notebook's one setup cell, tagged ``colab-install``, first line ``# Setup (run this first): ...``.
+   It starts with the Colab block this script writes: on Google Colab it clones the repository,
+   installs what Colab lacks (``scripts/colab_setup.py``) and makes ``helpers`` and ``course``
+   importable; anywhere else it does nothing. What follows that block in the cell (``quiet.setup()``
+   and the notebook's imports) belongs to the notebook and is kept as it is.
 
 The GitHub repository is read from ONE place, ``[project.urls] Repository`` in
 pyproject.toml: a fork changes it there and reruns this script. Idempotent:
@@ -66,7 +68,7 @@ def badges_markdown(repo: str, path: str) -> str:
 def install_source(repo: str, path: str) -> str:
     name = repo.split("/")[1]
     folder = str(Path(path).parent)
-    return f"""# On Google Colab only: fetch the course and install what Colab lacks (does nothing anywhere else).
+    return f"""# Setup (run this first): on Google Colab, fetch the course and install what Colab lacks (nothing elsewhere).
 import os
 import subprocess
 import sys
@@ -77,6 +79,16 @@ if "google.colab" in sys.modules:
         subprocess.run([sys.executable, "/content/{name}/scripts/colab_setup.py"], check=True)
     sys.path.insert(0, "/content/{name}")
     os.chdir("/content/{name}/{folder}")"""
+
+
+def notebook_part(setup_source: str) -> str:
+    """What follows the Colab block in a setup cell (``quiet.setup()``, the imports): everything after the
+    block's last line, ``os.chdir(...)``; empty when the cell holds the block alone."""
+    lines = setup_source.splitlines(keepends=True)
+    last = next((k for k, line in enumerate(lines) if line.startswith("    os.chdir(")), None)
+    if last is None or last + 1 == len(lines):
+        return ""
+    return "\n" + "".join(lines[last + 1 :])
 
 
 def _find(notebook, tag: str):
@@ -104,7 +116,7 @@ def with_headers(path: Path, repo: str) -> tuple[str, str]:
             cell.metadata["tags"] = [tag]
         else:
             notebook.cells.pop(index)
-            cell.source = source
+            cell.source = source + notebook_part(cell.source)
         if kind == "code":
             cell.outputs, cell.execution_count = [], None
         header.append(cell)

@@ -111,7 +111,12 @@ def test_every_notebook_opens_itself_on_binder_and_colab(path):
     assert "colab-install" in first_code.metadata.get("tags", []), (
         f"{relative}: the Colab install cell must come first; {hint}"
     )
-    assert first_code.source == notebook_headers.install_source(REPO, relative), f"{relative}: stale Colab cell; {hint}"
+    assert first_code.source.startswith(notebook_headers.install_source(REPO, relative) + "\n"), (
+        f"{relative}: stale Colab cell; {hint}"
+    )
+    assert first_code.source.startswith("# Setup (run this first):"), f"{relative}: the setup cell says so first"
+    assert "quiet.setup()" in first_code.source, f"{relative}: the setup cell quiets TensorFlow before it imports"
+    assert sum("quiet.setup()" in c.source for c in cells if c.cell_type == "code") == 1, f"{relative}: one setup"
 
 
 def test_the_colab_cell_does_nothing_outside_colab():
