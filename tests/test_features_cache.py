@@ -73,13 +73,14 @@ def test_a_killed_extraction_resumes_without_redoing_finished_images(dataset, un
     cache_root = tmp_path / "cache"
     script = textwrap.dedent(f"""
         import time
+        from course import feature_cache
         from helpers import features
         weights = features.resolve_weights({ENCODER!r}, "none")
         model = features.build_encoder({ENCODER!r}, weights, seed=0)
         slow = lambda images, training=False: (time.sleep(0.4), model(images, training=training))[1]
         feature_cache.load_or_extract_features(None, {ids!r}, {str(folder)!r}, {ENCODER!r}, weights, batch_size=2,
-                                          model=slow, cache_root={str(cache_root)!r}, seed=0, chunk_size=2,
-                                          progress=False)
+                                               model=slow, cache_root={str(cache_root)!r}, seed=0, chunk_size=2,
+                                               progress=False)
         print("finished")
     """)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}

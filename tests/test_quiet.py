@@ -66,7 +66,7 @@ def test_importing_tensorflow_after_setup_prints_nothing_but_real_warnings(tmp_p
     (a boolean op); standard error then holds exactly the real warning, the real error line and the unfinished
     line written after them, in order."""
     script = (
-        "from helpers import quiet\n"
+        "from course import quiet\n"
         "quiet.setup()\n"
         "import os, sys, warnings\n"
         "import tensorflow as tf\n"
