@@ -47,9 +47,8 @@ def check_training_step(train_step, fresh_model, image_features, caption_ids, se
     assert not _same(start, after, 0), (
         "the weights did not change: compute the gradients of the loss, then let the model's optimizer apply them"
     )
-    assert student_model.optimizer.iterations.numpy() == 1, (
-        "the optimizer took {} steps, not one: apply the gradients once".format(int(student_model.optimizer.iterations.numpy()))
-    )
+    steps = int(student_model.optimizer.iterations.numpy())
+    assert steps == 1, f"the optimizer took {steps} steps, not one: apply the gradients once"
     if returned is not None and np.ndim(returned) == 0 and not np.isclose(float(returned), float(keras_loss), rtol=1e-4):
         raise AssertionError(
             "your loss differs from Keras' on the same batch: are the targets the caption shifted by one, "

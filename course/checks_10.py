@@ -68,14 +68,12 @@ def _state_before(decoder, words, grid, t):
     if t == 0:
         zeros = tf.zeros((batch, decoder.units))
         return zeros, zeros
-    caption = tf.ones((batch, t), dtype="int32")
     projected = decoder.attention.grid_projection(grid)
     h = c = tf.zeros((batch, decoder.units))
     for s in range(t):
         context, _ = decoder.attention.attend(grid, projected, h)
         context = decoder.gate(h) * context
         _, (h, c) = decoder.cell(tf.concat([words[:, s], context], axis=-1), (h, c))
-    del caption
     return h, c
 
 
