@@ -49,7 +49,11 @@ def check_training_step(train_step, fresh_model, image_features, caption_ids, se
     )
     steps = int(student_model.optimizer.iterations.numpy())
     assert steps == 1, f"the optimizer took {steps} steps, not one: apply the gradients once"
-    if returned is not None and np.ndim(returned) == 0 and not np.isclose(float(returned), float(keras_loss), rtol=1e-4):
+    if (
+        returned is not None
+        and np.ndim(returned) == 0
+        and not np.isclose(float(returned), float(keras_loss), rtol=1e-4)
+    ):
         raise AssertionError(
             "your loss differs from Keras' on the same batch: are the targets the caption shifted by one, "
             "the predictions made in training mode, and is the loss the model was compiled with?"
