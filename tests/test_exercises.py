@@ -66,7 +66,7 @@ WRONG_ANSWERS = {
         "answer_3": ("((0.0, 1.0), (0.0, 255.0))", ["'-1'"]),
     },
     "04_word_embeddings.ipynb": {
-        "answer_1": ("answer_1 / 2", ["answer_1"]),
+        "answer_1": ("lambda u, v: float(np.dot(u, v))", []),  # the dot product, not divided by the lengths
         "answer_2": ("list(answer_2)[::-1]", ["answer_2"]),
     },
     "05_merge_lstm_model.ipynb": {
