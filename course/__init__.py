@@ -25,5 +25,7 @@ module                     role
 ``course.overview``        notebook 00's course map, timings and setup check
 ``course.quiet``           no TensorFlow log walls in notebooks and commands
 ``course.memory``          peak memory while something runs; handing freed memory back
+``course.checks_06``        notebook 06's exercise check: one training step against Keras' own
+``course.checks_10``        notebook 10's exercise check: one decoder step against the helper's layer
 =========================  =========================================================================
 """

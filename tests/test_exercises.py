@@ -66,7 +66,7 @@ WRONG_ANSWERS = {
         "answer_3": ("((0.0, 1.0), (0.0, 255.0))", ["'-1'"]),
     },
     "04_word_embeddings.ipynb": {
-        "answer_1": ("answer_1 / 2", ["answer_1"]),
+        "answer_1": ("lambda u, v: float(np.dot(u, v))", []),  # the dot product, not divided by the lengths
         "answer_2": ("list(answer_2)[::-1]", ["answer_2"]),
     },
     "05_merge_lstm_model.ipynb": {
@@ -77,6 +77,7 @@ WRONG_ANSWERS = {
     "06_training.ipynb": {
         "answer_1": ("answer_1 + 1", ["answer_1"]),
         "answer_2": ("answer_2 + 1", ["answer_2"]),
+        "answer_3": ("lambda model, image_features, caption_ids: None", []),  # a step that trains nothing
     },
     "07_caption_generation.ipynb": {
         "answer_1": ("list(answer_1)[::-1] if len(set(answer_1)) > 1 else ['x'] * 10", ["answer_1"]),
@@ -100,7 +101,10 @@ WRONG_ANSWERS = {
         "answer_3": ("answer_3 + 0.1", ["answer_3"]),
     },
     "10_visual_attention.ipynb": {
-        "answer_1": ("answer_1 * 0.5", ["answer_1"]),
+        "answer_1": (  # a step that looks everywhere equally
+            "lambda decoder, word_t, grid, h, c: (h, c, keras.ops.softmax(keras.ops.zeros(grid.shape[:2]), axis=-1))",
+            [],
+        ),
         "answer_2": ("((answer_2[0] + 1) % height, answer_2[1])", ["answer_2"]),
         "answer_3": ("answer_3 + ' again'", ["answer_3"]),
     },
