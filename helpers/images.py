@@ -51,8 +51,8 @@ import numpy as np
 #: image would need 300 MB as bytes and 1.2 GB as floats.
 MAX_IMAGE_PIXELS = 40_000_000
 
-#: Largest image file accepted, in bytes: 50 MiB, ten times a 36-megapixel camera's JPEG. Checked from the
-#: file's size before a byte is read (a small JPEG followed by 400 MiB of zeros passes the pixel check).
+#: Largest image file accepted, in bytes (fifty mebibytes, far above any camera's JPEG). Checked from the
+#: file's size before a byte is read: a small JPEG followed by a huge run of zeros passes the pixel check.
 MAX_IMAGE_BYTES = 50 * 2**20
 
 # Which decoder an image goes to.

@@ -253,3 +253,77 @@ def test_python_m_helpers_run_refuses_bad_parameters_quickly(arguments, tmp_path
     assert arguments[1] in result.stderr
     assert not run_dir.exists()
     assert time.perf_counter() - started < 30
+
+
+# --- rows 8-14 -----------------------------------------------------------------------------------------------
+
+
+def test_a_27_byte_vec_with_a_huge_header_is_refused_before_allocating(tmp_path):
+    from helpers.embeddings import load_pretrained_vectors
+
+    path = tmp_path / "tiny.vec"
+    path.write_text("100000000 100000\nthe 0.1 0.2\n")
+    with pytest.raises(ValueError, match="tiny.vec: header says 100000 values per vector; from 1 to 10000"):
+        load_pretrained_vectors(path)
+    path.write_text("100000000 300\nthe 0.1 0.2\n")
+    with pytest.raises(ValueError, match="tiny.vec: header says 100,000,000 vectors of 300 values"):
+        load_pretrained_vectors(path)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_vectors_holding_nan_or_inf_are_refused(value, tmp_path):
+    from helpers.embeddings import load_pretrained_vectors
+
+    path = tmp_path / "bad.vec"
+    path.write_text(f"2 2\nthe 0.1 0.2\ndog {value} 0.5\n")
+    with pytest.raises(ValueError, match="bad.vec: 1 word vectors hold nan or infinite values"):
+        load_pretrained_vectors(path)
+
+
+def test_judgement_scores_csv_cells_never_start_a_formula(tmp_path):
+    from course.judgement_files import from_spreadsheet_safe, spreadsheet_safe
+
+    for text in ("=HYPERLINK(1)", "+1", "-1", "@SUM(A1)", "\tx"):
+        assert spreadsheet_safe(text) == "'" + text and from_spreadsheet_safe(spreadsheet_safe(text)) == text
+    assert spreadsheet_safe("a dog runs") == "a dog runs" and from_spreadsheet_safe("'quoted") == "'quoted"
+
+
+def test_a_complete_marker_that_is_not_an_object_means_not_downloaded(tmp_path):
+    from course import download
+
+    (tmp_path / download.MARKER_FILE).write_text("[]")
+    assert not download.is_complete(tmp_path, download.FLICKR8K_ARCHIVES)
+
+
+@pytest.mark.parametrize("image_id", ["C:\\x.jpg", "C:x.jpg", "\\\\server\\share\\x.jpg", "/etc/x.jpg", "a/../x.jpg"])
+def test_image_ids_with_a_drive_or_root_are_refused(image_id):
+    from collections import Counter
+
+    from helpers import formats
+
+    assert not formats.check_image_id(image_id, Counter(), "test")
+
+
+def test_usual_permissions_never_sets_the_umask_to_zero(tmp_path, monkeypatch):
+    from course import paths
+
+    calls = []
+    real_umask = os.umask
+    monkeypatch.setattr(os, "umask", lambda mask: calls.append(mask) or real_umask(mask))
+    (tmp_path / "f").write_text("x")
+    paths.usual_permissions(tmp_path / "f")
+    assert 0 not in calls
+    mask = real_umask(0o027)
+    try:
+        assert paths.current_umask() == 0o027
+    finally:
+        real_umask(mask)
+
+
+def test_a_5000_digit_number_in_json_names_the_file(tmp_path):
+    from course import paths
+
+    path = tmp_path / "scores.json"
+    path.write_text('{"n": ' + "9" * 5000 + "}")
+    with pytest.raises(ValueError, match="scores.json is not valid JSON for the course"):
+        paths.read_json(path)
