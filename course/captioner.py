@@ -125,6 +125,7 @@ class Captioner:
 
         ``no_repeat_ngram``: ``None`` is the run's own setting (:attr:`no_repeat_ngram`)."""
         guard = self.no_repeat_ngram if no_repeat_ngram is None else int(no_repeat_ngram)
+        beam = min(int(beam), len(self.vocabulary))  # a wider beam than there are words keeps nothing more
         feature_rows = np.asarray(feature_rows, dtype=np.float32).reshape(-1, self.model.inputs[0].shape[-1])
         if beam <= 1:
             return decoding.greedy_captions(

@@ -10,6 +10,7 @@ Role: course machinery (the command line).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -54,7 +55,7 @@ def parser() -> argparse.ArgumentParser:
         default=[],
         help="leave these notebooks out, e.g. --skip 10 (the attention lesson; nothing reads its files)",
     )
-    run.add_argument("--timeout", type=int, default=3600, help="seconds one cell may take")
+    run.add_argument("--timeout", type=int, default=3600, help="seconds one cell may take (1 to a week)")
     run.add_argument(
         "--list-parameters",
         action="store_true",
@@ -93,21 +94,44 @@ def parser() -> argparse.ArgumentParser:
     return main_parser
 
 
+#: The widest beam ``caption --beam`` takes (each step scores width x vocabulary captions per photo).
+MAX_BEAM_WIDTH = 100
+#: The largest ``--alpha`` (the same range as the LENGTH_ALPHA parameter of notebook 07).
+MAX_ALPHA = 5.0
+#: The longest guarded n-gram ``--no-repeat-ngram`` takes (longer than any caption: the same as no guard).
+MAX_NO_REPEAT_NGRAM = 100
+
+
+def caption_option_problem(beam: int, alpha: float, no_repeat_ngram: int | None) -> str | None:
+    """What is wrong with the caption command's options (one line naming the option and the rule), or None."""
+    if not 1 <= beam <= MAX_BEAM_WIDTH:
+        return f"--beam must be a whole number from 1 to {MAX_BEAM_WIDTH} (MAX_BEAM_WIDTH), got {str(beam)[:40]}"
+    if not (math.isfinite(alpha) and 0.0 <= alpha <= MAX_ALPHA):  # nan fails every comparison
+        return f"--alpha must be a number from 0 to {MAX_ALPHA:g}, got {alpha!r}"
+    if no_repeat_ngram is not None and not 0 <= no_repeat_ngram <= MAX_NO_REPEAT_NGRAM:
+        return f"--no-repeat-ngram must be from 0 (off) to {MAX_NO_REPEAT_NGRAM}, got {str(no_repeat_ngram)[:40]}"
+    return None
+
+
 def caption_command(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if args.beam < 1:
-        return _fail(f"--beam must be at least 1, got {args.beam}")
-    if args.no_repeat_ngram is not None and args.no_repeat_ngram < 0:
-        return _fail(f"--no-repeat-ngram must be 0 (off) or more, got {args.no_repeat_ngram}")
+    if problem := caption_option_problem(args.beam, args.alpha, args.no_repeat_ngram):
+        return _fail(problem)
     return captioner.caption_photos(
         args.run, args.photos, beam=args.beam, alpha=args.alpha, no_repeat_ngram=args.no_repeat_ngram
     )
+
+
+#: The longest ``--timeout`` (seconds one notebook cell may take): a week.
+MAX_TIMEOUT = 7 * 24 * 3600
 
 
 def run_command(args: argparse.Namespace) -> int:
     if args.list_parameters:
         print(params.listing())
         return 0
+    if not 1 <= args.timeout <= MAX_TIMEOUT:
+        return _fail(f"--timeout must be from 1 to {MAX_TIMEOUT} seconds (one cell's limit), got {args.timeout}")
     values = {}
     try:
         for name, text in args.parameter:

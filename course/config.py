@@ -212,16 +212,44 @@ class BeamCaptions:
 
 
 def read_config(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """The whole ``config.json`` of a run folder as a dict ({} when there is none)."""
+    """The whole ``config.json`` of a run folder as a dict ({} when there is none); :func:`read_config_file`."""
     path = Path(run_dir) / CONFIG_FILE
-    return read_json(path) if path.exists() else {}
+    return read_config_file(path) if path.exists() else {}
+
+
+#: Every top-level key the course writes into ``config.json`` (a file with none of them is another program's).
+COURSE_CONFIG_KEYS = frozenset({"parameters", "outcomes", DecodingSection.NAME, AttentionSection.NAME, *SECTIONS})
+
+
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """A run folder's ``config.json``, checked: a JSON object whose ``parameters`` and sections are objects.
+
+    Anything else (``[]``, broken JSON, ``{"parameters": "abc"}``) raises :class:`RunFolderError`, one line
+    naming the file and the rule."""
+    path = Path(path)
+    try:
+        config = read_json(path)
+    except (ValueError, OSError) as error:  # broken JSON, not UTF-8, a 5,000-digit number, unreadable
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RunFolderError(message if str(path) in message else f"{path}: {message}") from None
+    if not isinstance(config, dict):
+        raise RunFolderError(f"{path}: a run folder's config.json is a JSON object, not {type(config).__name__}")
+    for name, value in config.items():
+        if name in COURSE_CONFIG_KEYS and not isinstance(value, dict):
+            raise RunFolderError(f"{path}: {name!r} must be a JSON object, not {type(value).__name__} {value!r:.40}")
+    return config
+
+
+def is_course_config(config: Mapping[str, Any]) -> bool:
+    """Whether a (non-empty) ``config.json`` was written by the course: it has one of :data:`COURSE_CONFIG_KEYS`."""
+    return not config or any(name in COURSE_CONFIG_KEYS for name in config)
 
 
 def update_config(run_dir: str | os.PathLike, section: str, values: dict[str, Any]) -> dict[str, Any]:
     """Merge ``values`` into section ``section`` of ``config.json`` (for tests and tools that build a run
     folder by hand; notebooks use :meth:`RunFolder.save_section`)."""
     path = Path(run_dir) / CONFIG_FILE
-    config = read_json(path) if path.exists() else {}
+    config = read_config_file(path) if path.exists() else {}
     config.setdefault(section, {}).update(values)
     write_json_atomic(path, config)
     return config

@@ -108,7 +108,9 @@ def is_complete(target_dir: str | os.PathLike, archives: Sequence[Archive] = FLI
     marker = target_dir / MARKER_FILE
     try:
         recorded = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
+        return False
+    if not isinstance(recorded, dict):  # "[]" or any other JSON: not our marker, download again
         return False
     if recorded.get("archives") != _marker_payload(archives)["archives"]:
         return False

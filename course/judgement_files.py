@@ -269,6 +269,23 @@ def load_judgements(judgements_dir: str | os.PathLike = "") -> Judgements:
     return result
 
 
+#: First characters that make a spreadsheet read a cell as a formula (``=HYPERLINK(...)``, ``+1``, ``-1``, ``@SUM``,
+#: and tab/carriage return, which some spreadsheets skip before looking).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A CSV cell that no spreadsheet runs as a formula: ``'`` before text starting with :data:`FORMULA_STARTS`
+    (undone by :func:`read_scores`)."""
+    text = str(text)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def from_spreadsheet_safe(text: str) -> str:
+    """The text :func:`spreadsheet_safe` was given."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
+
+
 def write_results(
     run_dir: str | os.PathLike, judgements: Judgements, agreement_rows: list[dict], experts: dict | None = None
 ) -> tuple[Path, Path]:
@@ -281,10 +298,10 @@ def write_results(
         expert, crowd = pair.human("expert"), pair.human("crowd")
         writer.writerow(
             [
-                pair.image_id,
-                pair.caption_id,
+                spreadsheet_safe(pair.image_id),
+                spreadsheet_safe(pair.caption_id),
                 int(pair.own_caption),
-                pair.caption,
+                spreadsheet_safe(pair.caption),
                 "" if expert is None else repr(expert),
                 "" if crowd is None else repr(crowd),
                 *(repr(pair.scores[m]) for m in METRICS),
@@ -328,6 +345,8 @@ def read_scores(run_dir: str | os.PathLike) -> list[dict]:
     rows = []
     with path.open(encoding="utf-8-sig", newline="") as handle:
         for row in csv.DictReader(handle):
+            for key in ("image_id", "caption_id", "caption"):
+                row[key] = from_spreadsheet_safe(row[key])
             row["own_caption"] = row["own_caption"] == "1"
             for key in ("expert_mean", "crowd_yes_fraction", *METRICS):
                 row[key] = float(row[key]) if row[key] else None

@@ -18,12 +18,12 @@ default run folder and is checked against the run it opens.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from course import parameter_values as limits
 from helpers.encoders import ENCODERS
 
 
@@ -60,7 +60,7 @@ class Parameter:
 
     def check(self, value: Any) -> Any:
         """The value converted to this parameter's type; :class:`ParameterError` if it is not allowed."""
-        problem = f"{self.name}={value!r} is not allowed: {self.allowed()}"
+        problem = f"{self.name}={shown(value)} is not allowed: {self.allowed()}"
         if self.type is bool:
             if not isinstance(value, bool):
                 raise ParameterError(problem)
@@ -68,6 +68,8 @@ class Parameter:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ParameterError(problem)
             value = float(value)
+            if problem_of_number := limits.number_problem(value):
+                raise ParameterError(f"{problem}; {problem_of_number}")
         elif self.type is int:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ParameterError(problem)
@@ -78,8 +80,16 @@ class Parameter:
         if self.minimum is not None and value < self.minimum or self.maximum is not None and value > self.maximum:
             raise ParameterError(problem)
         if self.extra_check is not None and (message := self.extra_check(value)):
-            raise ParameterError(f"{self.name}={value!r}: {message}")
+            raise ParameterError(f"{self.name}={shown(value)}: {message}")
+        if self.type is str and (message := limits.path_problem(self.name, value, self.choices or ())):
+            raise ParameterError(f"{self.name}={shown(value)}: {message}")
         return value
+
+
+def shown(value: Any) -> str:
+    """A value as an error message shows it: its repr, cut at 80 characters."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:70]}... ({len(text):,} characters)"
 
 
 PARAMETERS: list[Parameter] = [
@@ -378,6 +388,7 @@ PARAMETERS: list[Parameter] = [
     ),
 ]
 
+PARAMETERS = [limits.with_maximum(p) for p in PARAMETERS]  # the documented maxima (course.parameter_values)
 BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
 #: The parameters that are spelled out in the default run-folder name (the others go into its hash).
 NAMING = ("DATASET", "ENCODER", "WEIGHTS")
@@ -403,13 +414,9 @@ def for_notebook(notebook: str) -> list[Parameter]:
 
 
 def parse_value(text: str) -> Any:
-    """A ``-p`` value the way papermill reads it: int, float, bool or None if it looks like one, otherwise the
-    string itself."""
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-    return value if isinstance(value, (int, float, bool, type(None))) else text
+    """A ``-p`` value: int, float, bool or None if it is written as one (plain decimal numbers, ``True``,
+    ``False``, ``None``), otherwise the string itself."""
+    return limits.parse_value(text)  # decimal numbers only: no expression is evaluated
 
 
 def check(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -75,9 +75,22 @@ def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
 def usual_permissions(path: str | os.PathLike) -> None:
     """Give a file made by ``tempfile.mkstemp`` (mode 0600) the mode of any new file: ``0o666`` less the
     umask, so a shared feature cache or run folder stays readable by the others it is shared with."""
-    umask = os.umask(0)
+    os.chmod(path, 0o666 & ~current_umask())
+
+
+def current_umask() -> int:
+    """The process umask, read without setting it to 0 even for a moment (Linux: ``/proc/self/status``; elsewhere
+    it is set to the strictest 0o077 while it is read, so a file another thread makes then is private, not open)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o077)
     os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    return umask
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -88,6 +101,8 @@ def read_json(path: str | os.PathLike) -> Any:
             return json.load(handle)
         except json.JSONDecodeError as error:
             raise ValueError(f"{path} is not valid JSON ({error}).") from error
+        except ValueError as error:  # e.g. a number of over 4,300 digits (Python's int limit)
+            raise ValueError(f"{path} is not valid JSON for the course ({str(error)[:120]}).") from None
         except RecursionError:
             raise ValueError(f"{path} is not valid JSON for the course (nested too deeply to read).") from None
         except UnicodeDecodeError as error:

@@ -37,6 +37,7 @@ import numpy as np
 from course import parameters as params
 from course import paths
 from course.config import (
+    COURSE_CONFIG_KEYS,
     BeamCaptions,
     CleanCaptions,
     DataSection,
@@ -49,6 +50,8 @@ from course.config import (
     Section,
     TextSection,
     TrainingSection,
+    is_course_config,
+    read_config_file,
 )
 from course.files import (
     AGREEMENT_FILE,
@@ -148,6 +151,11 @@ class RunFolder:
         except OSError as error:
             raise RunFolderError(f"RUN_DIR={str(run_dir)!r}: cannot create {path} ({error.strerror})") from None
         folder = cls(path, given)
+        if not is_course_config(folder.config()):  # never rewrite another program's config.json
+            raise RunFolderError(
+                f"RUN_DIR={str(run_dir)!r}: {path / CONFIG_FILE} was not written by the course "
+                f"(none of its keys is {', '.join(sorted(COURSE_CONFIG_KEYS))}); use another folder"
+            )
         folder._record_parameters(given)
         return folder
 
@@ -212,7 +220,7 @@ class RunFolder:
     def config(self) -> dict[str, Any]:
         """The whole ``config.json`` as a dict ({} before any notebook wrote it)."""
         path = self.path / CONFIG_FILE
-        return read_json(path) if path.exists() else {}
+        return read_config_file(path) if path.exists() else {}
 
     def save_section(self, section: Section) -> Section:
         """Write one stage's section of ``config.json`` (replacing that section, keeping the others)."""

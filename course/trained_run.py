@@ -20,6 +20,11 @@ from helpers.vocabulary import Vocabulary
 # What every Keras 3 ``.keras`` zip archive holds (its own config.json, not the run folder's).
 KERAS_ARCHIVE_MEMBERS = ("config" + ".json", "model.weights.h5")
 
+#: The longest caption (in tokens, start and stop included) a run folder's ``text.max_length`` may ask the
+#: decoders for: far above any dataset's (notebook 02 cuts captions at ``MAX_CAPTION_WORDS``), far below what
+#: would exhaust memory (10**13 would ask greedy decoding for terabytes).
+MAX_DECODE_LENGTH = 1000
+
 
 def check_model_file(model_path: str | Path) -> Path:
     """Raise a one-line ``ValueError`` naming ``model_path`` when it is not a Keras ``.keras`` file.
@@ -53,6 +58,20 @@ def check_model_file(model_path: str | Path) -> Path:
     return model_path
 
 
+def check_max_length(config_path: Path, config: dict) -> None:
+    """Raise a one-line ``ValueError`` naming ``config_path`` when ``text.max_length`` is not a whole number
+    from 2 to :data:`MAX_DECODE_LENGTH` (checked before the model is loaded)."""
+    text = config.get("text") or {}
+    max_length = text.get("max_length")
+    if "max_length" in text and not (
+        isinstance(max_length, int) and not isinstance(max_length, bool) and 2 <= max_length <= MAX_DECODE_LENGTH
+    ):
+        raise ValueError(
+            f"{config_path}: text.max_length is {max_length!r:.30}; it must be a whole number from 2 (start and "
+            f"stop tokens) to {MAX_DECODE_LENGTH} (MAX_DECODE_LENGTH): rerun notebook 02"
+        )
+
+
 def check_run_consistency(run_dir: str | Path, model, vocabulary: Vocabulary, config: dict) -> None:
     """Raise a one-line ``ValueError`` naming the file and the mismatch when the files of a
     run folder do not belong together: the vocabulary against the model's output size,
@@ -63,15 +82,9 @@ def check_run_consistency(run_dir: str | Path, model, vocabulary: Vocabulary, co
     inside decoding with a traceback, or caption with the wrong words.)"""
     run_dir = Path(run_dir)
     config_path = run_dir / CONFIG_FILE
+    check_max_length(config_path, config)
     text, feature_config = config.get("text") or {}, config.get("features") or {}
     max_length = text.get("max_length")
-    if "max_length" in text and not (
-        isinstance(max_length, int) and not isinstance(max_length, bool) and max_length >= 2
-    ):
-        raise ValueError(
-            f"{config_path}: text.max_length is {max_length!r}; it must be a whole number of at "
-            "least 2 (start and stop tokens): rerun notebook 02"
-        )
     try:
         output_size = model.outputs[0].shape[-1]
         feature_size = model.inputs[0].shape[-1]
@@ -128,18 +141,20 @@ def load_trained_model(run_dir: str | Path):
     Uses Keras' safe ``.keras`` loading (``safe_mode=True``: no arbitrary code). A damaged
     ``model.keras`` or files that do not belong together (:func:`check_run_consistency`)
     raise a one-line ``ValueError`` naming the file and the problem."""
+    run_dir = Path(run_dir)
+    model_path = check_model_file(run_dir / MODEL_FILE)
+    vocabulary = Vocabulary.load(paths.require(run_dir / VOCABULARY_FILE))  # both checked before Keras loads
+    config = read_config(run_dir)
+    check_max_length(run_dir / CONFIG_FILE, config)
+
     import keras
 
     import helpers.model  # noqa: F401  (registers the model's own layer for safe loading)
 
-    run_dir = Path(run_dir)
-    model_path = check_model_file(run_dir / MODEL_FILE)
     try:
         model = keras.saving.load_model(model_path, safe_mode=True)
     except Exception as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ValueError(f"{model_path} cannot be loaded by Keras ({first})") from None
-    vocabulary = Vocabulary.load(paths.require(run_dir / VOCABULARY_FILE))
-    config = read_config(run_dir)
     check_run_consistency(run_dir, model, vocabulary, config)
     return model, vocabulary, config

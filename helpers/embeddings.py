@@ -112,16 +112,52 @@ def load_pretrained_vectors(path: str | Path, limit: int | None = None):
             "word2vec/GloVe text, FastText .vec or .bin)"
         )
     kind = vector_file_format(path)
+    check_vector_header(path, kind)
     try:
         if kind == "facebook-bin":
             from gensim.models.fasttext import load_facebook_vectors
 
-            return load_facebook_vectors(str(path))
-        return KeyedVectors.load_word2vec_format(
-            str(path), binary=kind == "word2vec-bin", limit=limit, no_header=kind == "glove-text"
-        )
+            vectors = load_facebook_vectors(str(path))
+        else:
+            vectors = KeyedVectors.load_word2vec_format(
+                str(path), binary=kind == "word2vec-bin", limit=limit, no_header=kind == "glove-text"
+            )
     except (ValueError, EOFError, UnicodeDecodeError) as error:
         raise ValueError(f"{path}: could not read it as {kind}: {error}") from error
+    if not np.isfinite(vectors.vectors).all():
+        bad = int((~np.isfinite(vectors.vectors)).any(axis=1).sum())
+        raise ValueError(f"{path}: {bad} word vectors hold nan or infinite values; every value must be a finite number")
+    return vectors
+
+
+#: The longest word vector accepted (downloaded vectors have 25 to 1,000 values; GloVe, word2vec, FastText: 300).
+MAX_VECTOR_DIM = 10_000
+
+
+def check_vector_header(path: Path, kind: str) -> None:
+    """Refuse a ``count dim`` header the file cannot hold (``100000000 100000`` in a 27-byte file would make gensim
+    allocate 36 TiB before reading a vector): each value takes at least 2 bytes of text or 4 of binary."""
+    if kind not in ("word2vec-text", "word2vec-bin"):
+        return
+    if kind == "word2vec-bin":
+        with open(path, "rb") as handle:
+            first_line = handle.readline(200).decode("ascii", errors="replace")
+    else:
+        with _open_text(path) as handle:
+            first_line = handle.readline(200)
+    try:
+        count, dim = (int(part) for part in first_line.split())
+    except ValueError:  # cut at 200 characters, or digits past Python's 4,300-digit limit
+        raise ValueError(f"{path}: first line {first_line[:40]!r} is not a 'count dim' header") from None
+    if not 1 <= dim <= MAX_VECTOR_DIM:
+        raise ValueError(f"{path}: header says {dim} values per vector; from 1 to {MAX_VECTOR_DIM} (MAX_VECTOR_DIM)")
+    size = path.stat().st_size * (20 if path.suffix == ".gz" else 1)  # generous: text rarely shrinks more
+    needed = count * dim * (4 if kind == "word2vec-bin" else 2)
+    if needed > size:
+        raise ValueError(
+            f"{path}: header says {count:,} vectors of {dim:,} values, at least {needed:,} bytes, "
+            f"but the file has {path.stat().st_size:,}: the header is wrong"
+        )
 
 
 def load_or_train_vectors(embeddings: str, train_captions: list[str], **fasttext_options):

@@ -21,7 +21,7 @@ import json
 import logging
 import re
 from collections import Counter
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,16 @@ def _repair(text: str) -> tuple[str, bool]:
 def _is_safe_image_id(image_id: str, max_parts: int = 1) -> bool:
     """A relative path without ``..`` of at most ``max_parts`` parts (1: a plain file name)."""
     pure = PurePosixPath(image_id.replace("\\", "/"))
-    return bool(image_id) and not pure.is_absolute() and ".." not in pure.parts and 1 <= len(pure.parts) <= max_parts
+    windows = PureWindowsPath(image_id)  # C:\x.jpg, C:x.jpg, \\server\share\x.jpg: a drive or a root
+    return (
+        bool(image_id)
+        and "\0" not in image_id
+        and not windows.drive
+        and not windows.root
+        and not pure.is_absolute()
+        and ".." not in pure.parts
+        and 1 <= len(pure.parts) <= max_parts
+    )
 
 
 MAX_ID_PARTS = 4  # an image id may name up to 3 folders under the images folder (COCO's train2014/..., your own)

@@ -38,6 +38,7 @@ pictures.
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,10 @@ import numpy as np
 #: Larger files are refused from their header, before decoding: a 10,000 x 10,000
 #: image would need 300 MB as bytes and 1.2 GB as floats.
 MAX_IMAGE_PIXELS = 40_000_000
+
+#: Largest image file accepted, in bytes (fifty mebibytes, far above any camera's JPEG). Checked from the
+#: file's size before a byte is read: a small JPEG followed by a huge run of zeros passes the pixel check.
+MAX_IMAGE_BYTES = 50 * 2**20
 
 # Which decoder an image goes to.
 JPEG, PNG, PNG16, PILLOW = 0, 1, 2, 3
@@ -91,7 +96,7 @@ def _refusal(handle) -> str:
         return f"unreadable image header (it starts like a {name} file, but the header is damaged)"
     if name is not None:
         return f"{name} files are not accepted (only {', '.join(ALLOWED_FORMATS)}); it was not opened"
-    return f"not an image file (Pillow does not recognise its format; it starts with {start[:16]!r})"
+    return "not an image file (Pillow does not recognise its format)"  # its bytes are not echoed: it may be a secret
 
 
 def open_image(source):
@@ -169,13 +174,20 @@ def check_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> 
 
     path = Path(path)
     try:
-        size = path.stat().st_size
+        status = path.stat()
     except FileNotFoundError:
         return ImageCheck(None, "file not found")
-    except OSError as error:
-        return ImageCheck(None, f"cannot read the file ({error.strerror or error})")
+    except (OSError, ValueError) as error:
+        return ImageCheck(None, f"cannot read the file ({getattr(error, 'strerror', None) or error})")
+    size = status.st_size
+    if not stat.S_ISREG(status.st_mode):  # a FIFO or a device (/dev/zero) would block or never end
+        return ImageCheck(None, "not a regular file (a device, pipe or folder); refused before reading")
     if size == 0:
         return ImageCheck(None, "empty file (0 bytes)")
+    if size > MAX_IMAGE_BYTES:
+        return ImageCheck(
+            None, f"{size:,} bytes is over the limit of {MAX_IMAGE_BYTES:,} (MAX_IMAGE_BYTES); refused before reading"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

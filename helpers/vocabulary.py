@@ -97,8 +97,17 @@ class Vocabulary:
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8-sig"))
-            return cls(data["words"], data.get("counts"), data.get("min_count", 1))
-        except (KeyError, TypeError, AttributeError, json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"{path} is not a vocabulary file ({error!r}).") from error
+            words = data["words"]
+        except (KeyError, TypeError, AttributeError, ValueError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path} is not a vocabulary file ({str(error)[:200]!r}).") from None
         except RecursionError:
             raise ValueError(f"{path} is not a vocabulary file (JSON nested too deeply to read).") from None
+        if not isinstance(words, list) or not all(isinstance(word, str) for word in words):
+            raise ValueError(f"{path} is not a vocabulary file: 'words' must be a list of strings")
+        missing = [token for token in (START_TOKEN, STOP_TOKEN) if token not in words]
+        if missing:
+            raise ValueError(f"{path} is not a vocabulary file: it lacks {' and '.join(missing)}")
+        try:
+            return cls(words, data.get("counts"), data.get("min_count", 1))
+        except (TypeError, ValueError, AttributeError) as error:
+            raise ValueError(f"{path} is not a vocabulary file ({error}).") from None

@@ -227,3 +227,24 @@ def test_the_course_model_captions_the_real_photos(course_run, keras_home):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert [line.split(": ")[0] for line in result.stdout.strip().splitlines()] == photos
+
+
+@pytest.mark.course  # end to end, slow: trains a model and extracts features first
+def test_a_400_mib_photo_is_refused_while_the_good_one_beside_it_is_captioned(sample_run, tmp_path, capsys):
+    """Issue 27: a small JPEG followed by 400 MiB of zeros (sparse) is refused from its size (MAX_IMAGE_BYTES),
+    before a byte is read; the good photo is still captioned; exit 1 (some photos failed)."""
+    import time
+
+    from PIL import Image
+
+    run_dir, sample, image_ids = sample_run
+    huge = tmp_path / "huge.jpg"
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(huge, "JPEG")
+    os.truncate(huge, huge.stat().st_size + 400 * 2**20)
+    good = sample.image_path(image_ids[0])
+    started = time.perf_counter()
+    assert cli.main(["caption", "--run", str(run_dir), str(huge), str(good)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.count("error: ") == 1 and "MAX_IMAGE_BYTES" in captured.err and "Traceback" not in captured.err
+    assert captured.out.startswith(f"{good}: ") and captured.out.count("\n") == 1
+    assert time.perf_counter() - started < 60

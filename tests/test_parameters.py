@@ -71,13 +71,13 @@ def test_list_parameters_lists_each_parameter_once_with_its_notebooks(capsys):
         assert sum(line.startswith(p.name + " ") for line in printed.splitlines()) == 1, p.name
     epochs = next(line for line in printed.splitlines() if line.startswith("EPOCHS "))
     assert "int" in epochs and "100" in epochs and "notebooks 06" in epochs
-    assert "passes over the training captions" in printed and "allowed: a whole number >= 1" in printed
+    assert "passes over the training captions" in printed and "allowed: a whole number from 1 to 10000" in printed
 
 
 @pytest.mark.parametrize(
     "arguments, named",
     [
-        (["-p", "EPOCHS", "-1"], "EPOCHS=-1 is not allowed: a whole number >= 1"),
+        (["-p", "EPOCHS", "-1"], "EPOCHS=-1 is not allowed: a whole number from 1 to 10000"),
         (["-p", "EPOCHS", "abc"], "EPOCHS='abc' is not allowed: a whole number"),
         (["-p", "ENCODER", "resnet"], "ENCODER='resnet' is not allowed: one of 'inception_v3'"),
         (["-p", "DROPOUT", "2"], "DROPOUT=2 is not allowed: a number from 0.0 to 0.95"),

@@ -19,12 +19,14 @@ def runs(tmp_path, monkeypatch):
     return tmp_path / "runs"
 
 
-def test_the_default_folder_is_named_after_the_parameters_that_change_results(runs):
+def test_the_default_folder_is_named_after_the_parameters_that_change_results(runs, tmp_path):
+    (tmp_path / "my flickr").mkdir()
+    (tmp_path / "weights.h5").write_bytes(b"")  # path parameters must exist (course.parameter_values)
     default = RunFolder.open("", {})
     assert default.path == runs / "sample-mobilenet_v2-auto"
     assert RunFolder.open("", {"ENCODER": "inception_v3"}).path.name == "sample-inception_v3-auto"
     assert (
-        RunFolder.open("", {"DATASET": "/data/my flickr", "WEIGHTS": "/w/weights.h5"}).path.name
+        RunFolder.open("", {"DATASET": str(tmp_path / "my flickr"), "WEIGHTS": str(tmp_path / "weights.h5")}).path.name
         == "my_flickr-mobilenet_v2-weights"
     )
     # not result-changing: the same folder

@@ -97,7 +97,7 @@ def test_a_consistent_run_folder_loads(tmp_path, model_file):
             [files.VOCABULARY_FILE, files.MODEL_FILE],
             ["has 11 words", "predicts 9"],
         ),
-        ({"max_length": -3}, [files.CONFIG_FILE], ["max_length is -3", "at least 2"]),
+        ({"max_length": -3}, [files.CONFIG_FILE], ["max_length is -3", "from 2 (start and stop tokens)"]),
         ({"max_length": "7"}, [files.CONFIG_FILE], ["max_length is '7'"]),
         (
             {"encoder": "mobilenet_v3_small", "feature_dim": 576},
