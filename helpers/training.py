@@ -23,21 +23,11 @@ each) and a small index; a ``tf.data`` pipeline shuffles the index and builds
 the batches. Captions are padded with 0 *after* the words; the Embedding's mask
 makes the LSTM skip padding, and the loss ignores targets that are padding.
 
-Padding still costs time: the LSTM steps through it and the softmax over the
-whole vocabulary is computed at every padded position. Most Flickr8k captions
-have 10-15 words, the longest over 30, so a batch padded to the longest caption
-of the dataset is mostly padding. Each batch is therefore padded only to *its
-own* longest caption: at Flickr8k size padding falls from two thirds of the
-positions to under half and an epoch is much faster, with batches that stay a
-plain shuffle (the same examples, the same loss, the same learning).
-
-Even with its own padding a batch is about half padding, and the softmax over the
-vocabulary (two thirds of a step's work at Flickr8k's 4,500 words) would still be
-computed at every padded position for a loss that ignores it. :func:`train` therefore
-fits a *view* of the model (:func:`model_at_targets`): the same layers and weights, the
-last layer applied only to the positions that have a target (:func:`batches_at_targets`
-flattens the targets to match). The same loss and gradients, a faster epoch; the saved
-model is the ordinary one, which predicts after every word.
+Padding still costs time, so each batch is padded only to *its own* longest
+caption, and :func:`train` fits a *view* of the model (:func:`model_at_targets`):
+the same layers and weights, the softmax over the vocabulary applied only where a
+word is predicted (:func:`batches_at_targets` flattens the targets to match). The
+same loss and gradients, a faster epoch; the saved model predicts after every word.
 
 Sorting captions by length within windows of a few batches before cutting them
 (:func:`length_bucketed_batches`, ``bucket=True``) leaves even less padding (a
@@ -46,21 +36,14 @@ of about one length learn less per epoch — and, measured at Flickr8k size, les
 second too — than a plain shuffle. Every figure: docs/benchmarks.md.
 
 The loss is the mean over every *word* of an epoch, however the captions are batched:
-Keras averages the cross-entropy over the words of a batch, so a batch of short
-captions would give each of its words more weight than a batch of long ones, and
-sorting by length would make such batches common. Each teacher-forcing batch therefore
-carries a sample weight, its number of words over (captions x the dataset's mean
-words per caption), which turns the batch mean into a word-level mean (the reported
-loss over an epoch is then exactly the mean over all its words, as for the
-prefix-pair baseline, where every example is one word).
+each teacher-forcing batch carries a sample weight, its number of words over
+(captions x the dataset's mean words per caption), which turns Keras' batch mean
+into a word-level mean (as for the prefix-pair baseline, one word per example).
 
-:func:`train` keeps the best epoch (dev loss) in ``model.keras``, stops early
-when the dev loss stops improving, and backs up the training state after each
-epoch (``keras.callbacks.BackupAndRestore``) so an interrupted run resumes where
-it stopped when started again. ``epochs`` is an upper bound: an epoch is only
-``captions / batch size`` optimisation steps (a 150-photo dataset: 750 captions,
-12 steps at 64), so a small dataset needs many epochs, and the dev loss, not the
-epoch count, decides when to stop.
+:func:`train` saves the average of the best epochs' weights (dev loss;
+:mod:`helpers.checkpoint_averaging`) in ``model.keras``, stops early when the dev
+loss stops improving, and backs up the training state after each epoch
+(``keras.callbacks.BackupAndRestore``): an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -70,6 +53,12 @@ from pathlib import Path
 import numpy as np
 
 from course import files, paths
+from helpers.checkpoint_averaging import (
+    BEST_EPOCHS_DIR,
+    DEFAULT_AVERAGED_EPOCHS,
+    average_best_epochs,
+    keep_best_epoch_weights,
+)
 from helpers.vocabulary import PAD_ID, Vocabulary
 
 
@@ -419,7 +408,7 @@ def distribution_strategy(name: str = "default"):
     raise ValueError(f'unknown STRATEGY {name!r}: use "default" or "mirrored"')
 
 
-def _training_tracker(backup_dir: Path, early_stopping, model, model_path: Path):
+def _training_tracker(backup_dir: Path, early_stopping, model, model_path: Path, average_epochs: int = 1):
     """Records the history, saves the best ``model`` (atomically; Keras calls the tracker with the
     model it fits, which may be :func:`model_at_targets`'s view of it) and, when a run
     resumes, carries the best loss and the early-stopping count over."""
@@ -466,6 +455,10 @@ def _training_tracker(backup_dir: Path, early_stopping, model, model_path: Path)
                 temporary = model_path.with_name(f".{model_path.stem}.partial.keras")
                 model.save(temporary)
                 temporary.replace(model_path)  # atomic: model.keras is always a whole model
+            if average_epochs > 1:  # before the history: a resumed run never lists an epoch whose weights are missing
+                keep_best_epoch_weights(
+                    model, model_path.parent / BEST_EPOCHS_DIR, self.history["val_loss"], average_epochs
+                )
             backup_dir.mkdir(parents=True, exist_ok=True)
             paths.write_json_atomic(self.history_path, self.history)
 
@@ -484,13 +477,15 @@ def train(
     callbacks: list | tuple = (),
     reduce_lr_patience: int | None = None,
     reduce_lr_factor: float = 0.5,
+    average_epochs: int = DEFAULT_AVERAGED_EPOCHS,
 ) -> dict:
     """Fit with the model's loss and optimizer (Adam); validate on ``dev_dataset`` after every epoch.
 
-    Writes into ``run_dir``: ``model.keras`` (the epoch with the lowest dev loss),
-    ``history.json``; stops after ``patience`` epochs without a better dev loss
-    (``keras.callbacks.EarlyStopping``) — ``epochs`` is only an upper bound — and
-    leaves ``model`` holding the best epoch's weights. What it fits is
+    Writes into ``run_dir``: ``model.keras`` and ``history.json``; stops after ``patience`` epochs without a
+    better dev loss (``keras.callbacks.EarlyStopping``) — ``epochs`` is only an upper bound. The model saved,
+    and left in ``model``, holds the average of the weights of the ``average_epochs`` epochs with the lowest dev
+    loss (:mod:`helpers.checkpoint_averaging`; ``1``: the best epoch's weights) when early stopping ended the
+    training; a training that ran all its ``epochs`` keeps its best epoch (its best epochs are still improving). What it fits is
     :func:`model_at_targets`'s view of ``model`` (the same weights; the softmax only where
     a word is predicted), fed :func:`batches_at_targets`; ``model`` itself where the view
     cannot be made (several devices). After ``reduce_lr_patience``
@@ -502,10 +497,14 @@ def train(
     after that epoch (and the folder disappears when training finishes).
 
     Returns the history ``{"loss": [...], "val_loss": [...], "epoch_seconds": [...], "learning_rate": [...],
-    "best_epoch": n, "epochs_run": n, "stopped_early": bool, "resumed_at_epoch": n}``.
+    "best_epoch": n, "epochs_run": n, "stopped_early": bool, "resumed_at_epoch": n, "averaged_epochs": [n, ...],
+    "averaged_val_loss": x}`` (the last two: the epochs averaged, from 1, and the dev loss of their average;
+    ``[]`` and the best epoch's loss when nothing was averaged).
     ``callbacks`` are extra Keras callbacks (TensorBoard, say), called first."""
     import keras
 
+    if average_epochs < 1:
+        raise ValueError(f"average_epochs must be at least 1, got {average_epochs}")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     backup_dir = run_dir / BACKUP_DIR
@@ -513,7 +512,7 @@ def train(
     if damaged:
         print(f"{damaged}: starting over from epoch 1 (the backup of the interrupted training was removed)")
     early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, verbose=verbose)
-    tracker = _training_tracker(backup_dir, early_stopping, model, run_dir / files.MODEL_FILE)
+    tracker = _training_tracker(backup_dir, early_stopping, model, run_dir / files.MODEL_FILE, average_epochs)
     reduce_lr_patience = max(1, patience // 2) if reduce_lr_patience is None else reduce_lr_patience
     schedule = (
         [
@@ -543,9 +542,22 @@ def train(
     if (run_dir / files.MODEL_FILE).exists():
         model.load_weights(run_dir / files.MODEL_FILE)  # the best epoch, not the last
     history = dict(tracker.history)
+    # only once the dev loss has levelled off (early stopping): the best epochs of a training cut short by
+    # ``epochs`` are its last ones, still improving, and their average would lag behind the best of them
+    stopped_early = len(history["loss"]) < epochs
+    averaged = average_best_epochs(
+        model, run_dir / BEST_EPOCHS_DIR, history["val_loss"], average_epochs if stopped_early else 1
+    )
+    history["averaged_epochs"] = [epoch + 1 for epoch in averaged]
+    history["averaged_val_loss"] = min(history["val_loss"]) if history["val_loss"] else None
+    if averaged:
+        history["averaged_val_loss"] = float(np.atleast_1d(fitted.evaluate(dev_dataset, verbose=0))[0])
+        temporary = run_dir / f".{Path(files.MODEL_FILE).stem}.partial.keras"
+        model.save(temporary)
+        temporary.replace(run_dir / files.MODEL_FILE)  # atomic: model.keras is always a whole model
     history["best_epoch"] = int(np.nanargmin(history["val_loss"])) + 1 if history["val_loss"] else 0
     history["epochs_run"] = len(history["loss"])
-    history["stopped_early"] = len(history["loss"]) < epochs
+    history["stopped_early"] = stopped_early
     history["resumed_at_epoch"] = tracker.first_epoch or 0
     paths.write_json_atomic(run_dir / files.HISTORY_FILE, history)
     return history

@@ -12,7 +12,7 @@ from toy_training import run, toy_data
 
 from course import files, paths
 from course import trained_run as trained
-from helpers import decoding, training
+from helpers import checkpoint_averaging, decoding, training
 from helpers.model import build_merge_model
 from helpers.vocabulary import PAD_ID, Vocabulary
 
@@ -286,7 +286,7 @@ def test_training_lowers_the_loss_and_beats_the_baseline(trained_run):
     assert not (run_dir / training.BACKUP_DIR).exists(), "the backup is removed when training finishes"
 
 
-def test_the_best_epoch_is_the_one_saved(trained_run):
+def test_a_training_that_runs_all_its_epochs_saves_its_best_epoch(trained_run):
     run_dir, history = trained_run
     model, _, _ = trained.load_trained_model(run_dir)
     image_ids, feature_matrix, captions = toy_data()
@@ -296,7 +296,9 @@ def test_the_best_epoch_is_the_one_saved(trained_run):
     dev, _ = training.teacher_forcing_dataset(
         feature_matrix[1::2], captions, image_ids[1::2], vocabulary, max_length, 16, shuffle=False
     )
+    assert not history["stopped_early"] and history["averaged_epochs"] == [], "still improving: nothing averaged"
     assert np.isclose(model.evaluate(dev, verbose=0), min(history["val_loss"]), rtol=1e-3)
+    assert not (run_dir / checkpoint_averaging.BEST_EPOCHS_DIR).exists(), "the kept epochs are removed at the end"
 
 
 def test_the_trained_model_names_the_colour_and_reloads_with_the_same_captions(trained_run):
@@ -426,7 +428,15 @@ def test_training_ends_holding_the_best_epoch_and_a_plateau_halves_the_learning_
         "merge", len(vocabulary), max_length - 1, 8, units=32, embedding_dim=16, dropout=0.1, learning_rate=0.2
     )
     history = training.train(
-        model, train_ds, dev_ds, epochs=30, run_dir=tmp_path, patience=3, reduce_lr_patience=1, verbose=0
+        model,
+        train_ds,
+        dev_ds,
+        epochs=30,
+        run_dir=tmp_path,
+        patience=3,
+        reduce_lr_patience=1,
+        verbose=0,
+        average_epochs=1,
     )
     rates = history["learning_rate"]
     assert len(rates) == history["epochs_run"] and rates[0] == pytest.approx(0.2)
@@ -436,3 +446,54 @@ def test_training_ends_holding_the_best_epoch_and_a_plateau_halves_the_learning_
     assert np.isclose(model.evaluate(dev_ds, verbose=0), min(history["val_loss"]), rtol=1e-3), (
         "after train() the model holds the best epoch, not the last"
     )
+
+
+def test_the_saved_model_averages_the_weights_of_the_best_epochs(tmp_path):
+    import keras
+
+    from helpers.model import build_model
+
+    keras.utils.set_random_seed(0)
+    image_ids, feature_matrix, captions = toy_data()
+    vocabulary = Vocabulary.build([c for caps in captions.values() for c in caps])
+    max_length = training.max_caption_length(captions)
+    train_ds, _ = training.teacher_forcing_dataset(
+        feature_matrix[::2], captions, image_ids[::2], vocabulary, max_length, 16
+    )
+    dev_ds, _ = training.teacher_forcing_dataset(
+        feature_matrix[1::2], captions, image_ids[1::2], vocabulary, max_length, 16, shuffle=False
+    )
+    model = build_model("merge", len(vocabulary), max_length - 1, 8, units=16, embedding_dim=8, learning_rate=0.05)
+    per_epoch = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            per_epoch.append(model.get_weights())
+
+    history = training.train(
+        model,
+        train_ds,
+        dev_ds,
+        epochs=40,
+        run_dir=tmp_path,
+        patience=2,
+        verbose=0,
+        average_epochs=3,
+        callbacks=[Record()],
+    )  # early stopping ends it: the dev loss has levelled off
+    best = checkpoint_averaging.best_epochs(history["val_loss"], 3)
+    assert history["stopped_early"] and len(best) == 3 and history["averaged_epochs"] == [epoch + 1 for epoch in best]
+    expected = checkpoint_averaging.average_weights([per_epoch[epoch] for epoch in best])
+    saved = keras.saving.load_model(tmp_path / files.MODEL_FILE).get_weights()
+    for held, kept, average in zip(model.get_weights(), saved, expected):
+        np.testing.assert_allclose(held, average, rtol=1e-5, atol=1e-7)
+        np.testing.assert_array_equal(held, kept)
+    assert np.isclose(model.evaluate(dev_ds, verbose=0), history["averaged_val_loss"], rtol=1e-4)
+    assert not (tmp_path / checkpoint_averaging.BEST_EPOCHS_DIR).exists()
+
+
+def test_the_best_epochs_are_the_lowest_dev_losses_and_nan_never_counts():
+    assert checkpoint_averaging.best_epochs([3.0, 2.0, float("nan"), 2.0, 1.0], 3) == [4, 1, 3]
+    assert checkpoint_averaging.best_epochs([float("nan")], 5) == []
+    with pytest.raises(ValueError, match="average_epochs"):
+        training.train(None, None, None, epochs=1, run_dir="unused", average_epochs=0)
