@@ -29,11 +29,9 @@ the same layers and weights, the softmax over the vocabulary applied only where 
 word is predicted (:func:`batches_at_targets` flattens the targets to match). The
 same loss and gradients, a faster epoch; the saved model predicts after every word.
 
-Sorting captions by length within windows of a few batches before cutting them
-(:func:`length_bucketed_batches`, ``bucket=True``) leaves even less padding (a
-slightly faster epoch still) but is not the default: batches of captions
-of about one length learn less per epoch — and, measured at Flickr8k size, less per
-second too — than a plain shuffle. Every figure: docs/benchmarks.md.
+Sorting captions by length (:func:`length_bucketed_batches`, ``bucket=True``)
+leaves even less padding but is not the default: such batches learn less per epoch
+and per second than a plain shuffle (docs/benchmarks.md).
 
 The loss is the mean over every *word* of an epoch, however the captions are batched:
 each teacher-forcing batch carries a sample weight, its number of words over

@@ -169,6 +169,10 @@ def caption_grid(
         hspace=(heading_inches + reference_inches) / GRID_IMAGE_INCHES,
     )
     for axis, image_path, heading, shown in zip(axes.flat, image_paths, headings, reference_texts):
+        # a photo narrower than its column (portrait) would shrink its axes to the middle of the column, and the
+        # title, wrapped to the column's width, would start there and run into the next picture's: keep every
+        # picture at the top left of its column, where the title starts
+        axis.set_anchor("NW")
         show_image(axis, image_path)
         axis.set_title(
             "\n".join(heading),

@@ -66,3 +66,21 @@ def test_wrap_to_width_cuts_long_words_and_marks_cut_captions():
     assert visualization.wrap_to_width("x" * 12, 5, measure) == ["xxxxx", "xxxxx", "xx"]
     lines = visualization.wrap_to_width("one two three four five six", 9, measure, max_lines=2)
     assert lines == ["one two", "three…"] and all(len(line) <= 9 for line in lines)
+
+
+def test_captions_of_portrait_photos_stay_in_their_own_column(tmp_path):
+    """Real photos are often portrait (a Flickr8k thumbnail is 150x200): the picture is narrower than its column,
+    and its caption, wrapped to the column's width, must still end before the next column's picture starts."""
+    paths = []
+    for k in range(4):
+        Image.new("RGB", (150, 200) if k % 2 else (200, 150), "gray").save(tmp_path / f"{k}.jpg")
+        paths.append(tmp_path / f"{k}.jpg")
+    caption = "young boy is standing on the beach with the shoreline of the sea behind him"
+    figure = visualization.caption_grid(paths, [caption] * 4, [["a boy on a beach"]] * 4, columns=4)
+    _inside(figure)
+    renderer = figure.canvas.get_renderer()
+    axes = figure.axes[:4]
+    titles = [axis.title if axis.get_title() else axis._left_title for axis in axes]
+    for left, right, title in zip(axes, axes[1:], titles):
+        assert title.get_window_extent(renderer).x1 <= right.get_window_extent(renderer).x0 + 1, title.get_text()
+        assert left.get_window_extent(renderer).x0 <= title.get_window_extent(renderer).x0 + 1
