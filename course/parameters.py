@@ -170,6 +170,14 @@ PARAMETERS: list[Parameter] = [
         "MIN_WORD_COUNT", int, 2, "words seen fewer times in the training captions become <unk>", ("02",), minimum=1
     ),
     Parameter(
+        "TRAIN_IMAGES",
+        int,
+        0,
+        "train on the first N training images only (0: all); a class on Binder or Colab: 1000 (docs/teaching.md)",
+        ("02",),
+        minimum=0,
+    ),
+    Parameter(
         "NUM_SHARDS",
         int,
         1,
