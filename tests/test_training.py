@@ -407,14 +407,8 @@ def test_missing_model_names_the_notebook(tmp_path):
         trained.load_trained_model(tmp_path)
 
 
-def test_training_ends_holding_the_best_epoch_and_a_plateau_halves_the_learning_rate(tmp_path):
-    """EPOCHS is an upper bound: a too-high learning rate makes the dev loss stall; ReduceLROnPlateau halves the
-    rate after ``reduce_lr_patience`` epochs without a better dev loss, and the model in memory is the best epoch."""
-    import keras
-
-    from helpers.model import build_model
-
-    keras.utils.set_random_seed(0)
+def toy_datasets():
+    """The toy data's vocabulary, max length, training batches (even rows) and dev batches (odd rows)."""
     image_ids, feature_matrix, captions = toy_data()
     vocabulary = Vocabulary.build([c for caps in captions.values() for c in caps])
     max_length = training.max_caption_length(captions)
@@ -424,6 +418,18 @@ def test_training_ends_holding_the_best_epoch_and_a_plateau_halves_the_learning_
     dev_ds, _ = training.teacher_forcing_dataset(
         feature_matrix[1::2], captions, image_ids[1::2], vocabulary, max_length, 16, shuffle=False
     )
+    return vocabulary, max_length, train_ds, dev_ds
+
+
+def test_training_ends_holding_the_best_epoch_and_a_plateau_halves_the_learning_rate(tmp_path):
+    """EPOCHS is an upper bound: a too-high learning rate makes the dev loss stall; ReduceLROnPlateau halves the
+    rate after ``reduce_lr_patience`` epochs without a better dev loss, and the model in memory is the best epoch."""
+    import keras
+
+    from helpers.model import build_model
+
+    keras.utils.set_random_seed(0)
+    vocabulary, max_length, train_ds, dev_ds = toy_datasets()
     model = build_model(
         "merge", len(vocabulary), max_length - 1, 8, units=32, embedding_dim=16, dropout=0.1, learning_rate=0.2
     )
@@ -454,15 +460,7 @@ def test_the_saved_model_averages_the_weights_of_the_best_epochs(tmp_path):
     from helpers.model import build_model
 
     keras.utils.set_random_seed(0)
-    image_ids, feature_matrix, captions = toy_data()
-    vocabulary = Vocabulary.build([c for caps in captions.values() for c in caps])
-    max_length = training.max_caption_length(captions)
-    train_ds, _ = training.teacher_forcing_dataset(
-        feature_matrix[::2], captions, image_ids[::2], vocabulary, max_length, 16
-    )
-    dev_ds, _ = training.teacher_forcing_dataset(
-        feature_matrix[1::2], captions, image_ids[1::2], vocabulary, max_length, 16, shuffle=False
-    )
+    vocabulary, max_length, train_ds, dev_ds = toy_datasets()
     model = build_model("merge", len(vocabulary), max_length - 1, 8, units=16, embedding_dim=8, learning_rate=0.05)
     per_epoch = []
 
