@@ -17,7 +17,9 @@ caption``. Nothing else spells a run-folder file name or a ``config.json`` key.
   and what to do) rather than mixing two runs' files in one folder.
 
 **Loading.** Each ``load_*`` raises :class:`MissingInputError` when its file is missing: one line naming
-the file and the notebook that writes it (shown in Jupyter without a traceback).
+the file, the notebook that writes it and the command that builds it (``python -m helpers run --until NN``,
+the notebooks before the one that failed, into the same run folder; on Colab the one-line cell
+``!python -m helpers run --until NN``), shown in Jupyter without a traceback.
 
 **config.json** holds one typed section per stage (the dataclasses below); keys a section does not know
 (an older or newer run) are kept in its ``extra`` and written back unchanged.
@@ -27,6 +29,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -126,19 +130,52 @@ class _OneLine:
 
 
 class MissingInputError(_OneLine, FileNotFoundError):
-    """A file a notebook reads is not in the run folder; the message names it and the notebook that writes it."""
+    """A file a notebook reads is not in the run folder; the message names it, the notebook that writes it and,
+    when given, the ``command`` that builds it (:meth:`RunFolder.build_command`)."""
 
-    def __init__(self, path: str | os.PathLike, notebook: str | None = None, what: str | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        notebook: str | None = None,
+        what: str | None = None,
+        command: str = "",
+        *,
+        in_notebook: bool = True,
+    ):
         path = Path(path)
-        self.path, self.notebook = path, notebook
+        self.path, self.notebook, self.command = path, notebook, command
         missing = what or f"{path.name} is missing from the run folder {path.parent}"
-        hint = (
-            f": it is written by notebooks/{notebook}; run that notebook (and the ones before it) into this "
-            "run folder first, with the same parameters"
-            if notebook
-            else ""
-        )
+        if notebook and command:
+            hint = (
+                f": it is written by notebooks/{notebook}. Build this notebook's inputs by running the notebooks "
+                f"before it into this run folder: {_command_advice(command)}"
+                if in_notebook
+                else f": it is written by notebooks/{notebook}. Build it with `{command}` in the repository"
+            )
+        elif notebook:
+            hint = (
+                f": it is written by notebooks/{notebook}; run that notebook (and the ones before it) into this "
+                "run folder first, with the same parameters"
+            )
+        else:
+            hint = ""
         super().__init__(f"{missing}{hint}.")
+
+
+def _command_advice(command: str) -> str:
+    """Where to type ``command``: a cell with ``!`` (on Colab first: no terminal at hand) or a terminal."""
+    if "google.colab" in sys.modules:
+        return f"run the cell `!{command}` (it takes a few minutes), then rerun this notebook"
+    return f"in a new cell `!{command}`, or `{command}` in a terminal in the repository; then rerun this notebook"
+
+
+def notebook_before(notebook: str) -> str | None:
+    """The two-digit number of the notebook before ``notebook`` ("06" or "06_training.ipynb" -> "05")."""
+    numbers = [name[:2] for name in NOTEBOOKS]
+    prefix = str(notebook)[:2]
+    if prefix not in numbers or numbers.index(prefix) == 0:
+        return None
+    return numbers[numbers.index(prefix) - 1]
 
 
 class RunFolderError(_OneLine, ValueError):
@@ -343,6 +380,7 @@ class RunFolder:
     def __init__(self, path: Path, parameters: Mapping[str, Any] | None = None):
         self.path = Path(path)
         self.parameters = dict(parameters or {})
+        self.notebook: str | None = None  # the notebook that opened it ("06"), for MissingInputError's command
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
@@ -378,6 +416,7 @@ class RunFolder:
         except OSError as error:
             raise RunFolderError(f"RUN_DIR={str(run_dir)!r}: cannot create {path} ({error.strerror})") from None
         folder = cls(path, given)
+        folder.notebook = notebook
         folder._record_parameters(given)
         return folder
 
@@ -419,8 +458,33 @@ class RunFolder:
     def _require(self, name: str) -> Path:
         path = self.path / name
         if not path.exists():
-            raise MissingInputError(path, MADE_BY.get(name))
+            writer = MADE_BY.get(name)
+            raise MissingInputError(
+                path, writer, command=self.build_command(writer), in_notebook=self.notebook is not None
+            )
         return path
+
+    def build_command(self, writer: str | None = None) -> str:
+        """The command that runs the notebooks before the one that opened this folder (else up to ``writer``,
+        the notebook that writes the missing file) into this folder: ``python -m helpers run --until 05``, plus
+        ``-p NAME VALUE`` for each parameter not at its default and ``--run-dir`` when the folder is not the
+        default one of those parameters. "" when there is nothing to run before."""
+        until = notebook_before(self.notebook) if self.notebook else None
+        if until is None or (writer and writer[:2] > until):
+            until = writer[:2] if writer else None
+        if until is None:
+            return ""
+        changed = {
+            name: value
+            for name, value in self.parameters.items()
+            if name in params.BY_NAME and name != "RUN_DIR" and value != params.BY_NAME[name].default
+        }
+        words = ["python", "-m", "helpers", "run", "--until", until]
+        for name, value in changed.items():
+            words += ["-p", name, value if isinstance(value, str) else repr(value)]
+        if self.path.resolve() != (paths.RUNS_DIR / default_name(changed)).resolve():
+            words += ["--run-dir", str(self.path.resolve())]
+        return shlex.join(words)
 
     def _read_json(self, name: str) -> Any:
         return read_json(self._require(name))
@@ -458,6 +522,8 @@ class RunFolder:
                 self.path / CONFIG_FILE,
                 MADE_BY.get(kind.NAME),
                 what=f"{CONFIG_FILE} in {self.path} has no {kind.NAME!r} section",
+                command=self.build_command(MADE_BY.get(kind.NAME)),
+                in_notebook=self.notebook is not None,
             )
         try:
             return kind.from_dict(values)
