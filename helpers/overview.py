@@ -268,6 +268,21 @@ def installed_requirements() -> list[dict]:
     return rows
 
 
+def platform_note(system: str | None = None, machine: str | None = None) -> str | None:
+    """A line for a platform the course's TensorFlow does not support (None elsewhere): Intel Macs have no
+    TensorFlow after 2.16 (the course needs 2.20 or later). ``system``/``machine`` default to this computer's
+    (``platform.system()``, ``platform.machine()``). docs/platforms.md says more."""
+    system = platform.system() if system is None else system
+    machine = (platform.machine() if machine is None else machine).lower()
+    if system == "Darwin" and machine in ("x86_64", "amd64", "i386"):
+        return (
+            "This is an Intel Mac: TensorFlow publishes no release after 2.16 for it, and the course needs 2.20 or "
+            "later, so pip cannot install it here. Use Google Colab or Binder (the badges at the top of each "
+            "notebook), a Linux machine, or an Apple Silicon Mac (docs/platforms.md)."
+        )
+    return None
+
+
 def memory_limit_bytes() -> int | None:
     """The memory this process may use: the container's limit (Binder: about 2 GB) or the machine's RAM."""
     for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
