@@ -312,7 +312,9 @@ def test_binder_postbuild_caches_the_imagenet_weights_and_says_so_when_it_cannot
     # A failed download: the build goes on (exit 0), saying so in one line. A fake python fails the download only.
     fake = tmp_path / "bin"
     fake.mkdir()
-    (fake / "python").write_text('#!/bin/sh\nif [ "$1" = "-" ]; then cat >/dev/null; echo "no network" >&2; exit 1; fi\n')
+    (fake / "python").write_text(
+        '#!/bin/sh\nif [ "$1" = "-" ]; then cat >/dev/null; echo "no network" >&2; exit 1; fi\n'
+    )
     (fake / "python").chmod(0o755)
     result = subprocess.run(
         ["bash", str(path)],
