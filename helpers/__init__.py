@@ -38,4 +38,4 @@ Importing ``helpers`` has no side effects: no seeding, no downloads and no
 TensorFlow import (modules that need TensorFlow import it themselves).
 """
 
-__version__ = "0.1.0"
+__version__ = "2026.1"  # = pyproject.toml version (a test checks); releases: CHANGELOG.md

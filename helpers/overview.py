@@ -243,6 +243,10 @@ def run_folder_to_check(
 # --- is everything installed? ------------------------------------------------------------------
 
 
+#: Dependencies Colab does without (its own notebook interface); as ``COLAB_SKIPS`` in scripts/colab_setup.py.
+NOT_NEEDED_ON_COLAB = {"jupyterlab"}
+
+
 def installed_requirements() -> list[dict]:
     """Each dependency of the installed package (pyproject.toml) for this platform: the pin,
     the installed version and whether it satisfies the pin."""
@@ -255,6 +259,8 @@ def installed_requirements() -> list[dict]:
         requirement = Requirement(text)
         if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
             continue  # another platform's line, or a test-only extra
+        if requirement.name in NOT_NEEDED_ON_COLAB and "google.colab" in sys.modules:
+            continue  # Colab's own interface replaces it (scripts/colab_setup.py does not install it)
         version = None
         # conda-forge's CPU TensorFlow is the package "tensorflow" (pip's CPU wheel is "tensorflow-cpu").
         for name in (requirement.name, *(["tensorflow"] if requirement.name == "tensorflow-cpu" else [])):

@@ -116,6 +116,14 @@ def test_colab_setup_installs_what_colab_lacks_but_not_jupyterlab():
     assert notes == [], "every Colab version is admitted by the pins: nothing to note"
 
 
+def test_notebook_00_on_colab_does_not_ask_for_jupyterlab(monkeypatch):
+    assert overview.NOT_NEEDED_ON_COLAB == colab_setup.COLAB_SKIPS
+    monkeypatch.setitem(sys.modules, "google.colab", type(sys)("google.colab"))
+    assert "jupyterlab" not in {row["package"] for row in overview.installed_requirements()}
+    monkeypatch.delitem(sys.modules, "google.colab")
+    assert "jupyterlab" in {row["package"] for row in overview.installed_requirements()}
+
+
 def test_colab_setup_holds_every_installed_package_at_its_version(monkeypatch, tmp_path):
     class Distribution:
         def __init__(self, name, version):
@@ -343,6 +351,9 @@ def test_citation_names_both_licences_a_release_date_and_the_version():
     assert citation["license"] == ["MIT", "CC-BY-4.0"]
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(citation["date-released"]))
     assert citation["version"] == PYPROJECT["project"]["version"] == "2026.1"
+    import helpers
+
+    assert helpers.__version__ == PYPROJECT["project"]["version"]
 
 
 def test_the_changelog_has_an_entry_for_the_version_and_the_tag_scheme():
