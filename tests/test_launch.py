@@ -362,3 +362,12 @@ def test_the_changelog_has_an_entry_for_the_version_and_the_tag_scheme():
     assert re.fullmatch(r"\d{4}\.\d+", version)
     assert re.search(rf"^## {re.escape(version)} ", changelog, flags=re.M), f"CHANGELOG.md: no '## {version}' entry"
     assert f"v{version}" in changelog and "vYYYY.N" in changelog
+
+
+def test_the_course_commands_kernels_start_without_debugpys_frozen_modules_warning(monkeypatch):
+    """ipykernel 6.17 (Colab's) on Python 3.13: four lines of debugpy warning per kernel, unless this is set."""
+    from helpers import quiet
+
+    monkeypatch.delenv("PYDEVD_DISABLE_FILE_VALIDATION", raising=False)
+    quiet.setup(filter_stderr=False)
+    assert os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] == "1"
