@@ -166,7 +166,19 @@ def _command_advice(command: str) -> str:
     """Where to type ``command``: a cell with ``!`` (on Colab first: no terminal at hand) or a terminal."""
     if "google.colab" in sys.modules:
         return f"run the cell `!{command}` (it takes a few minutes), then rerun this notebook"
-    return f"in a new cell `!{command}`, or `{command}` in a terminal in the repository; then rerun this notebook"
+    cell = _cell_python() + command.removeprefix("python")
+    return f"in a new cell `!{cell}`, or `{command}` in a terminal in the repository; then rerun this notebook"
+
+
+def _cell_python() -> str:
+    """``python`` when a cell's ``!python`` is this kernel's interpreter, else its full path (a kernel of a
+    virtual environment that is not activated: ``!python`` would be another Python)."""
+    import shutil
+
+    found = shutil.which("python")
+    if found and os.path.abspath(found) == os.path.abspath(sys.executable):
+        return "python"
+    return shlex.quote(sys.executable)
 
 
 def notebook_before(notebook: str) -> str | None:

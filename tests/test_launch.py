@@ -202,6 +202,7 @@ def test_notebook_before():
 
 def test_a_notebook_opened_alone_gives_the_command_that_builds_its_inputs(monkeypatch, tmp_path):
     monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    monkeypatch.setattr("shutil.which", lambda name: sys.executable)  # `!python` is this kernel's Python
     # the default run folder of the default parameters: the command is the plain one-liner
     monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")
     folder = RunFolder.open("", {"RUN_DIR": ""}, notebook="06")
@@ -211,6 +212,12 @@ def test_a_notebook_opened_alone_gives_the_command_that_builds_its_inputs(monkey
     message = str(error.value)
     assert "features.npz" in message and "03_feature_extraction" in message and "\n" not in message
     assert "`!python -m helpers run --until 05`" in message and "terminal" in message
+    # a kernel whose `!python` is another Python (a virtual environment not activated): the cell names its own
+    monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/elsewhere/python")
+    with pytest.raises(MissingInputError) as error:
+        folder.load_features()
+    assert f"`!{sys.executable} -m helpers run --until 05`" in str(error.value)
+    assert "or `python -m helpers run --until 05` in a terminal" in str(error.value)
     with pytest.raises(MissingInputError, match="no 'text' section.*--until 05"):
         folder.load_text()
 
