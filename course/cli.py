@@ -3,7 +3,8 @@
 Role: course machinery (the command line).
 
 ``run``       run notebooks 00-10 in order into one run folder (:mod:`course.runner`); every ``-p`` is
-              checked before notebook 00 starts (a bad one: one line naming it and what is allowed, exit 2)
+              checked before notebook 00 starts (a bad one: one line naming it and what is allowed, exit 2);
+              ``--until NN`` stops after notebook NN, ``--only``/``--skip`` pick notebooks
 ``caption``   caption your own photos with a trained run folder (:mod:`course.captioner`)
 """
 
@@ -48,6 +49,13 @@ def parser() -> argparse.ArgumentParser:
         "runs/<dataset>-<encoder>-<weights>[-<hash of the other parameters that change results>])",
     )
     run.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks, e.g. --only 07 08")
+    run.add_argument(
+        "--until",
+        metavar="NN",
+        default=None,
+        help="stop after this notebook, e.g. --until 05 runs 00-05: the inputs of 06 (what a notebook opened "
+        "alone, say on Colab, asks for when its inputs are missing)",
+    )
     run.add_argument(
         "--skip",
         nargs="+",
@@ -145,6 +153,13 @@ def run_command(args: argparse.Namespace) -> int:
         notebooks = [n for n in NOTEBOOKS if any(n.startswith(prefix.zfill(2)) for prefix in args.only)]
         if not notebooks:
             return _fail(f"--only {' '.join(args.only)} matches no notebook (00 to {NOTEBOOKS[-1][:2]})")
+    if args.until is not None:
+        last = [n for n in NOTEBOOKS if n.startswith(args.until.zfill(2))]
+        if not last or not args.until.isdigit():
+            return _fail(f"--until {args.until} matches no notebook (00 to {NOTEBOOKS[-1][:2]})")
+        notebooks = [n for n in notebooks if n[:2] <= last[0][:2]]
+        if not notebooks:
+            return _fail(f"--until {args.until} leaves no notebook to run (with --only {' '.join(args.only)})")
     if args.skip:
         skipped = [n for n in notebooks if any(n.startswith(prefix.zfill(2)) for prefix in args.skip)]
         if not skipped:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
+import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from course.files import CONFIG_FILE
+from course.files import CONFIG_FILE, NOTEBOOKS
 from course.paths import read_json, write_json_atomic
 
 
@@ -24,19 +27,62 @@ class OneLine:
 
 
 class MissingInputError(OneLine, FileNotFoundError):
-    """A file a notebook reads is not in the run folder; the message names it and the notebook that writes it."""
+    """A file a notebook reads is not in the run folder; the message names it, the notebook that writes it and,
+    when given, the ``command`` that builds it (:meth:`course.run_folder.RunFolder.build_command`)."""
 
-    def __init__(self, path: str | os.PathLike, notebook: str | None = None, what: str | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        notebook: str | None = None,
+        what: str | None = None,
+        command: str = "",
+        *,
+        in_notebook: bool = True,
+    ):
         path = Path(path)
-        self.path, self.notebook = path, notebook
+        self.path, self.notebook, self.command = path, notebook, command
         missing = what or f"{path.name} is missing from the run folder {path.parent}"
-        hint = (
-            f": it is written by notebooks/{notebook}; run that notebook (and the ones before it) into this "
-            "run folder first, with the same parameters"
-            if notebook
-            else ""
-        )
+        if notebook and command:
+            hint = (
+                f": it is written by notebooks/{notebook}. Build this notebook's inputs by running the notebooks "
+                f"before it into this run folder: {command_advice(command)}"
+                if in_notebook
+                else f": it is written by notebooks/{notebook}. Build it with `{command}` in the repository"
+            )
+        elif notebook:
+            hint = (
+                f": it is written by notebooks/{notebook}; run that notebook (and the ones before it) into this "
+                "run folder first, with the same parameters"
+            )
+        else:
+            hint = ""
         super().__init__(f"{missing}{hint}.")
+
+
+def command_advice(command: str) -> str:
+    """Where to type ``command``: a cell with ``!`` (on Colab first: no terminal at hand) or a terminal."""
+    if "google.colab" in sys.modules:
+        return f"run the cell `!{command}` (it takes a few minutes), then rerun this notebook"
+    cell = cell_python() + command.removeprefix("python")
+    return f"in a new cell `!{cell}`, or `{command}` in a terminal in the repository; then rerun this notebook"
+
+
+def cell_python() -> str:
+    """``python`` when a cell's ``!python`` is this kernel's interpreter, else its full path (a kernel of a
+    virtual environment that is not activated: ``!python`` would be another Python)."""
+    found = shutil.which("python")
+    if found and os.path.abspath(found) == os.path.abspath(sys.executable):
+        return "python"
+    return shlex.quote(sys.executable)
+
+
+def notebook_before(notebook: str) -> str | None:
+    """The two-digit number of the notebook before ``notebook`` ("06" or "06_training.ipynb" -> "05")."""
+    numbers = [name[:2] for name in NOTEBOOKS]
+    prefix = str(notebook)[:2]
+    if prefix not in numbers or numbers.index(prefix) == 0:
+        return None
+    return numbers[numbers.index(prefix) - 1]
 
 
 class RunFolderError(OneLine, ValueError):

@@ -244,6 +244,10 @@ def run_folder_to_check(
 # --- is everything installed? ------------------------------------------------------------------
 
 
+#: Dependencies Colab does without (its own notebook interface); as ``COLAB_SKIPS`` in scripts/colab_setup.py.
+NOT_NEEDED_ON_COLAB = {"jupyterlab"}
+
+
 def installed_requirements() -> list[dict]:
     """Each dependency of the installed package (pyproject.toml) for this platform: the pin,
     the installed version and whether it satisfies the pin."""
@@ -256,6 +260,8 @@ def installed_requirements() -> list[dict]:
         requirement = Requirement(text)
         if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
             continue  # another platform's line, or a test-only extra
+        if requirement.name in NOT_NEEDED_ON_COLAB and "google.colab" in sys.modules:
+            continue  # Colab's own interface replaces it (scripts/colab_setup.py does not install it)
         version = None
         # conda-forge's CPU TensorFlow is the package "tensorflow" (pip's CPU wheel is "tensorflow-cpu").
         for name in (requirement.name, *(["tensorflow"] if requirement.name == "tensorflow-cpu" else [])):
@@ -267,6 +273,21 @@ def installed_requirements() -> list[dict]:
         ok = version is not None and requirement.specifier.contains(version, prereleases=True)
         rows.append({"package": requirement.name, "pin": str(requirement.specifier), "installed": version, "ok": ok})
     return rows
+
+
+def platform_note(system: str | None = None, machine: str | None = None) -> str | None:
+    """A line for a platform the course's TensorFlow does not support (None elsewhere): Intel Macs have no
+    TensorFlow after 2.16 (the course needs 2.20 or later). ``system``/``machine`` default to this computer's
+    (``platform.system()``, ``platform.machine()``). docs/platforms.md says more."""
+    system = platform.system() if system is None else system
+    machine = (platform.machine() if machine is None else machine).lower()
+    if system == "Darwin" and machine in ("x86_64", "amd64", "i386"):
+        return (
+            "This is an Intel Mac: TensorFlow publishes no release after 2.16 for it, and the course needs 2.20 or "
+            "later, so pip cannot install it here. Use Google Colab or Binder (the badges at the top of each "
+            "notebook), a Linux machine, or an Apple Silicon Mac (docs/platforms.md)."
+        )
+    return None
 
 
 def memory_limit_bytes() -> int | None:

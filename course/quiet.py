@@ -31,7 +31,9 @@ import threading
 
 #: Set before TensorFlow loads, unless already set: "2" hides C++ INFO and WARNING lines and
 #: keeps errors (``TF_CPP_MIN_LOG_LEVEL=3`` hides errors too; set it yourself if you want that).
-ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+#: ``PYDEVD_DISABLE_FILE_VALIDATION``: ipykernel 6 (Colab's) on Python 3.13 starts each kernel with debugpy's
+#: four-line "frozen modules" warning; the course command's kernels inherit this and stay quiet.
+ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 
 #: Lines dropped from standard error: TensorFlow's, absl's and oneDNN's notices that need no action.
 NOISE = [

@@ -29,6 +29,7 @@ Role: course machinery (every notebook opens its run folder with it; ``python -m
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -51,6 +52,7 @@ from course.config import (
     TextSection,
     TrainingSection,
     is_course_config,
+    notebook_before,
     read_config_file,
 )
 from course.files import (
@@ -116,6 +118,7 @@ class RunFolder:
     def __init__(self, path: Path, parameters: Mapping[str, Any] | None = None):
         self.path = Path(path)
         self.parameters = dict(parameters or {})
+        self.notebook: str | None = None  # the notebook that opened it ("06"), for MissingInputError's command
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
@@ -156,6 +159,7 @@ class RunFolder:
                 f"RUN_DIR={str(run_dir)!r}: {path / CONFIG_FILE} was not written by the course "
                 f"(none of its keys is {', '.join(sorted(COURSE_CONFIG_KEYS))}); use another folder"
             )
+        folder.notebook = notebook
         folder._record_parameters(given)
         return folder
 
@@ -197,8 +201,33 @@ class RunFolder:
     def _require(self, name: str) -> Path:
         path = self.path / name
         if not path.exists():
-            raise MissingInputError(path, MADE_BY.get(name))
+            writer = MADE_BY.get(name)
+            raise MissingInputError(
+                path, writer, command=self.build_command(writer), in_notebook=self.notebook is not None
+            )
         return path
+
+    def build_command(self, writer: str | None = None) -> str:
+        """The command that runs the notebooks before the one that opened this folder (else up to ``writer``,
+        the notebook that writes the missing file) into this folder: ``python -m helpers run --until 05``, plus
+        ``-p NAME VALUE`` for each parameter not at its default and ``--run-dir`` when the folder is not the
+        default one of those parameters. "" when there is nothing to run before."""
+        until = notebook_before(self.notebook) if self.notebook else None
+        if until is None or (writer and writer[:2] > until):
+            until = writer[:2] if writer else None
+        if until is None:
+            return ""
+        changed = {
+            name: value
+            for name, value in self.parameters.items()
+            if name in params.BY_NAME and name != "RUN_DIR" and value != params.BY_NAME[name].default
+        }
+        words = ["python", "-m", "helpers", "run", "--until", until]
+        for name, value in changed.items():
+            words += ["-p", name, value if isinstance(value, str) else repr(value)]
+        if self.path.resolve() != (paths.RUNS_DIR / default_name(changed)).resolve():
+            words += ["--run-dir", str(self.path.resolve())]
+        return shlex.join(words)
 
     def _read_json(self, name: str) -> Any:
         return read_json(self._require(name))
@@ -236,6 +265,8 @@ class RunFolder:
                 self.path / CONFIG_FILE,
                 MADE_BY.get(kind.NAME),
                 what=f"{CONFIG_FILE} in {self.path} has no {kind.NAME!r} section",
+                command=self.build_command(MADE_BY.get(kind.NAME)),
+                in_notebook=self.notebook is not None,
             )
         try:
             return kind.from_dict(values)

@@ -34,4 +34,4 @@ Importing ``helpers`` has no side effects: no seeding, no downloads and no Tenso
 need TensorFlow import it themselves). ``python -m helpers run|caption`` is :mod:`course.cli`.
 """
 
-__version__ = "0.1.0"
+__version__ = "2026.1"  # = pyproject.toml version (a test checks); releases: CHANGELOG.md

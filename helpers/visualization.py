@@ -7,6 +7,7 @@ loss curves) and used in notebooks/06_training.ipynb (the loss curves).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from helpers.images import BadImageError, open_rgb
@@ -278,6 +279,20 @@ def _live_kernel() -> bool:
 UNATTENDED_VARIABLE = "CAPTIONING_COURSE_UNATTENDED"
 
 
+def uploaded_files(value) -> list[tuple[str, bytes]]:
+    """``[(file name, bytes), ...]`` from a ``FileUpload`` widget's value, whichever ipywidgets made it:
+    ipywidgets 8 gives a tuple of dicts (``{"name", "content": memoryview, ...}``); ipywidgets 7 (Colab's) a
+    dict keyed by file name, each ``{"metadata": {"name", ...}, "content": bytes}``. Empty when nothing was
+    uploaded."""
+    if not value:
+        return []
+    if isinstance(value, Mapping):  # ipywidgets 7
+        items = [(str(name), entry) for name, entry in value.items()]
+    else:  # ipywidgets 8
+        items = [(str(entry.get("name") or entry.get("metadata", {}).get("name", "upload")), entry) for entry in value]
+    return [(name, bytes(entry["content"])) for name, entry in items]
+
+
 def caption_explorer(
     captioner,
     feature_table,
@@ -341,12 +356,11 @@ def caption_explorer(
     def on_upload(change):
         import tempfile
 
-        files = change["new"]
+        files = uploaded_files(change["new"])
         if not files:
             return
-        uploaded = files[0]
-        data = bytes(uploaded["content"])
-        suffix = Path(uploaded["name"]).suffix or ".jpg"
+        name, data = files[0]
+        suffix = Path(name).suffix or ".jpg"
         with tempfile.TemporaryDirectory() as folder:
             photo = Path(folder) / f"upload{suffix}"
             photo.write_bytes(data)
@@ -355,9 +369,9 @@ def caption_explorer(
             except Exception as error:  # not an image, or the CNN cannot be rebuilt
                 with output:
                     clear_output(wait=True)
-                    print(f"{uploaded['name']}: {error}")
+                    print(f"{name}: {error}")
                 return
-        show(data, row, f"uploaded: {uploaded['name']}", [])
+        show(data, row, f"uploaded: {name}", [])
 
     picker.observe(on_pick, names="value")
     upload.observe(on_upload, names="value")

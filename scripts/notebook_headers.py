@@ -3,6 +3,7 @@
     python scripts/notebook_headers.py notebooks/00_start_here.ipynb notebooks/solutions/*.ipynb
     python scripts/notebook_headers.py --all          # every notebook in notebooks/ and notebooks/solutions/
     python scripts/notebook_headers.py --check --all  # exit 1 if any header is missing or stale
+    python scripts/notebook_headers.py --all --ref v2026.1   # badges and the Colab clone pinned to a release tag
 
 Each notebook gets two cells before everything else:
 
@@ -15,7 +16,10 @@ Each notebook gets two cells before everything else:
    and the notebook's imports) belongs to the notebook and is kept as it is.
 
 The GitHub repository is read from ONE place, ``[project.urls] Repository`` in
-pyproject.toml: a fork changes it there and reruns this script. Idempotent:
+pyproject.toml: a fork changes it there and reruns this script. ``--ref`` names the branch or
+tag (default ``main``) the badges open and the Colab cell clones: a teacher who pins a semester
+to a release (``vYYYY.N``, CHANGELOG.md) reruns this with ``--ref v2026.1`` on a branch of their
+own, so every badge opens that release. Idempotent:
 running it twice changes nothing; existing cells are updated in place (their ids
 kept); outputs stay empty.
 """
@@ -33,6 +37,7 @@ import nbformat
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BRANCH = "main"
+DONE_MARKER = ".colab-setup-done"  # written by scripts/colab_setup.py once the course is installed
 BADGES_TAG, INSTALL_TAG = "badges", "colab-install"
 BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
@@ -49,25 +54,33 @@ def repository(pyproject: Path = REPO_ROOT / "pyproject.toml") -> str:
     return match.group(1)
 
 
-def binder_url(repo: str, path: str) -> str:
-    return f"https://mybinder.org/v2/gh/{repo}/{BRANCH}?labpath={quote(path, safe='')}"
+def check_ref(ref: str) -> str:
+    """A branch or tag name as git allows it (no spaces, no ``..``, no leading ``-``), else SystemExit."""
+    if not re.fullmatch(r"[\w.-]+(?:/[\w.-]+)*", ref) or ".." in ref or ref.startswith("-"):
+        raise SystemExit(f"--ref {ref!r}: give a branch or tag name, e.g. main or v2026.1")
+    return ref
 
 
-def colab_url(repo: str, path: str) -> str:
-    return f"https://colab.research.google.com/github/{repo}/blob/{BRANCH}/{path}"
+def binder_url(repo: str, path: str, ref: str = BRANCH) -> str:
+    return f"https://mybinder.org/v2/gh/{repo}/{ref}?labpath={quote(path, safe='')}"
 
 
-def badges_markdown(repo: str, path: str) -> str:
-    """The two badges for the file ``path`` (relative to the repository root, with ``/``)."""
+def colab_url(repo: str, path: str, ref: str = BRANCH) -> str:
+    return f"https://colab.research.google.com/github/{repo}/blob/{ref}/{path}"
+
+
+def badges_markdown(repo: str, path: str, ref: str = BRANCH) -> str:
+    """The two badges for the file ``path`` (relative to the repository root, with ``/``) at ``ref``."""
     return (
-        f"[![Launch Binder]({BINDER_BADGE})]({binder_url(repo, path)}) "
-        f"[![Open In Colab]({COLAB_BADGE})]({colab_url(repo, path)})"
+        f"[![Launch Binder]({BINDER_BADGE})]({binder_url(repo, path, ref)}) "
+        f"[![Open In Colab]({COLAB_BADGE})]({colab_url(repo, path, ref)})"
     )
 
 
-def install_source(repo: str, path: str) -> str:
+def install_source(repo: str, path: str, ref: str = BRANCH) -> str:
     name = repo.split("/")[1]
     folder = str(Path(path).parent)
+    clone = f'["git", "clone", "--depth", "1", "--branch", "{ref}", "https://github.com/{repo}", "/content/{name}"]'
     return f"""# Setup (run this first): on Google Colab, fetch the course and install what Colab lacks (nothing elsewhere).
 import os
 import subprocess
@@ -75,7 +88,8 @@ import sys
 
 if "google.colab" in sys.modules:
     if not os.path.isdir("/content/{name}"):
-        subprocess.run(["git", "clone", "--depth", "1", "https://github.com/{repo}", "/content/{name}"], check=True)
+        subprocess.run({clone}, check=True)
+    if not os.path.exists("/content/{name}/{DONE_MARKER}"):
         subprocess.run([sys.executable, "/content/{name}/scripts/colab_setup.py"], check=True)
     sys.path.insert(0, "/content/{name}")
     os.chdir("/content/{name}/{folder}")"""
@@ -98,14 +112,14 @@ def _find(notebook, tag: str):
     return None, None
 
 
-def with_headers(path: Path, repo: str) -> tuple[str, str]:
+def with_headers(path: Path, repo: str, ref: str = BRANCH) -> tuple[str, str]:
     """``(current text, text with fresh header cells)`` of the notebook ``path``."""
     relative = path.resolve().relative_to(REPO_ROOT).as_posix()
     original = path.read_text(encoding="utf-8")
     notebook = nbformat.reads(original, as_version=4)
     wanted = [
-        (BADGES_TAG, "markdown", badges_markdown(repo, relative)),
-        (INSTALL_TAG, "code", install_source(repo, relative)),
+        (BADGES_TAG, "markdown", badges_markdown(repo, relative, ref)),
+        (INSTALL_TAG, "code", install_source(repo, relative, ref)),
     ]
     header = []
     for tag, kind, source in wanted:
@@ -124,9 +138,9 @@ def with_headers(path: Path, repo: str) -> tuple[str, str]:
     return original, nbformat.writes(notebook) + "\n"
 
 
-def refresh(path: Path, repo: str) -> bool:
+def refresh(path: Path, repo: str, ref: str = BRANCH) -> bool:
     """Insert or update the two header cells of ``path``; return whether the file changed."""
-    original, text = with_headers(path, repo)
+    original, text = with_headers(path, repo, ref)
     if text == original:
         return False
     path.write_text(text, encoding="utf-8")
@@ -138,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--all", action="store_true", help="every notebook in notebooks/ and notebooks/solutions/")
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a header is missing or stale")
+    parser.add_argument(
+        "--ref",
+        default=BRANCH,
+        help=f"the branch or tag the badges open and the Colab cell clones (default {BRANCH}; a release: v2026.1)",
+    )
     args = parser.parse_args(argv)
     notebooks = list(args.notebooks)
     if args.all:
@@ -146,14 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     if not notebooks:
         parser.error("give notebooks, or --all")
-    repo = repository()
+    repo, ref = repository(), check_ref(args.ref)
     stale = []
     for path in notebooks:
         if args.check:
-            original, text = with_headers(path, repo)
+            original, text = with_headers(path, repo, ref)
             if text != original:
                 stale.append(str(path))
-        elif refresh(path, repo):
+        elif refresh(path, repo, ref):
             print(f"updated {path}")
     if stale:
         print("headers missing or stale (run python scripts/notebook_headers.py on them):\n  " + "\n  ".join(stale))

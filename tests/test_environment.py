@@ -15,7 +15,8 @@ from course import overview, paths
 
 REPO_ROOT = paths.REPO_ROOT
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-#: pip name -> conda-forge name, where they differ (conda-forge's CPU TensorFlow is "tensorflow" with a cpu build).
+#: pip name -> conda-forge name, where they differ (conda-forge's CPU TensorFlow is "tensorflow" with a cpu build;
+#: pip's "tensorflow" line is for the platforms without a tensorflow-cpu wheel).
 CONDA_NAME = {"tensorflow-cpu": "tensorflow"}
 #: conda-only lines: the interpreter, pip itself, graphviz + pydot (the model diagram: a system program and its
 #: Python side) and openjdk (Java for METEOR): with pip these come from the system, or the course does without.
@@ -23,19 +24,32 @@ CONDA_ONLY = {"python", "pip", "graphviz", "pydot", "openjdk"}
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
 
+def newest_minor(text: str) -> str:
+    """``"2.21.*"`` for a minor-version pin ``name==2.21.*`` or a range ``name>=2.20,<2.22`` (whose newest minor
+    is 2.21: the ranges that admit Google Colab's older versions end just after the newest minor tested)."""
+    specifiers = sorted(Requirement(text).specifier, key=lambda s: s.operator)
+    if len(specifiers) == 1 and specifiers[0].operator == "==" and specifiers[0].version.endswith(".*"):
+        return specifiers[0].version
+    operators = [s.operator for s in specifiers]
+    assert operators == ["<", ">="], f"pyproject.toml: {text!r} is neither name==X.Y.* nor name>=A.B,<X.Y"
+    major, minor = (int(part) for part in specifiers[0].version.split("."))
+    assert minor >= 1, f"pyproject.toml: {text!r}: end the range at the minor after the newest one tested"
+    newest = f"{major}.{minor - 1}"
+    assert Requirement(text).specifier.contains(newest + ".0"), f"pyproject.toml: {text!r} excludes {newest}"
+    return newest + ".*"
+
+
 def pip_pins(*groups) -> dict[str, str]:
-    """``{conda name: "2.21.*"}`` from pyproject's dependency lists (every platform's line)."""
+    """``{conda name: "2.21.*"}`` from pyproject's dependency lists (every platform's line): the newest minor
+    each one admits, which the conda files pin."""
     pins: dict[str, str] = {}
     for group in groups:
         for text in group:
             requirement = Requirement(text)
-            specifiers = list(requirement.specifier)
-            assert len(specifiers) == 1 and specifiers[0].operator == "==" and specifiers[0].version.endswith(".*"), (
-                f"pyproject.toml: {text!r} is not a minor-version pin (name==X.Y.*)"
-            )
+            version = newest_minor(text)
             name = CONDA_NAME.get(requirement.name, requirement.name).lower()
-            assert pins.get(name, specifiers[0].version) == specifiers[0].version, f"two pins for {name}"
-            pins[name] = specifiers[0].version
+            assert pins.get(name, version) == version, f"two pins for {name}"
+            pins[name] = version
     return pins
 
 
@@ -113,7 +127,7 @@ def test_colab_installs_only_what_colab_lacks_and_never_tensorflow():
     names = {Requirement(r).name for r in to_install}
     assert not names & colab_setup.COLAB_PROVIDES
     assert {"gensim", "pycocoevalcap", "scipy", "papermill"} <= names and not names & set(have)
-    assert notes == ["numpy 1.26.4 (the course pins ==2.4.*)"]
+    assert notes == ["numpy 1.26.4 (the course pins <2.5,>=2.1)"]
 
 
 def test_notebook_00_sees_conda_forge_tensorflow_as_the_cpu_build(monkeypatch):
@@ -167,9 +181,9 @@ def test_a_non_editable_install_fails_at_once_saying_to_clone(tmp_path):
 
 def test_licence_citation_and_the_github_workflow():
     licence = (REPO_ROOT / "LICENSE").read_text(encoding="utf-8")
-    assert licence.startswith("MIT License") and "CC BY 4.0" in licence
+    assert licence.startswith("MIT License") and "CC BY 4.0" in (REPO_ROOT / "LICENSE-CC-BY-4.0").read_text()
     citation = yaml.safe_load((REPO_ROOT / "CITATION.cff").read_text(encoding="utf-8"))
-    assert citation["cff-version"] == "1.2.0" and citation["license"] == "MIT"
+    assert citation["cff-version"] == "1.2.0" and citation["license"] == ["MIT", "CC-BY-4.0"]
     assert citation["version"] == PYPROJECT["project"]["version"]
     assert citation["repository-code"] == PYPROJECT["project"]["urls"]["Repository"]
     assert {"title", "authors", "message"} <= set(citation)
