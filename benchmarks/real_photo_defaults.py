@@ -51,21 +51,20 @@ def arguments():
     return parser.parse_args()
 
 
-class DevCider:
-    """After every epoch: the greedy dev CIDEr-D and the weights (``store`` lists), the best epoch by CIDEr-D."""
+def dev_cider_callback(model, score, scores, weights, best):
+    """A Keras callback: after every epoch, ``score(model)`` (greedy dev CIDEr-D) into ``scores``, the weights into
+    ``weights``, and the best epoch by CIDEr-D into ``best["cider"]``."""
+    import keras
 
-    def __new__(cls, model, score, scores, weights, best):
-        import keras
+    class DevCider(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            value = score(model)
+            scores.append(round(value, 4))
+            weights.append(model.get_weights())
+            if value > best["cider"][0]:
+                best["cider"] = (value, model.get_weights(), epoch + 1)
 
-        class Callback(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                value = score(model)
-                scores.append(round(value, 4))
-                weights.append(model.get_weights())
-                if value > best["cider"][0]:
-                    best["cider"] = (value, model.get_weights(), epoch + 1)
-
-        return Callback()
+    return DevCider()
 
 
 def table(path: str) -> str:
@@ -197,7 +196,7 @@ def main():
         }
 
         dev_cider, epoch_weights, best = [], [], {"cider": (-1.0, None, 0)}
-        score_dev = DevCider(model, lambda m: dev_cider_of(m), dev_cider, epoch_weights, best)
+        score_dev = dev_cider_callback(model, dev_cider_of, dev_cider, epoch_weights, best)
 
         folder = Path(args.run_dir) / "variants" / f"{args.label}{name}-{seed}".replace(" ", "_")
         start = time.perf_counter()

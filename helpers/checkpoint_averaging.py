@@ -5,8 +5,8 @@ Taught in notebooks/06_training.ipynb (used by :func:`helpers.training.train`).
 One epoch's weights are one noisy point on the path the optimizer takes; near the bottom of the dev loss the points
 of several epochs lie around a better one. Averaging the weights of the ``count`` epochs with the lowest dev loss
 ("checkpoint averaging", as Vaswani et al. 2017 averaged their last checkpoints; Izmailov et al. 2018 explain why it
-helps) gives a model whose captions of real photos scored better on the dev split than the single best epoch's in
-17 of 18 comparisons (9 trainings, greedy and beam; docs/results.md). ``count = 1`` keeps the best epoch alone.
+helps) gives a model whose captions of real photos scored better on the dev split than the single best epoch's
+(measured in docs/results.md). ``count = 1`` keeps the best epoch alone.
 
 While training runs, each epoch that is among the ``count`` best so far has its weights in
 ``best_epochs/epoch_NNNN.weights.h5`` (written atomically; the ones that drop out are removed), so an interrupted
