@@ -81,6 +81,21 @@ def _extraction_error(archive: Path, member: str, error: BaseException, target_d
     )
 
 
+def _clash(target_dir: Path, relative: Path) -> str | None:
+    """Why the archive's file ``relative`` cannot be merged into ``target_dir`` (``None`` when it can)."""
+    here = target_dir
+    for part in relative.parts[:-1]:
+        here = here / part
+        if here.is_symlink():
+            return f"would be written through {here}, a symbolic link"
+        if here.exists() and not here.is_dir():
+            return f"needs a folder where {here} is a file"
+    final = target_dir / relative
+    if final.is_dir() and not final.is_symlink():
+        return f"would replace the folder {final}"
+    return None
+
+
 def remove_leftover_staging(target_dir: str | os.PathLike) -> int:
     """Remove ``.extracting-*`` folders a killed extraction left in ``target_dir``; return how many."""
     removed = 0
@@ -97,12 +112,18 @@ def safe_extract_zip(archive: str | os.PathLike, target_dir: str | os.PathLike) 
 
     Refuses (raises :class:`DownloadError`, extracts nothing) when a member is
     an absolute path, contains ``..`` or is a symbolic link; skips the
-    ``__MACOSX/`` junk that macOS adds.  Every member is read and CRC-checked
-    first, then the archive is extracted into a temporary folder inside
-    ``target_dir``; only then are its top-level entries moved into place
-    (replacing older ones with the same name). Any failure on the way is a
-    :class:`DownloadError` naming the archive, the member and the cause, and
-    leaves no temporary folder (one left by a killed run is removed here).
+    ``__MACOSX/`` junk that macOS adds.  The free space is checked from the
+    members' declared sizes before anything is decompressed (zipfile never
+    gives more than a member's declared size); then every member is read and
+    CRC-checked, the archive is extracted into a temporary folder inside
+    ``target_dir``, and only then are its *files* moved into place, merged into
+    the folders already there: a file at the path of one of the archive's files
+    is replaced, nothing else in ``target_dir`` is touched (a folder such as
+    ``downloads/`` that also holds the user's files keeps them). A member whose
+    path meets a file where a folder must go, a folder where a file must go, or
+    a symbolic link is refused before anything is moved. Any failure on the way
+    is a :class:`DownloadError` naming the archive, the member and the cause,
+    and leaves no temporary folder (one left by a killed run is removed here).
     """
     archive = Path(archive)
     target_dir = Path(target_dir)
@@ -122,6 +143,8 @@ def safe_extract_zip(archive: str | os.PathLike, target_dir: str | os.PathLike) 
             if not parts or _is_junk("/".join(parts)):
                 continue
             members.append((info, parts))
+        # Space for the declared sizes, before a byte is decompressed (each member stops at its declared size).
+        check_free_space(target_dir, sum(info.file_size for info, _ in members))
         # Read every member once before writing anything (zipfile checks each CRC at its end).
         for info, _ in members:
             if info.is_dir():
@@ -147,7 +170,6 @@ def safe_extract_zip(archive: str | os.PathLike, target_dir: str | os.PathLike) 
                 f"Cannot create the folder {target_dir} to extract {archive} into ({_cause(error)})."
             ) from None
         remove_leftover_staging(target_dir)
-        check_free_space(target_dir, sum(info.file_size for info, _ in members))
         staging = Path(tempfile.mkdtemp(prefix=".extracting-", dir=target_dir))
         member = None
         try:
@@ -168,21 +190,30 @@ def safe_extract_zip(archive: str | os.PathLike, target_dir: str | os.PathLike) 
             raise
 
     try:
+        files = sorted(p.relative_to(staging) for p in staging.rglob("*") if p.is_file())
+        for relative in files:
+            clash = _clash(target_dir, relative)
+            if clash:
+                raise DownloadError(
+                    f"Refusing to extract {archive} into {target_dir}: its file {relative.as_posix()!r} {clash}. "
+                    "Nothing was moved into place; move that entry aside (it is not the archive's) and run again."
+                )
         extracted = []
-        for entry in sorted(staging.iterdir()):
-            final = target_dir / entry.name
+        for relative in files:
+            final = target_dir / relative
             try:
-                if final.is_dir() and not final.is_symlink():
-                    shutil.rmtree(final)
-                elif final.exists() or final.is_symlink():
+                final.parent.mkdir(parents=True, exist_ok=True)
+                if final.is_symlink():  # a link at the archive's own path: the link goes, never what it points to
                     final.unlink()
-                os.replace(entry, final)
+                os.replace(staging / relative, final)
             except OSError as error:
                 raise DownloadError(
-                    f"Cannot move {entry.name!r} of the archive {archive} into place in {target_dir} "
+                    f"Cannot move {relative.as_posix()!r} of the archive {archive} into place in {target_dir} "
                     f"({_cause(error)}); run again once the folder is writable."
                 ) from None
-            extracted += [final] if final.is_file() else sorted(p for p in final.rglob("*") if p.is_file())
+            extracted.append(final)
+        for folder in sorted(p.relative_to(staging) for p in staging.rglob("*") if p.is_dir()):
+            (target_dir / folder).mkdir(parents=True, exist_ok=True)  # the archive's empty folders
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     logger.info("%s: extracted %d files into %s", archive.name, len(extracted), target_dir)

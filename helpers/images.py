@@ -31,8 +31,10 @@ image the course opens goes through this module: the pipeline, the pictures
 **EXIF orientation is honoured** (a phone photo stored sideways with orientation
 6 is turned upright, as every photo viewer shows it): :func:`check_image` reads
 the orientation from the header and sends a turned JPEG to the Pillow decoder,
-which applies ``PIL.ImageOps.exif_transpose``; :func:`open_rgb` does the same for
-pictures.
+which turns it; :func:`open_rgb` does the same for pictures. Both read the orientation
+with :func:`orientation` from the freshly opened header and turn with :func:`turned_upright`,
+so the check, the pipeline and the pictures always agree (a PNG whose ``eXIf`` chunk comes
+after the pixels counts as upright in all three: reading that chunk means decoding first).
 """
 
 from __future__ import annotations
@@ -132,10 +134,31 @@ def orientation(image) -> int:
     return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
+#: How each EXIF orientation is undone (as ``PIL.ImageOps.exif_transpose`` does); 1 and unknown values: as is.
+_UNDO_ORIENTATION = {
+    2: "FLIP_LEFT_RIGHT",
+    3: "ROTATE_180",
+    4: "FLIP_TOP_BOTTOM",
+    5: "TRANSPOSE",
+    6: "ROTATE_270",
+    7: "TRANSVERSE",
+    8: "ROTATE_90",
+}
+
+
+def turned_upright(image, turned: int):
+    """``image`` turned upright for the EXIF orientation ``turned`` (from :func:`orientation`, read before
+    the pixels): a new image, or ``image`` itself when ``turned`` is 1. EXIF met later is not looked at."""
+    from PIL import Image
+
+    method = _UNDO_ORIENTATION.get(turned)
+    return image if method is None else image.transpose(getattr(Image.Transpose, method))
+
+
 def open_rgb(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS):
     """An image file as an upright RGB ``PIL.Image`` (for pictures): the allow-list, the pixel limit,
     EXIF orientation applied, first frame. Any problem raises :class:`BadImageError` naming the file."""
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     check = check_image(path, max_pixels)
     if not check.ok:
@@ -144,8 +167,7 @@ def open_rgb(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with open_image(path) as image:
-                upright = ImageOps.exif_transpose(image)
-                return upright.convert("RGB")
+                return turned_upright(image, orientation(image)).convert("RGB")
     except BadImageError:
         raise
     except Exception as error:  # truncated or corrupt data: every decoder error is a BadImageError
@@ -229,11 +251,9 @@ def _pillow_rgb(data: bytes) -> np.ndarray:
     """Decode an image of an allowed format (first frame) to uint8 RGB, turned upright by its EXIF orientation."""
     import io
 
-    from PIL import ImageOps
-
     data = data.item() if hasattr(data, "item") else data  # a NumPy bytes scalar from tf.numpy_function
     with open_image(io.BytesIO(data)) as opened:
-        image = ImageOps.exif_transpose(opened)  # a copy, upright (the image itself when upright)
+        image = turned_upright(opened, orientation(opened))  # the orientation check_image read, before the pixels
         if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit grayscale: scale, do not clip
             array = np.asarray(image, dtype=np.float64)
             peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0

@@ -17,6 +17,9 @@ BLEU not comparable with published figures, which keep ``"a"``:
 one-letter words and drops only tokens with no letter or digit left (``"€"``).
 
 It is idempotent: cleaning a clean caption gives it back unchanged.
+
+Notebook 02 cuts captions longer than :data:`MAX_CAPTION_WORDS` words (:func:`cut_long_captions`)
+before adding the tokens, so that one absurd caption cannot set the model's input length.
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ PAD_TOKEN = "<pad>"
 UNKNOWN_TOKEN = "<unk>"
 
 PUNCTUATION_TABLE = str.maketrans("", "", string.punctuation)
+
+#: Longest caption kept whole, in words (tokens not counted). Flickr8k's longest cleaned caption has about
+#: 35 words, so no real caption is cut; without a cut, one training caption of 10,000 words would set
+#: ``max_length`` to 10,002 and every training sequence would be padded to it.
+MAX_CAPTION_WORDS = 50
 
 
 def clean_caption(caption: str, keep_short_words: bool = False) -> str:
@@ -73,3 +81,21 @@ def clean_captions(captions_by_image: dict[str, list[str]], keep_short_words: bo
 def words(captions: Iterable[str]) -> list[str]:
     """All words of some captions, in order (tokens included if present)."""
     return [word for caption in captions for word in caption.split()]
+
+
+def cut_long_captions(lookup_table: dict[str, dict[str, list[str]]], max_words: int = MAX_CAPTION_WORDS) -> int:
+    """Cut, in place, every caption of a ``{split: {image_id: [caption, ...]}}`` table to its first
+    ``max_words`` words (start and stop tokens not counted, and dropped from a cut caption: add them after).
+    Prints how many were cut when any was; returns that count. Captions not over the limit are left as they are."""
+    cut = 0
+    for split_table in lookup_table.values():
+        for image_id, captions in split_table.items():
+            kept = []
+            for caption in captions:
+                body = strip_tokens(caption).split()
+                cut += len(body) > max_words
+                kept.append(" ".join(body[:max_words]) if len(body) > max_words else caption)
+            split_table[image_id] = kept
+    if cut:
+        print(f"{cut:,} captions longer than {max_words} words were cut (MAX_CAPTION_WORDS)")
+    return cut
