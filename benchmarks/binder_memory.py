@@ -12,7 +12,9 @@
 its size without the download: it builds a stand-in in a temporary folder from ``../shared/data/flickr8k_1k`` (real
 Flickr8k photos and captions, each photo copied under three names so that every split has 1,000 photos) or from
 ``--photos-from DIR`` (a folder in the Flickr8k layout). Memory depends on the number and size of the photos and
-captions, not on which photos they are; the scores of such a run mean nothing (the splits share photos).
+captions, not on which photos they are; the scores of such a run mean nothing (the splits share photos). For the
+same reason the dev loss keeps falling and early stopping would never end training: ``--class-plan`` caps
+``EPOCHS`` at 15 (an epoch holds the same memory whatever its number; ``-p EPOCHS N`` changes it).
 
 Runs ``python -m helpers run`` and samples, every 0.2 s, the resident memory (RSS)
 of the whole process tree (the course process and the notebook kernel it
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parameters = list(map(tuple, args.parameter))
     if args.class_plan:
         dataset = class_plan_dataset(args.photos_from, scratch / "class_plan_photos")
-        parameters = [("DATASET", str(dataset)), *CLASS_PLAN, *parameters]
+        parameters = [("DATASET", str(dataset)), *CLASS_PLAN, ("EPOCHS", "15"), *parameters]
     command = [sys.executable, "-m", "helpers", "run", "--run-dir", str(run_dir)]
     for name, value in parameters:
         command += ["-p", name, value]
@@ -161,9 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(lines) + f"\nrun folder {run_dir} (log {log_path})")
     if args.record:
         what = "docs/teaching.md's real-photo class plan" if args.class_plan else "the course"
+        stand_in = f"3x1,000 photos copied from {args.photos_from.name}"  # not the temporary folder's name
+        shown = [(n, stand_in if args.class_plan and n == "DATASET" else v) for n, v in parameters]
         record(
             args.record,
-            title=f"peak memory of {what} ({' '.join(f'{n}={v}' for n, v in parameters) or 'the sample'})",
+            title=f"peak memory of {what} ({' '.join(f'{n}={v}' for n, v in shown) or 'the sample'})",
             output="\n".join(lines),
             figures={
                 "peak_tree_mib": round(peak_tree / 2**20),
