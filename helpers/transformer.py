@@ -33,6 +33,8 @@ averaged or one head (drawn and checked on the sample's boxes with :mod:`helpers
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 from keras import layers
@@ -162,7 +164,9 @@ class DecoderBlock(layers.Layer):
 
     def call(self, inputs, training=False):
         words, grid = inputs
-        attended = self.self_attention(words, words, use_causal_mask=True, training=training)
+        with warnings.catch_warnings():  # a one-word prefix (the first decoding step): a softmax over one key, fine
+            warnings.filterwarnings("ignore", message="You are using a softmax over axis")
+            attended = self.self_attention(words, words, use_causal_mask=True, training=training)
         x = self.norms[0](words + self.drop(attended, training=training))
         looked, weights = self.cross_attention(x, grid, return_attention_scores=True, training=training)
         x = self.norms[1](x + self.drop(looked, training=training))
