@@ -389,7 +389,7 @@ PARAMETERS: list[Parameter] = [
     Parameter(
         "TRANSFORMER_BLOCKS",
         int,
-        2,
+        1,
         "decoder blocks of the Transformer (each: causal self-attention, cross-attention, feed-forward)",
         ("11",),
         minimum=1,
@@ -398,7 +398,7 @@ PARAMETERS: list[Parameter] = [
     Parameter(
         "TRANSFORMER_HEADS",
         int,
-        4,
+        2,
         "attention heads per layer of the Transformer (its width, 128, must be a multiple)",
         ("11",),
         choices=(1, 2, 4, 8, 16),
