@@ -90,5 +90,4 @@ MADE_BY = {
     ATTENTION_DIR: "10_visual_attention.ipynb",
     "attention": "10_visual_attention.ipynb",
     TRANSFORMER_DIR: "11_transformer_decoder.ipynb",
-    "transformer": "11_transformer_decoder.ipynb",
 }

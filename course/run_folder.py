@@ -535,10 +535,6 @@ class RunFolder:
     def save_attention_comparison(self, comparison: dict) -> Path:
         return write_json_atomic(self.attention_dir / ATTENTION_COMPARISON_FILE, comparison)
 
-    def load_attention_comparison(self) -> dict:
-        """10's ``attention/comparison.json`` (its rows already scored)."""
-        return self._read_json(f"{ATTENTION_DIR}/{ATTENTION_COMPARISON_FILE}")
-
     # --- 11 ----------------------------------------------------------------------------------------------------
 
     @property
