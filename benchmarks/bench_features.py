@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from measurement import run_recorded
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -206,4 +207,10 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(
+        run_recorded(
+            main,
+            title="feature extraction: speed against the per-image loop and raw forward; peak memory against the number of images",
+            target=">= 80 % of raw forward and >= 10x the loop; peak RSS < 2 GB whatever the number of images",
+        )
+    )

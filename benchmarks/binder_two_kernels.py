@@ -24,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from binder_memory import BINDER_BYTES, REPO_ROOT, tree_rss  # noqa: E402
 
 sys.path.insert(0, str(REPO_ROOT))
+from measurement import run_recorded
+
 from course import parameters as params  # noqa: E402
 
 MIB = 1024**2
@@ -128,4 +130,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(
+        run_recorded(
+            main,
+            title="two live kernels on Binder: a finished notebook left running while the next one runs",
+            target="within Binder's 2,048 MiB together, or notebook 00 says to shut kernels down",
+        )
+    )
