@@ -26,7 +26,9 @@ so far (B, L)] -> (B, L, vocabulary)``, so it trains with :func:`helpers.trainin
 ignored, early stopping) and decodes with :mod:`helpers.decoding` through :class:`helpers.attention.DecodingModel`
 (greedy and beam search, never ``<unk>``, never a word twice in a row). The causal mask makes position ``t``
 depend on words ``0..t`` only, so teacher forcing trains every position at once and decoding reads the last
-position of the prefix. The layers are registered with Keras (safe-mode reload, no Lambda layers).
+position of the prefix; :func:`greedy_captions` and :func:`beam_search_captions` do it with a cache
+(:class:`CachedStep`: each block keeps the inputs it has seen, the new word alone goes through the blocks), which
+:mod:`helpers.next_word` uses after checking it against the model. The layers are registered with Keras (safe-mode reload, no Lambda layers).
 :func:`cross_attention_maps` gives, per word, where the decoder looked: the last block's cross-attention, heads
 averaged or one head (drawn and checked on the sample's boxes with :mod:`helpers.attention_maps`).
 """
@@ -34,12 +36,16 @@ averaged or one head (drawn and checked on the sample's boxes with :mod:`helpers
 from __future__ import annotations
 
 import warnings
+import weakref
 
 import keras
 import numpy as np
 from keras import layers
 
+from helpers import decoding
+from helpers.attention import DecodingModel
 from helpers.model import compile_model
+from helpers.vocabulary import UNKNOWN_ID
 
 # --------------------------------------------------------------------------------------------------------------
 # Attention, written out (what keras.layers.MultiHeadAttention computes).
@@ -250,3 +256,98 @@ class CrossAttentionMaps:
 
 def cross_attention_maps(model, head: int | None = None, block: str | None = None) -> CrossAttentionMaps:
     return CrossAttentionMaps(model, head, block)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Decoding with a cache: each new word goes through the blocks alone.
+
+
+class CachedStep:
+    """One position at a time, what :mod:`helpers.next_word` calls a step model: ``initial_state(grid)`` and
+    ``step(grid, previous word ids, state) -> (probabilities, state)``.
+
+    Re-reading the prefix sends every earlier word through every block again at each step. Here each block keeps
+    the inputs it has seen (the state: the grid in the decoder's width, then one ``(rows, max_length, units)`` cache
+    per block); the new word attends over them (no mask needed: they all come before it) and only its own position
+    goes through the cross-attention and the feed-forward network. The same layers and weights as the model, so
+    the same probabilities (:func:`helpers.next_word.step_model` checks it before using the step)."""
+
+    def __init__(self, model):
+        import tensorflow as tf
+
+        self.blocks = [model.get_layer(name) for name in block_names(model)]
+        if not self.blocks:
+            raise ValueError(f"{model.name}: no DecoderBlock layer")
+        words = model.get_layer("word_and_position")
+        self.words, self.next_word = words, model.get_layer("next_word")
+        self.length, self.units = int(words.max_positions), int(words.units)
+        self.encode = keras.Model(model.inputs[0], self.blocks[0].input[1], name=f"{model.name}_grid")
+        cache = tf.TensorSpec([None, None, self.units], tf.float32)
+        signature = [cache, tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32), [cache] * len(self.blocks)]
+        self._step = tf.function(self._one_position, input_signature=signature)
+        grid_spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
+        self._encode = tf.function(lambda grid: self.encode(grid, training=False), input_signature=[grid_spec])
+
+    def _one_position(self, grid, previous, position, caches):
+        import tensorflow as tf
+
+        x = self.words.words(previous)[:, None] * np.sqrt(self.units).astype("float32")
+        x = x + self.words.positions(position[None])[None]  # (rows, 1, units)
+        seen = []
+        for block, cache in zip(self.blocks, caches):
+            seen.append(x[:, 0])
+            keys = tf.concat([cache, x], axis=1)  # this block's inputs so far, the new word last
+            x = block.norms[0](x + block.self_attention(x, keys))
+            x = block.norms[1](x + block.cross_attention(x, grid))
+            x = block.norms[2](x + block.feed_forward_out(block.feed_forward_in(x)))
+        return self.next_word(x[:, 0]), seen
+
+    def initial_state(self, grid: np.ndarray) -> list[np.ndarray]:
+        encoded = np.array(self._encode(np.asarray(grid, np.float32)))
+        rows = len(encoded)
+        caches = [np.zeros((rows, self.length, self.units), np.float32) for _ in self.blocks]
+        return [encoded, np.zeros(rows, np.int32), *caches]
+
+    def step(self, grid: np.ndarray, previous_words: np.ndarray, state: list[np.ndarray]):
+        encoded, position, *caches = state
+        t = int(position[0])  # the rows are decoded in step: one position for all
+        probabilities, seen = self._step(
+            encoded, np.asarray(previous_words, np.int32), np.int32(t), [c[:, :t] for c in caches]
+        )
+        caches = [c.copy() for c in caches]
+        for cache, new in zip(caches, seen):
+            cache[:, t] = np.asarray(new)
+        probabilities = np.array(probabilities)
+        probabilities[:, UNKNOWN_ID] = 0.0  # as DecodingModel gives them
+        return probabilities, [encoded, position + 1, *caches]
+
+
+class CachedDecodingModel(DecodingModel):
+    """:class:`helpers.attention.DecodingModel` that offers :mod:`helpers.next_word` a :class:`CachedStep`."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.outputs = model.outputs
+
+    def cached_step(self):
+        if self.model not in _CACHED_STEPS:  # one per model: its graphs are traced once
+            _CACHED_STEPS[self.model] = CachedStep(self.model)
+        return _CACHED_STEPS[self.model]
+
+
+_CACHED_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def greedy_captions(model, grid: np.ndarray, vocabulary, max_length: int, *, cached: bool = True) -> list[str]:
+    """:func:`helpers.decoding.greedy_captions` of the Transformer, with the cache (``cached=False``: re-reading)."""
+    wrapped = CachedDecodingModel(model) if cached else DecodingModel(model)
+    return decoding.greedy_captions(wrapped, grid, vocabulary, max_length, batch_size=64)
+
+
+def beam_search_captions(
+    model, grid: np.ndarray, vocabulary, max_length: int, width: int = 3, alpha: float | None = None, *, cached=True
+) -> list[str]:
+    """:func:`helpers.decoding.beam_search_captions` of the Transformer (the cache follows each beam)."""
+    wrapped = CachedDecodingModel(model) if cached else DecodingModel(model)
+    alpha = decoding.DEFAULT_ALPHA if alpha is None else alpha
+    return decoding.beam_search_captions(wrapped, grid, vocabulary, max_length, width, alpha=alpha, batch_size=32)

@@ -126,3 +126,15 @@ def test_on_the_sample_the_transformer_is_trained_compared_and_looks_at_the_shap
     history = json.loads((folder / files.HISTORY_FILE).read_text())
     assert min(history["val_loss"]) < history["val_loss"][0]
     assert attention_maps.BOXES_FILE  # the same check as notebook 10's (helpers.attention_maps)
+
+
+def test_the_cached_step_gives_the_captions_of_rereading_the_prefix():
+    from helpers import next_word
+
+    keras.utils.set_random_seed(5)
+    model = transformer.build_transformer_model(20, 9, 16, max_length=8, units=32, blocks=2, heads=4, ff_units=64)
+    assert isinstance(next_word.step_model(transformer.CachedDecodingModel(model)), transformer.CachedStep)
+    vocabulary = Vocabulary([PAD_TOKEN, UNKNOWN_TOKEN, START_TOKEN, STOP_TOKEN, *[f"w{i}" for i in range(16)]])
+    grid = np.random.default_rng(5).normal(size=(5, 9, 16)).astype(np.float32)
+    for decode in (transformer.greedy_captions, transformer.beam_search_captions):
+        assert decode(model, grid, vocabulary, 8, cached=True) == decode(model, grid, vocabulary, 8, cached=False)
