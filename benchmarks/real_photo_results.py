@@ -1,4 +1,4 @@
-"""The results table of a finished course run (00-10) on real photos, as the README and docs/results.md show it.
+"""The results table of a finished course run (00-11) on real photos, as the README and docs/results.md show it.
 
 Usage::
 
@@ -6,7 +6,8 @@ Usage::
     python benchmarks/real_photo_results.py --run-dir runs/flickr8k_1k --out docs/real_photo_results.json
 
 Reads the run's ``scores.json`` (08: the model greedy and beam, nearest-neighbour retrieval, the best constant
-caption) and ``attention/comparison.json`` (10: merge, inject and attention, greedy and beam), writes them into one
+caption), ``attention/comparison.json`` (10: merge, inject and attention, greedy and beam) and
+``transformer/model_comparison.json`` (11: the Transformer's rows, when 11 ran), writes them into one
 JSON with the course's timings (``notebooks/`` of the run) and prints the Markdown table (x100).
 """
 
@@ -34,6 +35,13 @@ def rows_of(run_dir: Path) -> dict[str, dict[str, float]]:
             for decoder in ("greedy", "beam"):
                 label = decoder if decoder == "greedy" else f"beam {comparison.get('beam_width', 3)}"
                 rows[f"{name.replace(' (here)', '')}, {label}"] = row["scores"][decoder]
+    transformer_path = run_dir / "transformer" / "model_comparison.json"
+    if transformer_path.exists():
+        comparison = json.loads(transformer_path.read_text())
+        row = comparison["rows"]["transformer"]
+        for decoder in ("greedy", "beam"):
+            label = decoder if decoder == "greedy" else f"beam {comparison.get('beam_width', 3)}"
+            rows[f"Transformer, {label}"] = row["scores"][decoder]
     rows[f"nearest-neighbour retrieval ({scores['retrieval']['k']} neighbours)"] = scores["retrieval"]["scores"]
     constant = scores["best_constant_caption"]
     rows[f"best constant caption (`{constant['caption']}`)"] = constant["scores"]

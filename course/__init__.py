@@ -27,5 +27,6 @@ module                     role
 ``course.memory``          peak memory while something runs; handing freed memory back
 ``course.checks_06``        notebook 06's exercise check: one training step against Keras' own
 ``course.checks_10``        notebook 10's exercise check: one decoder step against the helper's layer
+``course.checks_11``        notebook 11's exercise check: one decoder block against the model's own
 =========================  =========================================================================
 """

@@ -2,7 +2,7 @@
 
 Role: course machinery (the command line).
 
-``run``       run notebooks 00-10 in order into one run folder (:mod:`course.runner`); every ``-p`` is
+``run``       run notebooks 00-11 in order into one run folder (:mod:`course.runner`); every ``-p`` is
               checked before notebook 00 starts (a bad one: one line naming it and what is allowed, exit 2);
               ``--until NN`` stops after notebook NN, ``--only``/``--skip`` pick notebooks
 ``caption``   caption your own photos with a trained run folder (:mod:`course.captioner`)
@@ -32,7 +32,7 @@ def _fail(message: str) -> int:
 def parser() -> argparse.ArgumentParser:
     main_parser = argparse.ArgumentParser(prog="python -m helpers", description="The image-captioning course.")
     commands = main_parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run notebooks 00-10 in order on one set of parameters")
+    run = commands.add_parser("run", help="run notebooks 00-11 in order on one set of parameters")
     run.add_argument(
         "-p",
         "--parameter",
@@ -61,7 +61,7 @@ def parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="NN",
         default=[],
-        help="leave these notebooks out, e.g. --skip 10 (the attention lesson; nothing reads its files)",
+        help="leave these notebooks out, e.g. --skip 10 11 (attention and the Transformer; nothing else reads their files)",
     )
     run.add_argument("--timeout", type=int, default=3600, help="seconds one cell may take (1 to a week)")
     run.add_argument(

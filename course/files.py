@@ -34,6 +34,12 @@ SPATIAL_FEATURES_FILE = "spatial_features.npz"  # 10: the CNN's last feature map
 ATTENTION_DIR = "attention"  # 10: the attention model, its captions and the comparison
 ATTENTION_CAPTIONS_FILE = "captions.json"  # 10, inside ATTENTION_DIR: {"greedy": {...}, "beam": {...}}
 ATTENTION_COMPARISON_FILE = "comparison.json"  # 10, inside ATTENTION_DIR: the merge / inject / attention table
+TRANSFORMER_DIR = (
+    "transformer"  # 11: the Transformer decoder (model.keras, history.json), its captions and the comparison
+)
+TRANSFORMER_CAPTIONS_FILE = "captions.json"  # 11, inside TRANSFORMER_DIR: {"greedy": {...}, "beam": {...}}
+MODEL_COMPARISON_FILE = "model_comparison.json"  # 11, inside TRANSFORMER_DIR: merge / inject / attention / transformer
+CROSS_ATTENTION_FILE = "cross_attention.png"  # 11, inside TRANSFORMER_DIR: one test image's cross-attention per word
 CONFIG_FILE = "config.json"  # every notebook adds its section
 EXECUTED_NOTEBOOKS_DIR = "notebooks"  # python -m helpers run: the executed notebooks
 
@@ -49,6 +55,7 @@ NOTEBOOKS = [
     "08_evaluation_and_visualization.ipynb",
     "09_metrics_vs_humans.ipynb",
     "10_visual_attention.ipynb",
+    "11_transformer_decoder.ipynb",
 ]
 
 #: The notebook that writes each file (and each config.json section).
@@ -82,4 +89,5 @@ MADE_BY = {
     SPATIAL_FEATURES_FILE: "10_visual_attention.ipynb",
     ATTENTION_DIR: "10_visual_attention.ipynb",
     "attention": "10_visual_attention.ipynb",
+    TRANSFORMER_DIR: "11_transformer_decoder.ipynb",
 }

@@ -100,6 +100,18 @@ STAGES = [
         ],
         "writes": [files.SPATIAL_FEATURES_FILE, "attention/ (model, captions, comparison)"],
     },
+    {
+        "notebook": "11_transformer_decoder.ipynb",
+        "idea": "a Transformer decoder over the grid: attention written out, its cross-attention checked, four models compared",
+        "reads": [
+            files.LOOKUP_TABLE_FILE,
+            files.VOCABULARY_FILE,
+            files.SPATIAL_FEATURES_FILE,
+            "attention/comparison.json (10, when it ran)",
+            "the images",
+        ],
+        "writes": ["transformer/ (model, captions, cross-attention picture, model_comparison.json)"],
+    },
 ]
 
 

@@ -53,6 +53,9 @@ MAXIMA: dict[str, float] = {
     "NUM_DISAGREEMENTS": 10_000,
     "ATTENTION_PENALTY": 1_000.0,
     "TRAIN_IMAGES": 10_000_000,
+    "TRANSFORMER_BLOCKS": 64,
+    "TRANSFORMER_HEADS": 16,  # also one of 1, 2, 4, 8, 16 (the width, 128, splits evenly)
+    "TRANSFORMER_EPOCHS": 10_000,
 }
 
 #: Parameters naming a path: "file", "folder" or "file or folder" (keywords and "" are allowed as declared).

@@ -74,6 +74,7 @@ from course.files import (
     LOOKUP_TABLE_FILE,
     LOSS_CURVE_FILE,
     MADE_BY,
+    MODEL_COMPARISON_FILE,
     MODEL_DIAGRAM_FILE,
     MODEL_FILE,
     PREFIX_PAIR_BASELINE_DIR,
@@ -81,6 +82,8 @@ from course.files import (
     SCORES_FILE,
     SKIPPED_IMAGES_FILE,
     SPATIAL_FEATURES_FILE,
+    TRANSFORMER_CAPTIONS_FILE,
+    TRANSFORMER_DIR,
     UNTRAINED_MODEL_FILE,
     VOCABULARY_FILE,
     WORD_MAP_FILE,
@@ -531,6 +534,30 @@ class RunFolder:
 
     def save_attention_comparison(self, comparison: dict) -> Path:
         return write_json_atomic(self.attention_dir / ATTENTION_COMPARISON_FILE, comparison)
+
+    # --- 11 ----------------------------------------------------------------------------------------------------
+
+    @property
+    def transformer_dir(self) -> Path:
+        """``transformer/``: the Transformer decoder, its captions, pictures and the four-model comparison."""
+        folder = self.path / TRANSFORMER_DIR
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    def save_transformer_captions(
+        self, greedy: dict[str, str], *, width: int, alpha: float, beam: dict[str, str]
+    ) -> Path:
+        return write_json_atomic(
+            self.transformer_dir / TRANSFORMER_CAPTIONS_FILE,
+            {"greedy": greedy, "beam": {"width": width, "alpha": alpha, "captions": beam}},
+        )
+
+    def save_model_comparison(self, comparison: dict) -> Path:
+        """``transformer/model_comparison.json``: merge, inject, attention and Transformer, scored alike."""
+        return write_json_atomic(self.transformer_dir / MODEL_COMPARISON_FILE, comparison)
+
+    def load_model_comparison(self) -> dict:
+        return self._read_json(f"{TRANSFORMER_DIR}/{MODEL_COMPARISON_FILE}")
 
     # --- what is there ---------------------------------------------------------------------------------------
 

@@ -2,8 +2,8 @@
 
 Role: course machinery (the course runner). ``python -m helpers run [-p NAME VALUE ...] [--run-dir DIR]
 [--only NN ...]`` (see :mod:`course.cli`)
-executes notebooks 00-10 in order (``--skip 10`` leaves
-the slowest on the sample, visual attention, out; nothing reads its files). Every ``-p`` is checked against :mod:`course.parameters` before notebook
+executes notebooks 00-11 in order (``--skip 10 11`` leaves
+the two slowest on the sample, visual attention and the Transformer, out; nothing else reads their files). Every ``-p`` is checked against :mod:`course.parameters` before notebook
 00 starts; the run folder is opened once (:class:`course.run_folder.RunFolder`: created, or refused when it was
 made with other result-changing parameters); each notebook then gets only its own parameters and the run
 folder's path as ``RUN_DIR``. The executed notebooks go into ``<run folder>/notebooks/``; at the end it

@@ -28,6 +28,7 @@ module                            taught in
 ``helpers.attention``             10_visual_attention (the attention layers, model and decoding)
 ``helpers.attention_maps``        10_visual_attention (where the model looks, the sample's boxes)
 ``helpers.attention_comparison``  10_visual_attention (merge vs inject vs attention)
+``helpers.transformer``           11_transformer_decoder (attention written out, the decoder, cross-attention maps)
 ================================  ==================================================================
 
 Importing ``helpers`` has no side effects: no seeding, no downloads and no TensorFlow import (modules that

@@ -2,7 +2,8 @@
 
 Taught in notebooks/07_caption_generation.ipynb (with :mod:`helpers.decoding`, which chooses the words).
 For the course's merge and inject models a :class:`StepModel` carries the LSTM state from word to word
-(one position per call); any other model re-reads the whole prefix at every step.
+(one position per call); a wrapper with a ``cached_step()`` brings a step of its own (notebook 11's Transformer,
+``helpers.transformer.CachedDecodingModel``); any other model re-reads the whole prefix at every step.
 """
 
 from __future__ import annotations
@@ -168,12 +169,13 @@ def step_model(model) -> StepModel | None:
     is decoded by re-reading the prefix instead, never with a wrong step."""
     import keras
 
-    if not isinstance(model, keras.Model):
+    own_step = getattr(model, "cached_step", None)  # a wrapper that brings its own step (helpers.transformer)
+    if own_step is None and not isinstance(model, keras.Model):
         return None
     if model in _STEP_MODELS:
         return _STEP_MODELS[model]
     try:
-        stepper = StepModel(model)
+        stepper = own_step() if own_step is not None else StepModel(model)
     except (ValueError, TypeError, AttributeError, KeyError):
         stepper = None
     if stepper is not None and not _agrees(model, stepper):
@@ -185,7 +187,7 @@ def step_model(model) -> StepModel | None:
 def _agrees(model, stepper: StepModel, length: int = 4) -> bool:
     rng = np.random.default_rng(0)
     vocab_size = int(model.outputs[0].shape[-1])
-    features = rng.normal(size=(2, int(model.inputs[0].shape[-1]))).astype(np.float32)
+    features = rng.normal(size=(2, *(int(d) for d in model.inputs[0].shape[1:]))).astype(np.float32)
     words = rng.integers(1, vocab_size, size=(2, length)).astype(np.int32)
     try:
         full = np.asarray(model([features, words], training=False))

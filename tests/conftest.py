@@ -41,6 +41,7 @@ COURSE_RUN_FILES = {
     "test_exercises.py",
     "test_jupyterlab.py",
     "test_quiet.py",
+    "test_transformer.py",
 }
 
 

@@ -1,4 +1,4 @@
-"""How the end-to-end tests run the course on a dataset of their own: ``python -m helpers run --skip 10`` into the
+"""How the end-to-end tests run the course on a dataset of their own: ``python -m helpers run --skip 10 11`` into the
 test's run folder, with untrained features (``WEIGHTS none``: nothing to download, the same work) unless the test
 says otherwise, and TensorFlow's start-up logging off."""
 
@@ -17,7 +17,7 @@ def run_course(
 ) -> subprocess.CompletedProcess:
     """Run notebooks 00-09 on ``dataset`` into ``run_dir`` with ``parameters`` (``{NAME: value}``, each passed as
     ``-p NAME value``); the finished process, its output captured."""
-    command = [sys.executable, "-m", "helpers", "run", "--skip", "10", "--run-dir", str(run_dir)]
+    command = [sys.executable, "-m", "helpers", "run", "--skip", "10", "11", "--run-dir", str(run_dir)]
     for name, value in {"DATASET": str(dataset), "WEIGHTS": "none", **(parameters or {})}.items():
         command += ["-p", name, str(value)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}

@@ -308,15 +308,17 @@ def test_spatial_features_are_the_unpooled_grid_and_are_cached(tmp_path, monkeyp
 # ------------------------------------------------------------------------------------------ the course
 
 
-def test_the_course_runs_10_last_and_skip_leaves_it_out(monkeypatch, tmp_path):
-    assert runner.NOTEBOOKS[-1] == "10_visual_attention.ipynb"
+def test_the_course_runs_10_then_11_last_and_skip_leaves_them_out(monkeypatch, tmp_path):
+    assert runner.NOTEBOOKS[-2:] == ["10_visual_attention.ipynb", "11_transformer_decoder.ipynb"]
     ran = {}
     monkeypatch.setattr(
         runner, "run_course", lambda parameters, run_dir, notebooks, timeout: ran.setdefault("n", notebooks) and run_dir
     )
     monkeypatch.setattr(runner, "summary", lambda run_dir: "")
-    assert cli.main(["run", "--skip", "10", "--run-dir", str(tmp_path / "run")]) == 0
-    assert ran["n"] == runner.NOTEBOOKS[:-1]
+    assert cli.main(["run", "--skip", "11", "--run-dir", str(tmp_path / "run")]) == 0
+    assert ran.pop("n") == runner.NOTEBOOKS[:-1]
+    assert cli.main(["run", "--skip", "10", "11", "--run-dir", str(tmp_path / "run")]) == 0
+    assert ran.pop("n") == runner.NOTEBOOKS[:-2]
     assert cli.main(["run", "--skip", "42", "--run-dir", str(tmp_path / "run")]) == 2
 
 

@@ -87,7 +87,7 @@ def test_the_same_command_runs_the_course_on_another_format(tmp_path, fmt, make)
     result = run_course(caption_file, run_dir, parameters, timeout=1200)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
-    assert sorted(p.name for p in (run_dir / "notebooks").glob("*.ipynb")) == runner.NOTEBOOKS[:-1]  # --skip 10
+    assert sorted(p.name for p in (run_dir / "notebooks").glob("*.ipynb")) == runner.NOTEBOOKS[:-2]  # --skip 10 11
     config = run_config.read_config(run_dir)
     assert config["data"]["format"] == fmt
     assert config["data"]["split_sizes"] == split_sizes

@@ -108,6 +108,11 @@ WRONG_ANSWERS = {
         "answer_2": ("((answer_2[0] + 1) % height, answer_2[1])", ["answer_2"]),
         "answer_3": ("answer_3 + ' again'", ["answer_3"]),
     },
+    "11_transformer_decoder.ipynb": {
+        "answer_1": ("lambda block, words, grid: words", []),  # the block skipped
+        "answer_2": ("answer_2.T", []),  # rows and columns swapped
+        "answer_3": ("answer_3 + ' again'", ["answer_3"]),
+    },
 }
 
 PROBE_SETUP = """
@@ -194,9 +199,12 @@ def test_revealed_finds_numbers_only_as_whole_numbers():
 
 
 def test_the_new_notebooks_have_exercises():
-    assert {"00_start_here.ipynb", "09_metrics_vs_humans.ipynb", "10_visual_attention.ipynb"} <= {
-        p.name for p in WITH_EXERCISES
-    }
+    assert {
+        "00_start_here.ipynb",
+        "09_metrics_vs_humans.ipynb",
+        "10_visual_attention.ipynb",
+        "11_transformer_decoder.ipynb",
+    } <= {p.name for p in WITH_EXERCISES}
 
 
 @pytest.mark.parametrize("path", WITH_EXERCISES, ids=ids)
