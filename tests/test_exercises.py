@@ -80,7 +80,13 @@ WRONG_ANSWERS = {
         "answer_3": ("lambda model, image_features, caption_ids: None", []),  # a step that trains nothing
     },
     "07_caption_generation.ipynb": {
-        "answer_1": ("list(answer_1)[::-1] if len(set(answer_1)) > 1 else ['x'] * 10", ["answer_1"]),
+        "answer_1": (  # a search that keeps one caption whatever the width: greedy
+            "lambda next_log_p, width: answer_1(next_log_p, 1)",
+            [
+                "decoding.beam_search_captions(model, feature_table.matrix(test_ids[:1]), vocabulary, max_length, "
+                "width=2, alpha=0.0, no_repeat_ngram=0)[0]"
+            ],
+        ),
         "answer_2": ("answer_2 - 1", ["answer_2"]),
         "answer_3": ("(answer_3[0] + 1, answer_3[1])", ["answer_3"]),
     },
