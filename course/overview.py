@@ -71,6 +71,12 @@ STAGES = [
         "writes": [files.MODEL_FILE, files.HISTORY_FILE, files.LOSS_CURVE_FILE],
     },
     {
+        "notebook": "06b_training_speed.ipynb",
+        "idea": "appendix: padding per batch and its word weights, batches sorted by length, the softmax only at targets",
+        "reads": [files.LOOKUP_TABLE_FILE, files.FEATURES_FILE, files.UNTRAINED_MODEL_FILE],
+        "writes": [],
+    },
+    {
         "notebook": "07_caption_generation.ipynb",
         "idea": "the greedy loop written out, beam search step by step, sampling; captions for your own photos",
         "reads": [files.MODEL_FILE, files.FEATURES_FILE, files.LOOKUP_TABLE_FILE],
