@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from helpers import text
 
-EXAMPLES = [
-    "A black-and-white dog's ball, 2 times!",
+EXAMPLES = [  # one without a hyphen first: the rule of section 3 before the decision
     "Two  DOGS run;  a cat (3rd) watches...",
+    "A black-and-white dog's ball, 2 times!",
     "A man in a red t-shirt jumps off a ten-foot wall",
     "",
 ]

@@ -48,7 +48,7 @@ WRONG_ANSWERS = {
         "answer_2": ("answer_2 / 2", ["answer_2"]),
     },
     "01_text_cleaning.ipynb": {
-        "answer_1": ("lambda caption: text.clean_caption(caption)", ["checks_01.reference(checks_01.EXAMPLES[0])"]),
+        "answer_1": ("lambda caption: text.clean_caption(caption)", ["checks_01.reference(checks_01.EXAMPLES[1])"]),
         "answer_2": ("set(sorted(answer_2)[:1])", ["sorted(answer_2)[1:]"]),
         "answer_3": None,
     },
