@@ -81,7 +81,7 @@ WRONG_ANSWERS = {
     },
     "07_caption_generation.ipynb": {
         "answer_1": (  # a search that keeps one caption whatever the width: greedy
-            "lambda next_log_p, width: answer_1(next_log_p, 1)",
+            "lambda next_log_p, width: beam_search(next_log_p, 1)",
             [
                 "decoding.beam_search_captions(model, feature_table.matrix(test_ids[:1]), vocabulary, max_length, "
                 "width=2, alpha=0.0, no_repeat_ngram=0)[0]"
@@ -112,7 +112,7 @@ WRONG_ANSWERS = {
             [],
         ),
         "answer_2": (  # the attention inside the box, not divided by the box's share of the image
-            "lambda m, box, size: answer_2(m, box, size) * float(np.mean(attention_maps.box_coverage(box, size, m.shape)))",
+            "lambda m, box, size: box_ratio(m, box, size) * float(np.mean(attention_maps.box_coverage(box, size, m.shape)))",
             [],
         ),
         "answer_3": ("answer_3 + ' again'", ["answer_3"]),

@@ -53,8 +53,9 @@ def test_durations_render_readably_and_unmeasured_ones_say_so():
     )
     assert "not measured yet" in overview.course_map_markdown(timings)
     timings["flickr8k_2cpu"]["seconds"] = {n: 10.0 for n in runner.NOTEBOOKS if not n.startswith("06b")}
-    assert f"**{overview.format_duration(10.0 * (len(runner.NOTEBOOKS) - 1))} + 06b_training_speed (not measured yet)**" in (
-        overview.timings_markdown(timings)
+    assert (
+        f"**{overview.format_duration(10.0 * (len(runner.NOTEBOOKS) - 1))} + 06b_training_speed (not measured yet)**"
+        in (overview.timings_markdown(timings))
     )
 
 
