@@ -166,9 +166,7 @@ def timings_markdown(timings: dict | None = None, link_prefix: str = "../noteboo
         ]
         lines.append(f"| [{Path(name).stem}]({link_prefix}{name}) | " + " | ".join(cells) + " |")
     totals = [
-        _total(timings, entry, binder=binder)
-        for entry in (SAMPLE_ENTRY, FLICKR8K_ENTRY)
-        for binder in (False, True)
+        _total(timings, entry, binder=binder) for entry in (SAMPLE_ENTRY, FLICKR8K_ENTRY) for binder in (False, True)
     ]
     lines.append("| **whole course** | " + " | ".join(f"**{t}**" for t in totals) + " |")
     return "\n".join(lines)
