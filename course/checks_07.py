@@ -116,6 +116,10 @@ def _check_one(beam_search, model, image_features, vocabulary, max_length, width
         f"width {width}: your best caption is more probable than beam search of this width can find — do you keep "
         "more than width captions at some step?"
     )
+    assert len(beams) >= len(reference), (
+        f"width {width}: you return {len(beams)} caption(s), and beam search keeps {len(reference)}: keep the width best "
+        "candidates at every step, not only the best one"
+    )
     mine = sorted(tuple(ids[1:]) for ids, _ in beams)
     theirs = sorted(tuple(vocabulary.index[w] for w in beam.words) for beam in reference)
     assert mine == theirs, (

@@ -73,6 +73,7 @@ def test_the_solution_passes_and_beam_search_beats_greedy_on_the_table():
     ("slip", "hint"),
     [
         (lambda f, width: beam_search(f, 1), "more probable caption"),
+        (lambda f, width: beam_search(f, width)[:1], "keep the width best"),
         (lambda f, width: beam_search(f, width, multiply=True), "sum of its words' log-probabilities"),
         (lambda f, width: beam_search(f, width, steps=2), "does not end with endseq"),
         (lambda f, width: beam_search(f, width + 1), "between 1 and width"),
