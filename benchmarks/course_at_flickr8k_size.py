@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     timings = paths.read_json(timings_path) if timings_path.exists() else {}
     if timings.get("parameters") != parameters or timings.get("images") != args.images:
         timings = {"parameters": parameters, "images": args.images, "seconds": {}, "peak_mb": {}}
-    numbers = [name[:2] for name in runner.NOTEBOOKS]
+    numbers = list(dict.fromkeys(name[:2] for name in runner.NOTEBOOKS))  # --only 06 runs 06 and its appendix 06b
     if args.only:
         numbers = [n for n in numbers if any(n == o.zfill(2) for o in args.only)]
     print(f"Course: {' '.join(f'-p {k} {v}' for k, v in parameters.items())}\n  run folder {run_dir}")
@@ -391,7 +391,11 @@ def print_table(run_dir: Path, timings: dict, args, info: dict) -> None:
     seconds, peak_mb = timings["seconds"], timings.get("peak_mb", {})
     config = run_config.read_config(run_dir)
     epochs = args.estimate_epochs
-    slowest = {name[:2]: slowest_cell(run_dir / "notebooks" / name) for name in runner.NOTEBOOKS if name[:2] in seconds}
+    slowest = {
+        name[:2]: slowest_cell(run_dir / "notebooks" / name)
+        for name in runner.NOTEBOOKS
+        if name[:2] in seconds and name[2] == "_"
+    }
     split = config.get("data", {}).get("split_sizes", info["split"])
     notes = {
         "01": f"{info['images']} images, {split}",
@@ -418,7 +422,7 @@ def print_table(run_dir: Path, timings: dict, args, info: dict) -> None:
             )
     for name in runner.NOTEBOOKS:
         number = name[:2]
-        if number in seconds:
+        if number in seconds and name[2] == "_":  # 06's row holds 06b too (one --only 06)
             cell = slowest.get(number)
             where = f"slowest cell {cell[0]:.0f} s: `{cell[1]}`" if cell and cell[0] >= 1 else ""
             note = "; ".join(n for n in (notes.get(number, ""), where) if n)
@@ -434,7 +438,7 @@ def print_table(run_dir: Path, timings: dict, args, info: dict) -> None:
         print(f"| {name:{width}} | {value:8.1f} | {'?' if peak is None else f'{peak:,.0f}':>8} | {note} |")
     total = sum(seconds.values())
     print(f"| {'total':{width}} | {total:8.1f} | {'':8} | with EPOCHS={args.epochs} |")
-    if estimated and len(seconds) == len(runner.NOTEBOOKS):
+    if estimated and len(seconds) == len({name[:2] for name in runner.NOTEBOOKS}):
         with_epochs = total + sum(estimated[n] - seconds[n] for n in estimated)
         without_10 = with_epochs - estimated.get("10", seconds["10"])
         print(

@@ -25,8 +25,12 @@ module                     role
 ``course.overview``        notebook 00's course map, timings and setup check
 ``course.quiet``           no TensorFlow log walls in notebooks and commands
 ``course.memory``          peak memory while something runs; handing freed memory back
+``course.checks_00``        notebook 00's exercise check: a plan of notebooks against the course map
+``course.checks_01``        notebook 01's exercise check: cleaning with hyphens as word separators
 ``course.checks_06``        notebook 06's exercise check: one training step against Keras' own
-``course.checks_10``        notebook 10's exercise check: one decoder step against the helper's layer
+``course.checks_07``        notebook 07's exercise check: a whole beam search against the helper's
+``course.checks_09``        notebook 09's exercise check: a metric of the student's own, beside BLEU-1
+``course.checks_10``        notebook 10's exercise checks: one decoder step against the helper's layer; the box ratio
 ``course.checks_11``        notebook 11's exercise check: one decoder block against the model's own
 =========================  =========================================================================
 """

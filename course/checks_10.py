@@ -85,3 +85,64 @@ def _ungated_step(decoder, word_t, grid, h_before):
     context, _ = decoder.attention.attend(grid, decoder.attention.grid_projection(grid), h)
     _, (new_h, _) = decoder.cell(tf.concat([word_t, context], axis=-1), (h, c))
     return new_h
+
+
+BOX_TESTS = [  # [x0, y0, x1, y1] in pixels of a 128 x 128 image: off the diagonal, cutting cells
+    [10, 70, 50, 120],
+    [64, 3, 128, 30],
+    [33, 47, 61, 90],
+]
+
+
+def _reference_ratio(attention_map, box, image_size) -> float:
+    from helpers.attention_maps import box_coverage
+
+    attention_map = np.asarray(attention_map, dtype=np.float64)
+    coverage = box_coverage(box, image_size, attention_map.shape)
+    mass = (attention_map * coverage).sum() / attention_map.sum()
+    return float(mass / (coverage.sum() / coverage.size))
+
+
+def check_box_ratio(box_ratio, attention_maps, image_size=128) -> str:
+    """``box_ratio(attention_map, box, image_size) -> float`` (section 7's measure: the attention inside ``box``,
+    each grid cell weighted by the fraction of it the box covers, over the box's share of the image) against the
+    helper's computation, on the given maps (``(H, W)`` each) and on a uniform map. Returns a one-line verdict."""
+    from helpers.attention_maps import box_coverage
+
+    maps = [np.asarray(m, dtype=np.float64) for m in attention_maps]
+    maps.append(np.full(maps[0].shape, 1.0 / maps[0].size))
+    for attention_map in maps:
+        for box in BOX_TESTS:
+            try:
+                mine = box_ratio(attention_map.copy(), list(box), image_size)
+            except Exception as error:  # noqa: BLE001 -- shown to the student as a hint
+                raise AssertionError(
+                    f"your box_ratio raised {type(error).__name__}: {error} — the map is (rows, columns), the box "
+                    "[x0, y0, x1, y1] in pixels, image_size the image's side in pixels"
+                ) from None
+            assert np.ndim(mine) == 0, "box_ratio returns one number"
+            right = _reference_ratio(attention_map, box, image_size)
+            if np.isclose(float(mine), right, rtol=1e-4):
+                continue
+            coverage = box_coverage(box, image_size, attention_map.shape)
+            share = coverage.sum() / coverage.size
+            x0, y0, x1, y1 = box
+            if np.isclose(float(mine), right * share, rtol=1e-4):
+                raise AssertionError(
+                    "that is the attention inside the box; divide it by the box's share of the image, so that looking "
+                    "everywhere equally gives 1"
+                )
+            if np.isclose(float(mine), _reference_ratio(attention_map, [y0, x0, y1, x1], image_size), rtol=1e-4):
+                raise AssertionError("rows and columns are swapped: rows go down the image (y), columns across it (x)")
+            whole = (coverage > 0).astype(np.float64)
+            whole_ratio = (attention_map * whole).sum() / attention_map.sum() / (whole.sum() / whole.size)
+            if np.isclose(float(mine), whole_ratio, rtol=1e-4):
+                raise AssertionError(
+                    "you count every cell the box touches as a whole cell: weight each cell by the fraction of it the "
+                    "box covers (in both directions)"
+                )
+            raise AssertionError(
+                "your ratio differs from section 7's: the grid cuts the image into equal cells; weight each cell's "
+                "attention by the fraction of it the box covers, then divide by the box's share of the image"
+            )
+    return f"your box ratio is section 7's measure on {len(maps)} maps x {len(BOX_TESTS)} boxes (a uniform map gives 1)"

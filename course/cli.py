@@ -61,7 +61,8 @@ def parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="NN",
         default=[],
-        help="leave these notebooks out, e.g. --skip 10 11 (attention and the Transformer; nothing else reads their files)",
+        help="leave these notebooks out, e.g. --skip 10 11 (attention and the Transformer) or --skip 06b (the appendix "
+        "on training speed); nothing else reads their files",
     )
     run.add_argument("--timeout", type=int, default=3600, help="seconds one cell may take (1 to a week)")
     run.add_argument(

@@ -51,6 +51,7 @@ NOTEBOOKS = [
     "04_word_embeddings.ipynb",
     "05_merge_lstm_model.ipynb",
     "06_training.ipynb",
+    "06b_training_speed.ipynb",  # an appendix: nothing reads it (--skip 06b leaves it out)
     "07_caption_generation.ipynb",
     "08_evaluation_and_visualization.ipynb",
     "09_metrics_vs_humans.ipynb",

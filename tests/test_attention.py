@@ -322,6 +322,20 @@ def test_the_course_runs_10_then_11_last_and_skip_leaves_them_out(monkeypatch, t
     assert cli.main(["run", "--skip", "42", "--run-dir", str(tmp_path / "run")]) == 2
 
 
+def test_the_course_runs_the_training_speed_appendix_after_06_and_skip_06b_leaves_it_out(monkeypatch, tmp_path):
+    appendix = "06b_training_speed.ipynb"
+    assert runner.NOTEBOOKS.index(appendix) == runner.NOTEBOOKS.index("06_training.ipynb") + 1
+    ran = []
+    monkeypatch.setattr(runner, "run_course", lambda parameters, run_dir, notebooks, timeout: ran.append(notebooks))
+    monkeypatch.setattr(runner, "summary", lambda run_dir: "")
+    for arguments in (["--skip", "06b"], ["--only", "06b"], ["--only", "06"], ["--until", "06"], []):
+        assert cli.main(["run", *arguments, "--run-dir", str(tmp_path / "run")]) == 0
+    skipped, only_appendix, only_06, until_06, everything = ran
+    assert appendix not in skipped and "06_training.ipynb" in skipped and len(skipped) == len(runner.NOTEBOOKS) - 1
+    assert only_appendix == [appendix] and only_06 == ["06_training.ipynb", appendix]
+    assert until_06[-1] == appendix and everything == runner.NOTEBOOKS
+
+
 @pytest.mark.course
 def test_on_the_sample_the_attention_falls_on_the_shape_each_colour_or_shape_word_names(course_run):
     run_dir, _ = course_run

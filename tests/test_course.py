@@ -11,7 +11,7 @@ from course import files, paths, runner, trained_run
 from course import outcomes as learning_outcomes
 from helpers import decoding, features
 
-NOTEBOOK_PATHS = sorted(paths.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOK_PATHS = sorted(paths.NOTEBOOKS_DIR.glob("[0-9][0-9]*_*.ipynb"))  # 06b: an appendix
 
 
 def code_cells(path):

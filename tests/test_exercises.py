@@ -44,11 +44,11 @@ def output_text(cell) -> str:
 # (its answer is a file the student writes).
 WRONG_ANSWERS = {
     "00_start_here.ipynb": {
-        "answer_1": ("'01_text_cleaning.ipynb'", ["answer_1"]),
+        "answer_1": ("sorted(answer_1 + ['03_feature_extraction.ipynb'])", ["answer_1"]),  # 03 is not needed
         "answer_2": ("answer_2 / 2", ["answer_2"]),
     },
     "01_text_cleaning.ipynb": {
-        "answer_1": ("lambda caption: caption.lower()", ['text.clean_caption("A dog\'s ball, 2 times!")']),
+        "answer_1": ("lambda caption: text.clean_caption(caption)", ["checks_01.reference(checks_01.EXAMPLES[1])"]),
         "answer_2": ("set(sorted(answer_2)[:1])", ["sorted(answer_2)[1:]"]),
         "answer_3": None,
     },
@@ -80,7 +80,13 @@ WRONG_ANSWERS = {
         "answer_3": ("lambda model, image_features, caption_ids: None", []),  # a step that trains nothing
     },
     "07_caption_generation.ipynb": {
-        "answer_1": ("list(answer_1)[::-1] if len(set(answer_1)) > 1 else ['x'] * 10", ["answer_1"]),
+        "answer_1": (  # a search that keeps one caption whatever the width: greedy
+            "lambda next_log_p, width: beam_search(next_log_p, 1)",
+            [
+                "decoding.beam_search_captions(model, feature_table.matrix(test_ids[:1]), vocabulary, max_length, "
+                "width=2, alpha=0.0, no_repeat_ngram=0)[0]"
+            ],
+        ),
         "answer_2": ("answer_2 - 1", ["answer_2"]),
         "answer_3": ("(answer_3[0] + 1, answer_3[1])", ["answer_3"]),
     },
@@ -97,7 +103,7 @@ WRONG_ANSWERS = {
             "lambda image_id, caption_id, captions: list(captions[image_id])",
             ["judgements.references_for(sorted(captions)[0], sorted(captions)[0] + '#2', captions)"],
         ),
-        "answer_2": ("next(m for m in ('bleu1', 'bleu4', 'cider_d') if m != answer_2)", ["answer_2"]),
+        "answer_2": ("lambda caption, references: float(len(caption.split()))", []),  # not the rule
         "answer_3": ("answer_3 + 0.1", ["answer_3"]),
     },
     "10_visual_attention.ipynb": {
@@ -105,7 +111,10 @@ WRONG_ANSWERS = {
             "lambda decoder, word_t, grid, h, c: (h, c, keras.ops.softmax(keras.ops.zeros(grid.shape[:2]), axis=-1))",
             [],
         ),
-        "answer_2": ("((answer_2[0] + 1) % height, answer_2[1])", ["answer_2"]),
+        "answer_2": (  # the attention inside the box, not divided by the box's share of the image
+            "lambda m, box, size: box_ratio(m, box, size) * float(np.mean(attention_maps.box_coverage(box, size, m.shape)))",
+            [],
+        ),
         "answer_3": ("answer_3 + ' again'", ["answer_3"]),
     },
     "11_transformer_decoder.ipynb": {

@@ -22,7 +22,9 @@ def test_timings_cover_every_notebook():
     sample = timings[overview.SAMPLE_ENTRY]["seconds"]
     assert set(sample) == set(runner.NOTEBOOKS) and all(s > 0 for s in sample.values())
     flickr8k = timings[overview.FLICKR8K_ENTRY]["seconds"]
-    assert flickr8k is None or set(flickr8k) == set(runner.NOTEBOOKS)
+    # the appendix 06b came after the Flickr8k-size measurement: its time there is "not measured yet"
+    assert flickr8k is None or set(flickr8k) <= set(runner.NOTEBOOKS)
+    assert flickr8k is None or set(runner.NOTEBOOKS) - set(flickr8k) <= {"06b_training_speed.ipynb"}
     assert timings["binder"]["cpu_factor"] >= 1
 
 
@@ -50,6 +52,11 @@ def test_durations_render_readably_and_unmeasured_ones_say_so():
         in table
     )
     assert "not measured yet" in overview.course_map_markdown(timings)
+    timings["flickr8k_2cpu"]["seconds"] = {n: 10.0 for n in runner.NOTEBOOKS if not n.startswith("06b")}
+    assert (
+        f"**{overview.format_duration(10.0 * (len(runner.NOTEBOOKS) - 1))} + 06b_training_speed (not measured yet)**"
+        in (overview.timings_markdown(timings))
+    )
 
 
 def test_run_folder_status_names_the_next_notebook(tmp_path):
