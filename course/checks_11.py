@@ -78,3 +78,24 @@ def _variant(block, words, grid, *, causal: bool = True, residual_off: int | Non
     x = block.norms[0]((words if keep[0] else 0) + attended)
     x = block.norms[1]((x if keep[1] else 0) + block.cross_attention(x, grid))
     return np.asarray(block.norms[2]((x if keep[2] else 0) + block.feed_forward_out(block.feed_forward_in(x))))
+
+
+def check_causal_mask(answer, length: int = 7) -> str:
+    """Exercise 2: ``answer`` is the causal mask of ``length`` word positions (True where row ``i`` may look at column
+    ``j``). The reference is :func:`helpers.transformer.causal_mask`; the hints point at the slip, never at the rule."""
+    from helpers.transformer import causal_mask
+
+    mask = np.asarray(answer)
+    reference = causal_mask(length)
+    assert mask.shape == (length, length), (
+        f"shape {mask.shape}: one row per looking position, one column per position looked at"
+    )
+    assert mask.dtype == bool, "booleans: True where a position may look"
+    assert not np.array_equal(mask.T, reference) or np.array_equal(mask, reference), (
+        "rows and columns swapped: a row is the position that looks, a column the position looked at"
+    )
+    assert mask.diagonal().all(), "a position may look at itself (its own word is not the one it predicts)"
+    assert np.array_equal(mask, reference), (
+        "not the causal mask yet: ask, for each row, which words that position has already read when it predicts"
+    )
+    return "the causal mask: each word sees itself and the words before it"

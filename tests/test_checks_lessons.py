@@ -162,3 +162,14 @@ def test_10_each_box_ratio_slip_gets_its_hint(slip, hint):
     with pytest.raises(AssertionError) as error:
         checks_10.check_box_ratio(slip, MAPS)
     assert hint in str(error.value), str(error.value)
+
+
+def test_the_causal_mask_check_hints_without_stating_the_rule():
+    from course import checks_11
+    from helpers.transformer import causal_mask
+
+    assert "sees itself" in checks_11.check_causal_mask(causal_mask(7))
+    for wrong, hint in ((causal_mask(7).T, "swapped"), (np.ones((7, 7), bool), "not the causal mask yet")):
+        with pytest.raises(AssertionError, match=hint) as raised:
+            checks_11.check_causal_mask(wrong)
+        assert "j <=" not in str(raised.value) and "lower triangle" not in str(raised.value)
